@@ -1,0 +1,425 @@
+//! Settings read from the OpenTelemetry environment variables, and how they resolve against
+//! builder overrides.
+
+use std::collections::BTreeMap;
+
+use url::Url;
+
+use crate::Error;
+
+/// `OTEL_SERVICE_NAME`: the service name; wins over `service.name` in the resource attributes.
+pub const OTEL_SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
+/// `OTEL_RESOURCE_ATTRIBUTES`: `key=value` pairs, comma separated, percent-encoded.
+pub const OTEL_RESOURCE_ATTRIBUTES: &str = "OTEL_RESOURCE_ATTRIBUTES";
+/// `OTEL_EXPORTER_OTLP_ENDPOINT`: the collector's base URL; spans are exported only when set.
+pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+/// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`: the full URL for spans, used as given.
+pub const OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+/// `OTEL_EXPORTER_OTLP_PROTOCOL`: `grpc` (default) or `http/protobuf`.
+pub const OTEL_EXPORTER_OTLP_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
+/// `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`: as `OTEL_EXPORTER_OTLP_PROTOCOL`, for spans only.
+pub const OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL";
+/// `OTEL_TRACES_SAMPLER`: the sampler name (default `parentbased_always_on`).
+pub const OTEL_TRACES_SAMPLER: &str = "OTEL_TRACES_SAMPLER";
+/// `OTEL_TRACES_SAMPLER_ARG`: the ratio of the `*traceidratio` samplers, 0.0 to 1.0.
+pub const OTEL_TRACES_SAMPLER_ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
+/// `OTEL_SDK_DISABLED`: `true` turns span export off; logs stay on.
+pub const OTEL_SDK_DISABLED: &str = "OTEL_SDK_DISABLED";
+/// `RUST_LOG`: the `tracing` filter directives (default `info`).
+pub const RUST_LOG: &str = "RUST_LOG";
+/// `OBS_LOG_FORMAT`: `json` or `pretty` (default: `json` unless stdout is a terminal).
+pub const OBS_LOG_FORMAT: &str = "OBS_LOG_FORMAT";
+/// `LOKI_URL`: the Loki base URL; log lines are pushed there when set.
+pub const LOKI_URL: &str = "LOKI_URL";
+/// `OBS_INSTANCE_ID`: the instance name in metrics, logs and traces (default: the host name).
+pub const OBS_INSTANCE_ID: &str = "OBS_INSTANCE_ID";
+
+/// Every variable [`TelemetryBuilder::from_env`](crate::TelemetryBuilder) reads.
+pub const ENV_VARS: &[&str] = &[
+    OTEL_SERVICE_NAME,
+    OTEL_RESOURCE_ATTRIBUTES,
+    OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+    OTEL_EXPORTER_OTLP_PROTOCOL,
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
+    OTEL_TRACES_SAMPLER,
+    OTEL_TRACES_SAMPLER_ARG,
+    OTEL_SDK_DISABLED,
+    RUST_LOG,
+    OBS_LOG_FORMAT,
+    LOKI_URL,
+    OBS_INSTANCE_ID,
+];
+
+/// The transport spans are exported with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum OtlpProtocol {
+    /// OTLP over gRPC, conventionally port 4317.
+    #[default]
+    Grpc,
+    /// OTLP protobuf over HTTP, conventionally port 4318, path `/v1/traces`.
+    HttpProtobuf,
+}
+
+impl OtlpProtocol {
+    fn parse(setting: &'static str, value: &str) -> Result<Self, Error> {
+        match value.trim() {
+            "grpc" => Ok(OtlpProtocol::Grpc),
+            "http/protobuf" => Ok(OtlpProtocol::HttpProtobuf),
+            "http/json" => Err(Error::invalid(
+                setting,
+                value,
+                "http/json is not supported; use grpc or http/protobuf",
+            )),
+            _ => Err(Error::invalid(
+                setting,
+                value,
+                "expected grpc or http/protobuf",
+            )),
+        }
+    }
+}
+
+/// How log lines are written to stdout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LogFormat {
+    /// One JSON object per line, with trace and span ids; for log shippers.
+    Json,
+    /// Human-readable lines with colours; for a terminal.
+    Pretty,
+}
+
+impl LogFormat {
+    fn parse(value: &str) -> Result<Self, Error> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "json" => Ok(LogFormat::Json),
+            "pretty" | "text" => Ok(LogFormat::Pretty),
+            _ => Err(Error::invalid(
+                OBS_LOG_FORMAT,
+                value,
+                "expected json or pretty",
+            )),
+        }
+    }
+}
+
+/// Which traces are recorded, as named by `OTEL_TRACES_SAMPLER`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum TraceSampler {
+    /// `always_on`.
+    AlwaysOn,
+    /// `always_off`.
+    AlwaysOff,
+    /// `traceidratio` with the given ratio.
+    TraceIdRatio(f64),
+    /// `parentbased_always_on`: the default.
+    ParentBasedAlwaysOn,
+    /// `parentbased_always_off`.
+    ParentBasedAlwaysOff,
+    /// `parentbased_traceidratio` with the given ratio for root spans.
+    ParentBasedTraceIdRatio(f64),
+}
+
+impl TraceSampler {
+    fn parse(name: &str, arg: Option<&str>) -> Result<Self, Error> {
+        let ratio = || -> Result<f64, Error> {
+            let Some(arg) = arg else { return Ok(1.0) };
+            let value: f64 = arg.trim().parse().map_err(|_| {
+                Error::invalid(
+                    OTEL_TRACES_SAMPLER_ARG,
+                    arg,
+                    "expected a number from 0.0 to 1.0",
+                )
+            })?;
+            if !(0.0..=1.0).contains(&value) {
+                return Err(Error::invalid(
+                    OTEL_TRACES_SAMPLER_ARG,
+                    arg,
+                    "expected a number from 0.0 to 1.0",
+                ));
+            }
+            Ok(value)
+        };
+        Ok(match name.trim() {
+            "always_on" => TraceSampler::AlwaysOn,
+            "always_off" => TraceSampler::AlwaysOff,
+            "traceidratio" => TraceSampler::TraceIdRatio(ratio()?),
+            "parentbased_always_on" => TraceSampler::ParentBasedAlwaysOn,
+            "parentbased_always_off" => TraceSampler::ParentBasedAlwaysOff,
+            "parentbased_traceidratio" => TraceSampler::ParentBasedTraceIdRatio(ratio()?),
+            _ => {
+                return Err(Error::invalid(
+                    OTEL_TRACES_SAMPLER,
+                    name,
+                    "expected always_on, always_off, traceidratio, parentbased_always_on, \
+                     parentbased_always_off or parentbased_traceidratio",
+                ));
+            }
+        })
+    }
+
+    pub(crate) fn to_sdk(self) -> opentelemetry_sdk::trace::Sampler {
+        use opentelemetry_sdk::trace::Sampler;
+        match self {
+            TraceSampler::AlwaysOn => Sampler::AlwaysOn,
+            TraceSampler::AlwaysOff => Sampler::AlwaysOff,
+            TraceSampler::TraceIdRatio(r) => Sampler::TraceIdRatioBased(r),
+            TraceSampler::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+            TraceSampler::ParentBasedAlwaysOff => {
+                Sampler::ParentBased(Box::new(Sampler::AlwaysOff))
+            }
+            TraceSampler::ParentBasedTraceIdRatio(r) => {
+                Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(r)))
+            }
+        }
+    }
+}
+
+/// A snapshot of the environment variables obs reads.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct EnvVars(BTreeMap<&'static str, String>);
+
+impl EnvVars {
+    pub(crate) fn from_process() -> Self {
+        EnvVars(
+            ENV_VARS
+                .iter()
+                .filter_map(|&name| std::env::var(name).ok().map(|v| (name, v)))
+                .collect(),
+        )
+    }
+
+    #[cfg(test)]
+    pub(crate) fn from_pairs(pairs: &[(&'static str, &str)]) -> Self {
+        EnvVars(pairs.iter().map(|&(k, v)| (k, v.to_owned())).collect())
+    }
+
+    /// The value of `name`, with empty values treated as unset (as the OpenTelemetry spec asks).
+    pub(crate) fn get(&self, name: &'static str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
+    }
+
+    pub(crate) fn protocol(&self) -> Result<Option<OtlpProtocol>, Error> {
+        for name in [
+            OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
+            OTEL_EXPORTER_OTLP_PROTOCOL,
+        ] {
+            if let Some(v) = self.get(name) {
+                return OtlpProtocol::parse(name, v).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    pub(crate) fn sampler(&self) -> Result<Option<TraceSampler>, Error> {
+        match self.get(OTEL_TRACES_SAMPLER) {
+            Some(name) => TraceSampler::parse(name, self.get(OTEL_TRACES_SAMPLER_ARG)).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) fn sdk_disabled(&self) -> Result<Option<bool>, Error> {
+        match self.get(OTEL_SDK_DISABLED) {
+            None => Ok(None),
+            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" => Ok(Some(true)),
+                "false" | "0" => Ok(Some(false)),
+                _ => Err(Error::invalid(
+                    OTEL_SDK_DISABLED,
+                    v,
+                    "expected true or false",
+                )),
+            },
+        }
+    }
+
+    pub(crate) fn log_format(&self) -> Result<Option<LogFormat>, Error> {
+        self.get(OBS_LOG_FORMAT).map(LogFormat::parse).transpose()
+    }
+
+    pub(crate) fn resource_attributes(&self) -> Result<Vec<(String, String)>, Error> {
+        match self.get(OTEL_RESOURCE_ATTRIBUTES) {
+            Some(raw) => parse_resource_attributes(raw),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+/// Parses `key=value,key=value` with percent-encoded values (W3C baggage style).
+pub(crate) fn parse_resource_attributes(raw: &str) -> Result<Vec<(String, String)>, Error> {
+    let mut out = Vec::new();
+    for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((key, value)) = pair.split_once('=') else {
+            return Err(Error::invalid(
+                OTEL_RESOURCE_ATTRIBUTES,
+                raw,
+                format!("entry {pair:?} is not key=value"),
+            ));
+        };
+        let key = key.trim();
+        if key.is_empty() {
+            return Err(Error::invalid(
+                OTEL_RESOURCE_ATTRIBUTES,
+                raw,
+                format!("entry {pair:?} has an empty key"),
+            ));
+        }
+        let value = percent_decode(value.trim()).ok_or_else(|| {
+            Error::invalid(
+                OTEL_RESOURCE_ATTRIBUTES,
+                raw,
+                format!("entry {pair:?} has a bad percent-encoding"),
+            )
+        })?;
+        out.push((key.to_owned(), value));
+    }
+    Ok(out)
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Parses an `http://` or `https://` URL, naming `setting` when it is not one.
+pub(crate) fn parse_http_url(setting: &'static str, value: &str) -> Result<Url, Error> {
+    let url = Url::parse(value.trim())
+        .map_err(|e| Error::invalid(setting, value, format!("not a URL: {e}")))?;
+    match url.scheme() {
+        "http" | "https" if url.host_str().is_some() => Ok(url),
+        _ => Err(Error::invalid(
+            setting,
+            value,
+            "expected an http:// or https:// URL with a host",
+        )),
+    }
+}
+
+/// The name of this host, for the default instance id.
+pub(crate) fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+        })
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sampler_parses_every_spec_name() {
+        let vars = EnvVars::from_pairs(&[
+            (OTEL_TRACES_SAMPLER, "parentbased_traceidratio"),
+            (OTEL_TRACES_SAMPLER_ARG, "0.25"),
+        ]);
+        assert_eq!(
+            vars.sampler().unwrap(),
+            Some(TraceSampler::ParentBasedTraceIdRatio(0.25))
+        );
+        let vars = EnvVars::from_pairs(&[(OTEL_TRACES_SAMPLER, "traceidratio")]);
+        assert_eq!(
+            vars.sampler().unwrap(),
+            Some(TraceSampler::TraceIdRatio(1.0))
+        );
+        let vars = EnvVars::from_pairs(&[(OTEL_TRACES_SAMPLER, "always_off")]);
+        assert_eq!(vars.sampler().unwrap(), Some(TraceSampler::AlwaysOff));
+    }
+
+    #[test]
+    fn bad_sampler_arg_names_the_variable() {
+        let vars = EnvVars::from_pairs(&[
+            (OTEL_TRACES_SAMPLER, "traceidratio"),
+            (OTEL_TRACES_SAMPLER_ARG, "abc"),
+        ]);
+        let err = vars.sampler().unwrap_err();
+        assert!(err.to_string().contains("OTEL_TRACES_SAMPLER_ARG"), "{err}");
+        let vars = EnvVars::from_pairs(&[
+            (OTEL_TRACES_SAMPLER, "traceidratio"),
+            (OTEL_TRACES_SAMPLER_ARG, "1.5"),
+        ]);
+        assert!(vars.sampler().is_err());
+        let vars = EnvVars::from_pairs(&[(OTEL_TRACES_SAMPLER, "sometimes")]);
+        let err = vars.sampler().unwrap_err();
+        assert!(err.to_string().contains("OTEL_TRACES_SAMPLER"), "{err}");
+    }
+
+    #[test]
+    fn protocol_prefers_the_traces_variable() {
+        let vars = EnvVars::from_pairs(&[
+            (OTEL_EXPORTER_OTLP_PROTOCOL, "grpc"),
+            (OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, "http/protobuf"),
+        ]);
+        assert_eq!(vars.protocol().unwrap(), Some(OtlpProtocol::HttpProtobuf));
+        let vars = EnvVars::from_pairs(&[(OTEL_EXPORTER_OTLP_PROTOCOL, "carrier-pigeon")]);
+        let err = vars.protocol().unwrap_err();
+        assert!(
+            err.to_string().contains("OTEL_EXPORTER_OTLP_PROTOCOL"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let vars = EnvVars::from_pairs(&[(OTEL_EXPORTER_OTLP_PROTOCOL, " ")]);
+        assert_eq!(vars.protocol().unwrap(), None);
+    }
+
+    #[test]
+    fn resource_attributes_are_percent_decoded() {
+        let attrs = parse_resource_attributes(
+            "deployment.environment.name=prod, team=a%20b%2Cc ,service.version=1.2",
+        )
+        .unwrap();
+        assert_eq!(
+            attrs,
+            vec![
+                ("deployment.environment.name".into(), "prod".into()),
+                ("team".into(), "a b,c".into()),
+                ("service.version".into(), "1.2".into()),
+            ]
+        );
+        assert!(parse_resource_attributes("novalue").is_err());
+        assert!(parse_resource_attributes("k=%zz").is_err());
+    }
+
+    #[test]
+    fn urls_must_be_http() {
+        assert!(parse_http_url(LOKI_URL, "http://loki:3100").is_ok());
+        let err = parse_http_url(LOKI_URL, "loki:3100").unwrap_err();
+        assert!(err.to_string().contains("LOKI_URL"), "{err}");
+        assert!(parse_http_url(LOKI_URL, "not a url").is_err());
+    }
+
+    #[test]
+    fn sdk_disabled_accepts_booleans_only() {
+        let vars = EnvVars::from_pairs(&[(OTEL_SDK_DISABLED, "TRUE")]);
+        assert_eq!(vars.sdk_disabled().unwrap(), Some(true));
+        let vars = EnvVars::from_pairs(&[(OTEL_SDK_DISABLED, "maybe")]);
+        assert!(vars.sdk_disabled().is_err());
+    }
+}

@@ -1,0 +1,114 @@
+//! The core of obs: one call that wires JSON logs with trace ids, OTLP trace export and Grafana
+//! Loki from the standard `OTEL_*` environment variables, and a Prometheus registry holding
+//! metrics named after the OpenTelemetry semantic conventions.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! fn main() -> Result<(), obs_core::Error> {
+//!     // Reads OTEL_SERVICE_NAME, OTEL_EXPORTER_OTLP_ENDPOINT, RUST_LOG, LOKI_URL, ...
+//!     let telemetry = obs_core::Telemetry::from_env("todo-backend")
+//!         .service_version(env!("CARGO_PKG_VERSION"))
+//!         .shutdown_timeout(Duration::from_secs(3))
+//!         .init()?;
+//!
+//!     let span = tracing::info_span!("startup");
+//!     let _entered = span.enter();
+//!     // {"timestamp":"…","level":"INFO","message":"ready","trace_id":"4bf9…","span_id":"00f0…",…}
+//!     tracing::info!(port = 8080, "ready");
+//!
+//!     // Hand `telemetry.metrics()` to obs-axum, obs-sqlx and obs-redis; serve it on /metrics.
+//!     print!("{}", telemetry.metrics().encode()?);
+//!     Ok(())
+//!     // `telemetry` drops here: queued spans and log lines are flushed, within 3 s.
+//! }
+//! ```
+//!
+//! # Configuration
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `OTEL_SERVICE_NAME` | service name | the name given to [`Telemetry::from_env`] |
+//! | `OTEL_RESOURCE_ATTRIBUTES` | extra resource attributes, `k=v,k=v` | none |
+//! | `OTEL_EXPORTER_OTLP_ENDPOINT` | collector URL; spans are exported only when set | none |
+//! | `OTEL_EXPORTER_OTLP_PROTOCOL` | `grpc` or `http/protobuf` | `grpc` |
+//! | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | sampler and ratio | `parentbased_always_on` |
+//! | `OTEL_SDK_DISABLED` | `true` turns tracing off, logs stay | `false` |
+//! | `RUST_LOG` | log filter | `info` |
+//! | `OBS_LOG_FORMAT` | `json` or `pretty` | JSON unless stdout is a terminal |
+//! | `LOKI_URL` | Loki base URL; lines are pushed when set | none |
+//! | `OBS_INSTANCE_ID` | instance id in metrics, logs, traces | the host name |
+//!
+//! Each has a [`TelemetryBuilder`] method that wins over the variable. A bad value is an
+//! [`Error::InvalidConfig`] that names the variable; nothing panics.
+//!
+//! # Metrics
+//!
+//! [`Metrics`] wraps a [`prometheus::Registry`] (a new one, or the application's own) and holds
+//! the families every obs crate records into. All names live in [`names`].
+//!
+//! | name | type | labels |
+//! |---|---|---|
+//! | `http_server_request_duration_seconds` | histogram | `http_request_method`, `http_route`, `http_response_status_code`, `error_type` |
+//! | `http_server_active_requests` | gauge | `http_request_method` |
+//! | `http_server_request_body_size_bytes`, `http_server_response_body_size_bytes` | histogram | method, route, status |
+//! | `db_client_operation_duration_seconds` | histogram | `db_system_name`, `db_operation_name`, `db_collection_name`, `error_type` |
+//! | `db_client_connection_wait_time_seconds` | histogram | `db_client_connection_pool_name` |
+//! | `db_client_connection_timeouts_total` | counter | `db_client_connection_pool_name` |
+//! | `obs_build_info` | gauge (1) | `service_name`, `service_version`, `service_instance_id` |
+//! | `obs_loki_sent_lines_total`, `obs_loki_dropped_lines_total` | counter | — |
+//! | `process_*` | process collector (Linux) | — |
+//!
+//! # Exporters never block the application
+//!
+//! Spans go through a bounded batch queue, log lines for Loki through a bounded channel; both
+//! drop (and count) when full. Exports run on a dedicated background thread with its own Tokio
+//! runtime, so they work under any runtime flavour. Dropping [`Telemetry`] flushes both within
+//! the shutdown timeout, also when the collector or Loki is down.
+//!
+//! # Re-exports
+//!
+//! [`opentelemetry`], [`opentelemetry_sdk`], [`tracing_opentelemetry`] and [`prometheus`] are
+//! re-exported so an application builds against exactly the versions obs uses.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod build_info;
+pub mod config;
+mod db_metrics;
+mod error;
+mod http_metrics;
+mod log_format;
+mod loki;
+mod metrics;
+pub mod names;
+mod otlp;
+mod runtime;
+mod telemetry;
+
+pub use build_info::BuildInfo;
+pub use config::{LogFormat, OtlpProtocol, TraceSampler};
+pub use db_metrics::DbClientMetrics;
+pub use error::Error;
+pub use http_metrics::HttpServerMetrics;
+pub use metrics::Metrics;
+pub use telemetry::{
+    DEFAULT_ENVIRONMENT, DEFAULT_EXPORT_TIMEOUT, DEFAULT_LOG_FILTER, DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_SPAN_QUEUE_SIZE, Telemetry, TelemetryBuilder,
+};
+
+pub use opentelemetry;
+pub use opentelemetry_sdk;
+pub use prometheus;
+pub use tracing_opentelemetry;
+
+/// Installs the W3C trace-context propagator (`traceparent`, `tracestate`) as the global
+/// OpenTelemetry propagator. [`TelemetryBuilder::init`] calls it; call it yourself after
+/// [`TelemetryBuilder::build`]. Idempotent.
+pub fn install_propagator() {
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+}

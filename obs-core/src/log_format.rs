@@ -1,0 +1,156 @@
+//! The JSON log line: one object per event, carrying the OpenTelemetry trace and span ids of the
+//! current span so a log line in Loki links to its trace.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use opentelemetry::trace::TraceContextExt;
+use serde_json::{Map, Value};
+use tracing::dispatcher::WeakDispatch;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::format::{JsonFields, Writer};
+use tracing_subscriber::fmt::time::FormatTime;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
+
+/// Who is logging, written into every line, and the dispatch to look trace ids up in.
+#[derive(Clone, Debug)]
+pub(crate) struct LogIdentity {
+    pub(crate) service: String,
+    pub(crate) instance: String,
+    /// Set once the dispatch holding the layers exists. `tracing::dispatcher::get_default`
+    /// cannot be used instead: while an event is dispatched it yields the no-op dispatch.
+    pub(crate) dispatch: Arc<OnceLock<WeakDispatch>>,
+}
+
+/// A [`FormatEvent`] writing [`render_line`] output, one line per event.
+#[derive(Clone, Debug)]
+pub(crate) struct JsonFormat {
+    pub(crate) identity: LogIdentity,
+}
+
+impl<S, N> FormatEvent<S, N> for JsonFormat
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let span = ctx.parent_span();
+        writeln!(writer, "{}", render_line(event, span, &self.identity))
+    }
+}
+
+/// Renders `event`, inside `span`, as a JSON object:
+/// `timestamp`, `level`, `target`, `message`, `fields`, `span`, `service`, `instance`,
+/// `trace_id` and `span_id` (the last two when the span has an OpenTelemetry context).
+pub(crate) fn render_line<'a, S>(
+    event: &Event<'_>,
+    span: Option<SpanRef<'a, S>>,
+    identity: &LogIdentity,
+) -> String
+where
+    S: Subscriber + LookupSpan<'a>,
+{
+    let meta = event.metadata();
+    let mut line = Map::with_capacity(10);
+    line.insert("timestamp".into(), Value::String(timestamp()));
+    line.insert("level".into(), Value::String(meta.level().as_str().into()));
+    line.insert("target".into(), Value::String(meta.target().into()));
+
+    let mut visitor = FieldVisitor::default();
+    event.record(&mut visitor);
+    line.insert(
+        "message".into(),
+        Value::String(visitor.message.unwrap_or_default()),
+    );
+    if !visitor.fields.is_empty() {
+        line.insert("fields".into(), Value::Object(visitor.fields));
+    }
+
+    if let Some(span) = span {
+        // Read the ids before touching the span's extensions: looking up the OpenTelemetry
+        // context takes the extensions lock itself.
+        if let Some((trace_id, span_id)) = otel_ids(&identity.dispatch, &span.id()) {
+            line.insert("trace_id".into(), Value::String(trace_id));
+            line.insert("span_id".into(), Value::String(span_id));
+        }
+        let mut span_obj = Map::new();
+        span_obj.insert("name".into(), Value::String(span.name().into()));
+        if let Some(fields) = span.extensions().get::<FormattedFields<JsonFields>>()
+            && let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(fields)
+        {
+            span_obj.extend(fields);
+        }
+        line.insert("span".into(), Value::Object(span_obj));
+    }
+
+    line.insert("service".into(), Value::String(identity.service.clone()));
+    line.insert("instance".into(), Value::String(identity.instance.clone()));
+    Value::Object(line).to_string()
+}
+
+/// The hex trace and span ids of the OpenTelemetry span behind a `tracing` span.
+fn otel_ids(dispatch: &OnceLock<WeakDispatch>, id: &tracing::span::Id) -> Option<(String, String)> {
+    let dispatch = dispatch.get()?.upgrade()?;
+    let cx = tracing_opentelemetry::get_otel_context(id, &dispatch)?;
+    let span = cx.span();
+    let sc = span.span_context();
+    sc.is_valid()
+        .then(|| (sc.trace_id().to_string(), sc.span_id().to_string()))
+}
+
+fn timestamp() -> String {
+    let mut out = String::with_capacity(32);
+    // Writing into a String cannot fail.
+    let _ = tracing_subscriber::fmt::time::SystemTime.format_time(&mut Writer::new(&mut out));
+    out
+}
+
+#[derive(Default)]
+struct FieldVisitor {
+    message: Option<String>,
+    fields: Map<String, Value>,
+}
+
+impl FieldVisitor {
+    fn put(&mut self, field: &Field, value: Value) {
+        if field.name() == "message" {
+            self.message = Some(match value {
+                Value::String(s) => s,
+                other => other.to_string(),
+            });
+        } else {
+            self.fields.insert(field.name().into(), value);
+        }
+    }
+}
+
+impl Visit for FieldVisitor {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put(field, serde_json::json!(value));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, Value::from(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, Value::from(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, Value::from(value));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.put(field, Value::from(value));
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.put(field, Value::String(value.to_string()));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.put(field, Value::String(format!("{value:?}")));
+    }
+}

@@ -1,0 +1,377 @@
+//! Pushes log lines to Grafana Loki (`/loki/api/v1/push`, snappy-compressed protobuf).
+//!
+//! The layer renders each event as the same JSON line stdout gets, trace ids included, and hands
+//! it to a bounded queue without waiting. A task on the exporter runtime batches the queue and
+//! pushes it. When the queue is full or Loki stays unreachable, lines are dropped and counted in
+//! `obs_loki_dropped_lines_total`; the application never waits for Loki.
+//!
+//! Stream labels are `service`, `instance` and `level` only: anything per request belongs in the
+//! line, where LogQL's `| json` finds it, not in the index.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use prometheus::IntCounter;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+use url::Url;
+
+use crate::log_format::{LogIdentity, render_line};
+use crate::runtime::on_exporter_thread;
+
+/// Lines buffered between the application and the pusher.
+pub(crate) const QUEUE_CAPACITY: usize = 8192;
+/// Lines sent in one push at most.
+const MAX_BATCH: usize = 1000;
+/// How long a line may wait for its batch to fill.
+const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
+/// Attempts per batch before it is dropped.
+const ATTEMPTS: u32 = 3;
+
+/// Counters the pusher reports into.
+#[derive(Clone, Debug)]
+pub(crate) struct LokiCounters {
+    pub(crate) sent: IntCounter,
+    pub(crate) dropped: IntCounter,
+}
+
+struct Line {
+    time: SystemTime,
+    level: Level,
+    text: String,
+}
+
+/// The `tracing` layer: renders and enqueues.
+pub(crate) struct LokiLayer {
+    tx: mpsc::Sender<Line>,
+    identity: LogIdentity,
+    counters: LokiCounters,
+}
+
+impl<S> Layer<S> for LokiLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if on_exporter_thread() {
+            return;
+        }
+        let line = Line {
+            time: SystemTime::now(),
+            level: *event.metadata().level(),
+            text: render_line(event, ctx.event_span(event), &self.identity),
+        };
+        if self.tx.try_send(line).is_err() {
+            self.counters.dropped.inc();
+        }
+    }
+}
+
+/// Stops the pusher after it has flushed what is queued.
+#[derive(Debug)]
+pub(crate) struct LokiShutdown {
+    stop: Option<oneshot::Sender<()>>,
+    done: std::sync::mpsc::Receiver<()>,
+}
+
+impl LokiShutdown {
+    /// Asks the pusher to flush and stop, and waits for it until `deadline`.
+    /// Returns false when the pusher did not finish in time.
+    pub(crate) fn finish(&mut self, deadline: std::time::Instant) -> bool {
+        let Some(stop) = self.stop.take() else {
+            return true;
+        };
+        if stop.send(()).is_err() {
+            // The pusher is gone already (its runtime stopped).
+            return true;
+        }
+        let wait = deadline.saturating_duration_since(std::time::Instant::now());
+        self.done.recv_timeout(wait).is_ok()
+    }
+}
+
+/// Creates the layer and spawns its pusher on `runtime`.
+pub(crate) fn start(
+    base: &Url,
+    identity: LogIdentity,
+    counters: LokiCounters,
+    runtime: &tokio::runtime::Handle,
+) -> Result<(LokiLayer, LokiShutdown), crate::Error> {
+    let push_url = push_url(base);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| crate::Error::Exporter(format!("Loki client: {e}")))?;
+    let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let pusher = Pusher {
+        client,
+        url: push_url,
+        labels: StreamLabels::new(&identity),
+        counters: counters.clone(),
+    };
+    runtime.spawn(pusher.run(rx, stop_rx, done_tx));
+    Ok((
+        LokiLayer {
+            tx,
+            identity,
+            counters,
+        },
+        LokiShutdown {
+            stop: Some(stop_tx),
+            done: done_rx,
+        },
+    ))
+}
+
+/// `LOKI_URL` is the server's base URL; a URL that already names the push path is kept.
+fn push_url(base: &Url) -> Url {
+    if base.path().ends_with("/loki/api/v1/push") {
+        return base.clone();
+    }
+    let mut url = base.clone();
+    let path = format!("{}/loki/api/v1/push", base.path().trim_end_matches('/'));
+    url.set_path(&path);
+    url
+}
+
+/// The label set of each level's stream, rendered once.
+struct StreamLabels(BTreeMap<Level, String>);
+
+impl StreamLabels {
+    fn new(identity: &LogIdentity) -> Self {
+        let levels = [
+            Level::TRACE,
+            Level::DEBUG,
+            Level::INFO,
+            Level::WARN,
+            Level::ERROR,
+        ];
+        StreamLabels(
+            levels
+                .into_iter()
+                .map(|level| {
+                    let labels = format!(
+                        "{{service=\"{}\", instance=\"{}\", level=\"{}\"}}",
+                        escape(&identity.service),
+                        escape(&identity.instance),
+                        level.as_str().to_ascii_lowercase()
+                    );
+                    (level, labels)
+                })
+                .collect(),
+        )
+    }
+}
+
+fn escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+struct Pusher {
+    client: reqwest::Client,
+    url: Url,
+    labels: StreamLabels,
+    counters: LokiCounters,
+}
+
+impl Pusher {
+    async fn run(
+        self,
+        mut rx: mpsc::Receiver<Line>,
+        mut stop: oneshot::Receiver<()>,
+        done: std::sync::mpsc::Sender<()>,
+    ) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        loop {
+            let deadline = tokio::time::sleep(FLUSH_INTERVAL);
+            tokio::pin!(deadline);
+            // Fill a batch until it is full or the interval is up.
+            let stopping = loop {
+                tokio::select! {
+                    line = rx.recv() => match line {
+                        Some(line) => {
+                            batch.push(line);
+                            if batch.len() >= MAX_BATCH { break false; }
+                        }
+                        None => break true,
+                    },
+                    () = &mut deadline => break false,
+                    _ = &mut stop => break true,
+                }
+            };
+            if stopping {
+                // Drain what is queued, then push it all and report back.
+                rx.close();
+                while let Ok(line) = rx.try_recv() {
+                    batch.push(line);
+                }
+                for chunk in batch.chunks(MAX_BATCH) {
+                    self.push(chunk).await;
+                }
+                let _ = done.send(());
+                return;
+            }
+            if !batch.is_empty() {
+                self.push(&batch).await;
+                batch.clear();
+            }
+        }
+    }
+
+    async fn push(&self, lines: &[Line]) {
+        let body = encode(lines, &self.labels);
+        for attempt in 0..ATTEMPTS {
+            let sent = self
+                .client
+                .post(self.url.clone())
+                .header(http::header::CONTENT_TYPE, "application/x-protobuf")
+                .body(body.clone())
+                .send()
+                .await;
+            match sent {
+                Ok(resp) if resp.status().is_success() => {
+                    self.counters.sent.inc_by(lines.len() as u64);
+                    return;
+                }
+                // Loki refused the content itself: retrying sends the same refusal.
+                Ok(resp) if resp.status().is_client_error() && resp.status() != 429 => break,
+                _ => {}
+            }
+            if attempt + 1 < ATTEMPTS {
+                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+            }
+        }
+        self.counters.dropped.inc_by(lines.len() as u64);
+    }
+}
+
+/// Encodes `lines` as a snappy-compressed `logproto.PushRequest`, one stream per level.
+fn encode(lines: &[Line], labels: &StreamLabels) -> Vec<u8> {
+    let mut streams: BTreeMap<Level, Vec<&Line>> = BTreeMap::new();
+    for line in lines {
+        streams.entry(line.level).or_default().push(line);
+    }
+    let request = proto::PushRequest {
+        streams: streams
+            .into_iter()
+            .map(|(level, mut lines)| {
+                // Loki wants each stream in time order; events from several threads may not be.
+                lines.sort_by_key(|l| l.time);
+                proto::StreamAdapter {
+                    labels: labels.0.get(&level).cloned().unwrap_or_default(),
+                    entries: lines
+                        .into_iter()
+                        .map(|l| proto::EntryAdapter {
+                            timestamp: Some(proto::Timestamp::from(l.time)),
+                            line: l.text.clone(),
+                        })
+                        .collect(),
+                    hash: 0,
+                }
+            })
+            .collect(),
+    };
+    let raw = prost::Message::encode_to_vec(&request);
+    // Compression of an in-memory buffer only fails for inputs over 4 GiB.
+    snap::raw::Encoder::new()
+        .compress_vec(&raw)
+        .unwrap_or_default()
+}
+
+/// The subset of Loki's `logproto` push messages obs sends.
+mod proto {
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    /// `logproto.PushRequest`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(crate) struct PushRequest {
+        /// The streams, one per label set.
+        #[prost(message, repeated, tag = "1")]
+        pub(crate) streams: Vec<StreamAdapter>,
+    }
+
+    /// `logproto.StreamAdapter`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(crate) struct StreamAdapter {
+        /// The label set, in Prometheus selector syntax.
+        #[prost(string, tag = "1")]
+        pub(crate) labels: String,
+        /// The lines, in time order.
+        #[prost(message, repeated, tag = "2")]
+        pub(crate) entries: Vec<EntryAdapter>,
+        /// Unused by the push API.
+        #[prost(uint64, tag = "3")]
+        pub(crate) hash: u64,
+    }
+
+    /// `logproto.EntryAdapter`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(crate) struct EntryAdapter {
+        /// When the line was logged.
+        #[prost(message, optional, tag = "1")]
+        pub(crate) timestamp: Option<Timestamp>,
+        /// The line.
+        #[prost(string, tag = "2")]
+        pub(crate) line: String,
+    }
+
+    /// `google.protobuf.Timestamp`.
+    #[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+    pub(crate) struct Timestamp {
+        /// Seconds since the Unix epoch.
+        #[prost(int64, tag = "1")]
+        pub(crate) seconds: i64,
+        /// Nanoseconds within the second.
+        #[prost(int32, tag = "2")]
+        pub(crate) nanos: i32,
+    }
+
+    impl From<SystemTime> for Timestamp {
+        fn from(time: SystemTime) -> Self {
+            let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+            Timestamp {
+                seconds: i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
+                nanos: i32::try_from(since.subsec_nanos()).unwrap_or(0),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_url_appends_the_api_path_once() {
+        let base = Url::parse("http://loki:3100").unwrap();
+        assert_eq!(
+            push_url(&base).as_str(),
+            "http://loki:3100/loki/api/v1/push"
+        );
+        let base = Url::parse("https://logs.example.com/tenant/").unwrap();
+        assert_eq!(
+            push_url(&base).as_str(),
+            "https://logs.example.com/tenant/loki/api/v1/push"
+        );
+        let full = Url::parse("http://loki:3100/loki/api/v1/push").unwrap();
+        assert_eq!(push_url(&full), full);
+    }
+
+    #[test]
+    fn labels_are_escaped() {
+        let labels = StreamLabels::new(&LogIdentity {
+            service: "a\"b".into(),
+            instance: "c\\d".into(),
+            dispatch: Default::default(),
+        });
+        assert_eq!(
+            labels.0[&Level::WARN],
+            "{service=\"a\\\"b\", instance=\"c\\\\d\", level=\"warn\"}"
+        );
+    }
+}

@@ -1,0 +1,216 @@
+//! [`Metrics`]: the handle around the Prometheus registry that every obs crate records into.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use prometheus::{Encoder, IntCounter, Registry, TextEncoder};
+
+use crate::Error;
+use crate::build_info::BuildInfo;
+use crate::db_metrics::DbClientMetrics;
+use crate::http_metrics::HttpServerMetrics;
+use crate::loki::LokiCounters;
+use crate::names::{OBS_LOKI_DROPPED_LINES, OBS_LOKI_SENT_LINES};
+
+/// A cloneable handle to a Prometheus [`Registry`] and to the obs metric families in it.
+///
+/// Families are created on first use and shared by every clone, so two layers recording HTTP
+/// metrics into the same registry share one set of histograms instead of failing to register
+/// a second one.
+///
+/// ```
+/// let metrics = obs_core::Metrics::new();
+/// let http = metrics.http_server().expect("fresh registry");
+/// http.active_requests.with_label_values(&["GET"]).inc();
+/// let text = metrics.encode().expect("text encoding");
+/// assert!(text.contains("http_server_active_requests{http_request_method=\"GET\"} 1"));
+/// ```
+#[derive(Clone)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Registry,
+    http: Mutex<Option<HttpServerMetrics>>,
+    db: Mutex<Option<DbClientMetrics>>,
+    loki: Mutex<Option<LokiCounters>>,
+}
+
+impl Metrics {
+    /// A new registry with the process collector (on Linux) registered.
+    pub fn new() -> Self {
+        Self::with_registry(Registry::new())
+    }
+
+    /// Wraps a registry the application already owns.
+    ///
+    /// The process collector is added unless the registry already has one.
+    pub fn with_registry(registry: Registry) -> Self {
+        register_process_collector(&registry);
+        Metrics {
+            inner: Arc::new(Inner {
+                registry,
+                http: Mutex::new(None),
+                db: Mutex::new(None),
+                loki: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// The wrapped registry, to register application metrics in.
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    /// The HTTP server families, registered on first call.
+    ///
+    /// # Errors
+    /// When the registry already holds a metric of the same name that obs did not create.
+    pub fn http_server(&self) -> Result<HttpServerMetrics, Error> {
+        get_or_register(&self.inner.http, || {
+            HttpServerMetrics::register(&self.inner.registry)
+        })
+    }
+
+    /// The database client families, registered on first call.
+    ///
+    /// # Errors
+    /// When the registry already holds a metric of the same name that obs did not create.
+    pub fn db_client(&self) -> Result<DbClientMetrics, Error> {
+        get_or_register(&self.inner.db, || {
+            DbClientMetrics::register(&self.inner.registry)
+        })
+    }
+
+    /// The Loki pusher's delivery counters, registered on first call.
+    pub(crate) fn loki_counters(&self) -> Result<LokiCounters, Error> {
+        get_or_register(&self.inner.loki, || {
+            let sent = IntCounter::new(OBS_LOKI_SENT_LINES, "Log lines delivered to Loki.")?;
+            let dropped = IntCounter::new(
+                OBS_LOKI_DROPPED_LINES,
+                "Log lines dropped because the queue was full or Loki was unreachable.",
+            )?;
+            self.inner.registry.register(Box::new(sent.clone()))?;
+            self.inner.registry.register(Box::new(dropped.clone()))?;
+            Ok(LokiCounters { sent, dropped })
+        })
+    }
+
+    /// Registers `obs_build_info` for this service.
+    ///
+    /// # Errors
+    /// When build info was already registered in this registry.
+    pub fn register_build_info(&self, info: &BuildInfo) -> Result<(), Error> {
+        info.register(&self.inner.registry)
+    }
+
+    /// Encodes every metric in the registry in the Prometheus text format
+    /// ([`PROMETHEUS_CONTENT_TYPE`](crate::names::PROMETHEUS_CONTENT_TYPE)).
+    ///
+    /// # Errors
+    /// When a collector produced a family the encoder rejects.
+    pub fn encode(&self) -> Result<String, Error> {
+        let mut buf = Vec::with_capacity(16 * 1024);
+        self.encode_to(&mut buf)?;
+        // The text encoder writes only UTF-8 (names are ASCII, label values are `String`s).
+        String::from_utf8(buf).map_err(|e| {
+            Error::Prometheus(prometheus::Error::Msg(format!("non UTF-8 exposition: {e}")))
+        })
+    }
+
+    /// Encodes every metric in the registry in the Prometheus text format into `buf`.
+    ///
+    /// # Errors
+    /// When a collector produced a family the encoder rejects.
+    pub fn encode_to(&self, buf: &mut Vec<u8>) -> Result<(), Error> {
+        let families = self.inner.registry.gather();
+        TextEncoder::new().encode(&families, buf)?;
+        Ok(())
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+fn get_or_register<T: Clone>(
+    slot: &Mutex<Option<T>>,
+    register: impl FnOnce() -> Result<T, Error>,
+) -> Result<T, Error> {
+    // Only construction goes through this lock; the hot path holds the returned clone.
+    let mut slot = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(existing) = slot.as_ref() {
+        return Ok(existing.clone());
+    }
+    let created = register()?;
+    *slot = Some(created.clone());
+    Ok(created)
+}
+
+#[cfg(target_os = "linux")]
+fn register_process_collector(registry: &Registry) {
+    let collector = prometheus::process_collector::ProcessCollector::for_self();
+    match registry.register(Box::new(collector)) {
+        // The application registered its own process collector: keep it.
+        Ok(()) | Err(prometheus::Error::AlreadyReg) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot register the process collector"),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn register_process_collector(_registry: &Registry) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_are_shared_between_clones() {
+        let metrics = Metrics::new();
+        let a = metrics.clone().http_server().unwrap();
+        let b = metrics.http_server().unwrap();
+        a.active_requests.with_label_values(&["GET"]).inc();
+        assert_eq!(b.active_requests.with_label_values(&["GET"]).get(), 1);
+    }
+
+    #[test]
+    fn user_registry_with_process_collector_is_accepted() {
+        let registry = Registry::new();
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .unwrap();
+        let metrics = Metrics::with_registry(registry.clone());
+        metrics.db_client().unwrap();
+        assert!(std::ptr::eq(metrics.registry(), metrics.registry()));
+        #[cfg(target_os = "linux")]
+        assert!(
+            metrics
+                .encode()
+                .unwrap()
+                .contains("process_cpu_seconds_total")
+        );
+    }
+
+    #[test]
+    fn conflicting_user_metric_is_an_error() {
+        let registry = Registry::new();
+        let clash =
+            prometheus::IntCounter::new(crate::names::HTTP_SERVER_ACTIVE_REQUESTS, "not ours")
+                .unwrap();
+        registry.register(Box::new(clash)).unwrap();
+        let metrics = Metrics::with_registry(registry);
+        assert!(matches!(metrics.http_server(), Err(Error::Prometheus(_))));
+    }
+}

@@ -1,0 +1,165 @@
+//! Every metric name, label name, label value and bucket set obs emits.
+//!
+//! The names follow the OpenTelemetry semantic conventions in their Prometheus form
+//! (`http.server.request.duration` in seconds becomes `http_server_request_duration_seconds`).
+//! Dashboards, alert rules and the other obs crates refer to these constants, so a name is
+//! spelled in exactly one place.
+
+// ---------------------------------------------------------------------------------------------
+// HTTP server
+// ---------------------------------------------------------------------------------------------
+
+/// Histogram: duration of HTTP server requests, from the first byte received until the response
+/// body has been sent or dropped.
+pub const HTTP_SERVER_REQUEST_DURATION: &str = "http_server_request_duration_seconds";
+/// Gauge: HTTP server requests currently in flight.
+pub const HTTP_SERVER_ACTIVE_REQUESTS: &str = "http_server_active_requests";
+/// Histogram: size of HTTP request bodies, counted as they stream.
+pub const HTTP_SERVER_REQUEST_BODY_SIZE: &str = "http_server_request_body_size_bytes";
+/// Histogram: size of HTTP response bodies, counted as they stream.
+pub const HTTP_SERVER_RESPONSE_BODY_SIZE: &str = "http_server_response_body_size_bytes";
+
+/// Label: the normalised HTTP method (`GET`, … or [`METHOD_OTHER`]).
+pub const HTTP_REQUEST_METHOD: &str = "http_request_method";
+/// Label: the route template (`/todos/{id}`) or [`ROUTE_UNMATCHED`].
+pub const HTTP_ROUTE: &str = "http_route";
+/// Label: the numeric response status code.
+pub const HTTP_RESPONSE_STATUS_CODE: &str = "http_response_status_code";
+/// Label: a bounded error name, empty (absent) when the operation succeeded.
+pub const ERROR_TYPE: &str = "error_type";
+
+/// `http_route` value for requests that matched no route.
+pub const ROUTE_UNMATCHED: &str = "unmatched";
+/// `http_request_method` value for methods outside the known set.
+pub const METHOD_OTHER: &str = "_OTHER";
+
+/// The HTTP methods kept as label values by default: RFC 9110, PATCH (RFC 5789) and QUERY.
+pub const KNOWN_HTTP_METHODS: &[&str] = &[
+    "CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE",
+];
+
+/// Label names of [`HTTP_SERVER_REQUEST_DURATION`], in order.
+pub const HTTP_DURATION_LABELS: [&str; 4] = [
+    HTTP_REQUEST_METHOD,
+    HTTP_ROUTE,
+    HTTP_RESPONSE_STATUS_CODE,
+    ERROR_TYPE,
+];
+/// Label names of the body size histograms, in order.
+pub const HTTP_BODY_SIZE_LABELS: [&str; 3] =
+    [HTTP_REQUEST_METHOD, HTTP_ROUTE, HTTP_RESPONSE_STATUS_CODE];
+/// Label names of [`HTTP_SERVER_ACTIVE_REQUESTS`].
+pub const HTTP_ACTIVE_LABELS: [&str; 1] = [HTTP_REQUEST_METHOD];
+
+/// Buckets of [`HTTP_SERVER_REQUEST_DURATION`], as the OpenTelemetry conventions advise.
+pub const HTTP_DURATION_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+/// Buckets of the body size histograms: 64 B to 64 MiB in powers of four.
+pub const BODY_SIZE_BUCKETS: &[f64] = &[
+    64.0,
+    256.0,
+    1024.0,
+    4096.0,
+    16384.0,
+    65536.0,
+    262_144.0,
+    1_048_576.0,
+    4_194_304.0,
+    16_777_216.0,
+    67_108_864.0,
+];
+
+// ---------------------------------------------------------------------------------------------
+// Database clients (SQL and Redis)
+// ---------------------------------------------------------------------------------------------
+
+/// Histogram: duration of database client operations (a statement, a command, a pipeline).
+pub const DB_CLIENT_OPERATION_DURATION: &str = "db_client_operation_duration_seconds";
+/// Gauge: connections in a pool, by state.
+pub const DB_CLIENT_CONNECTION_COUNT: &str = "db_client_connection_count";
+/// Gauge: the maximum number of connections a pool allows.
+pub const DB_CLIENT_CONNECTION_MAX: &str = "db_client_connection_max";
+/// Gauge: callers waiting for a pooled connection.
+pub const DB_CLIENT_CONNECTION_PENDING_REQUESTS: &str = "db_client_connection_pending_requests";
+/// Histogram: time spent waiting for a pooled connection.
+pub const DB_CLIENT_CONNECTION_WAIT_TIME: &str = "db_client_connection_wait_time_seconds";
+/// Counter: acquisitions that gave up because the pool timed out.
+pub const DB_CLIENT_CONNECTION_TIMEOUTS: &str = "db_client_connection_timeouts_total";
+
+/// Label: the database system (`postgresql`, `sqlite`, `mysql`, `redis`).
+pub const DB_SYSTEM_NAME: &str = "db_system_name";
+/// Label: the operation (`SELECT`, `GET`, `PIPELINE`, …).
+pub const DB_OPERATION_NAME: &str = "db_operation_name";
+/// Label: the table or collection, SQL only.
+pub const DB_COLLECTION_NAME: &str = "db_collection_name";
+/// Label: the pool name.
+pub const DB_CLIENT_CONNECTION_POOL_NAME: &str = "db_client_connection_pool_name";
+/// Label: the connection state, [`CONNECTION_STATE_IDLE`] or [`CONNECTION_STATE_USED`].
+pub const DB_CLIENT_CONNECTION_STATE: &str = "db_client_connection_state";
+
+/// `db_client_connection_state` of connections sitting in the pool.
+pub const CONNECTION_STATE_IDLE: &str = "idle";
+/// `db_client_connection_state` of connections handed out.
+pub const CONNECTION_STATE_USED: &str = "used";
+
+/// `db_system_name` of PostgreSQL.
+pub const DB_SYSTEM_POSTGRESQL: &str = "postgresql";
+/// `db_system_name` of SQLite.
+pub const DB_SYSTEM_SQLITE: &str = "sqlite";
+/// `db_system_name` of MySQL and MariaDB.
+pub const DB_SYSTEM_MYSQL: &str = "mysql";
+/// `db_system_name` of Redis.
+pub const DB_SYSTEM_REDIS: &str = "redis";
+
+/// `error_type` of an operation whose future was dropped before it finished.
+pub const ERROR_TYPE_CANCELLED: &str = "cancelled";
+/// `error_type` of a failure that has no more specific bounded name.
+pub const ERROR_TYPE_OTHER: &str = "_OTHER";
+
+/// Label names of [`DB_CLIENT_OPERATION_DURATION`], in order.
+pub const DB_OPERATION_LABELS: [&str; 4] = [
+    DB_SYSTEM_NAME,
+    DB_OPERATION_NAME,
+    DB_COLLECTION_NAME,
+    ERROR_TYPE,
+];
+/// Label names of the per-pool metrics, in order.
+pub const DB_POOL_LABELS: [&str; 1] = [DB_CLIENT_CONNECTION_POOL_NAME];
+/// Label names of [`DB_CLIENT_CONNECTION_COUNT`], in order.
+pub const DB_CONNECTION_COUNT_LABELS: [&str; 2] =
+    [DB_CLIENT_CONNECTION_POOL_NAME, DB_CLIENT_CONNECTION_STATE];
+
+/// Buckets of [`DB_CLIENT_OPERATION_DURATION`], as the OpenTelemetry conventions advise.
+pub const DB_DURATION_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0];
+/// Buckets of [`DB_CLIENT_CONNECTION_WAIT_TIME`].
+pub const DB_WAIT_TIME_BUCKETS: &[f64] = &[
+    0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0,
+];
+
+// ---------------------------------------------------------------------------------------------
+// Service identity
+// ---------------------------------------------------------------------------------------------
+
+/// Gauge, always 1: which service, version and instance this process is.
+pub const OBS_BUILD_INFO: &str = "obs_build_info";
+/// Label: the service name.
+pub const SERVICE_NAME: &str = "service_name";
+/// Label: the service version.
+pub const SERVICE_VERSION: &str = "service_version";
+/// Label: the service instance id.
+pub const SERVICE_INSTANCE_ID: &str = "service_instance_id";
+/// Label names of [`OBS_BUILD_INFO`], in order.
+pub const BUILD_INFO_LABELS: [&str; 3] = [SERVICE_NAME, SERVICE_VERSION, SERVICE_INSTANCE_ID];
+
+// ---------------------------------------------------------------------------------------------
+// Telemetry pipeline health
+// ---------------------------------------------------------------------------------------------
+
+/// Counter: log lines the Loki exporter dropped (queue full or Loki unreachable).
+pub const OBS_LOKI_DROPPED_LINES: &str = "obs_loki_dropped_lines_total";
+/// Counter: log lines the Loki exporter delivered.
+pub const OBS_LOKI_SENT_LINES: &str = "obs_loki_sent_lines_total";
+
+/// The content type of the Prometheus text exposition format.
+pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

@@ -1,0 +1,131 @@
+//! The OTLP span exporter: gRPC or HTTP/protobuf, plain or TLS, driven on the exporter runtime.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use tokio::runtime::Handle;
+use url::Url;
+
+use crate::Error;
+use crate::config::OtlpProtocol;
+
+/// Builds the OTLP exporter for `endpoint` (the full URL spans are sent to).
+pub(crate) fn build_exporter(
+    endpoint: &Url,
+    protocol: OtlpProtocol,
+    timeout: Duration,
+    handle: &Handle,
+) -> Result<RuntimeExporter, Error> {
+    // tonic spawns its connection worker on the current runtime: make that ours.
+    let _entered = handle.enter();
+    let tls = endpoint.scheme() == "https";
+    let exporter = match protocol {
+        OtlpProtocol::Grpc => {
+            let mut builder = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint.as_str())
+                .with_timeout(timeout);
+            if tls {
+                builder = builder.with_tls_config(
+                    tonic::transport::ClientTlsConfig::new()
+                        .with_webpki_roots()
+                        .domain_name(endpoint.host_str().unwrap_or_default()),
+                );
+            }
+            builder.build()
+        }
+        OtlpProtocol::HttpProtobuf => {
+            let client = reqwest::Client::builder()
+                .timeout(timeout)
+                .build()
+                .map_err(|e| Error::Exporter(e.to_string()))?;
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_endpoint(endpoint.as_str())
+                .with_timeout(timeout)
+                .with_http_client(ReqwestClient(client))
+                .build()
+        }
+    }
+    .map_err(|e| Error::Exporter(e.to_string()))?;
+    Ok(RuntimeExporter {
+        inner: Arc::new(exporter),
+        handle: handle.clone(),
+        timeout,
+    })
+}
+
+/// Runs every export of the wrapped exporter on the exporter runtime, bounded by a timeout.
+///
+/// The SDK's batch processor drives exports from its own thread with a minimal executor; the
+/// OTLP transports need a Tokio reactor. Spawning onto our runtime gives them one wherever the
+/// application's runtime is, or is not.
+#[derive(Debug)]
+pub(crate) struct RuntimeExporter {
+    inner: Arc<opentelemetry_otlp::SpanExporter>,
+    handle: Handle,
+    timeout: Duration,
+}
+
+impl SpanExporter for RuntimeExporter {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let inner = Arc::clone(&self.inner);
+        let timeout = self.timeout;
+        let task = self
+            .handle
+            .spawn(async move { tokio::time::timeout(timeout, inner.export(batch)).await });
+        match task.await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_elapsed)) => Err(OTelSdkError::Timeout(timeout)),
+            Err(join) => Err(OTelSdkError::InternalFailure(join.to_string())),
+        }
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        // Called once while the provider is built, before any export shares the Arc.
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.set_resource(resource);
+        }
+    }
+}
+
+/// The HTTP client of the OTLP HTTP exporter: reqwest with rustls (webpki roots), so `https://` collectors work.
+#[derive(Debug)]
+struct ReqwestClient(reqwest::Client);
+
+#[async_trait::async_trait]
+impl opentelemetry_http::HttpClient for ReqwestClient {
+    async fn send_bytes(
+        &self,
+        request: http::Request<bytes::Bytes>,
+    ) -> Result<http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
+        let (parts, body) = request.into_parts();
+        let response = self
+            .0
+            .request(parts.method, parts.uri.to_string())
+            .headers(parts.headers)
+            .body(body)
+            .send()
+            .await?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await?;
+        let mut out = http::Response::new(body);
+        *out.status_mut() = status;
+        *out.headers_mut() = headers;
+        Ok(out)
+    }
+}

@@ -1,0 +1,705 @@
+//! [`Telemetry`]: one call that wires logs, traces and metrics, and the guard that flushes them.
+
+use std::fmt;
+use std::io::IsTerminal;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use opentelemetry::KeyValue;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
+use tracing::Dispatch;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::format::JsonFields;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+use tracing_subscriber::layer::{Layered, SubscriberExt};
+use tracing_subscriber::{EnvFilter, Layer, Registry};
+use url::Url;
+
+use crate::build_info::BuildInfo;
+use crate::config::{self, EnvVars, LogFormat, OtlpProtocol, TraceSampler};
+use crate::log_format::{JsonFormat, LogIdentity};
+use crate::loki::{self, LokiShutdown};
+use crate::otlp;
+use crate::runtime::{ExporterRuntime, NotOnExporterThread};
+use crate::{Error, Metrics};
+
+/// How long dropping the guard may take to flush, by default.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one export may take before it is abandoned, by default.
+pub const DEFAULT_EXPORT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Finished spans buffered for export, by default; more are dropped, never waited for.
+pub const DEFAULT_SPAN_QUEUE_SIZE: usize = 2048;
+/// The log filter when neither `RUST_LOG` nor the builder sets one.
+pub const DEFAULT_LOG_FILTER: &str = "info";
+/// The deployment environment when neither the resource attributes nor the builder set one.
+pub const DEFAULT_ENVIRONMENT: &str = "development";
+
+type Inner = Layered<EnvFilter, Registry>;
+type BoxedLayer = Box<dyn Layer<Inner> + Send + Sync>;
+
+/// The running telemetry of a service: owns the span exporter, the Loki pusher and the metrics
+/// registry. Dropping it (or calling [`shutdown`](Self::shutdown)) flushes spans and log lines,
+/// waiting at most the shutdown timeout.
+///
+/// ```no_run
+/// # fn main() -> Result<(), obs_core::Error> {
+/// let telemetry = obs_core::Telemetry::from_env("todo-backend")
+///     .service_version(env!("CARGO_PKG_VERSION"))
+///     .init()?;
+/// tracing::info!("started");
+/// let exposition = telemetry.metrics().encode()?;
+/// # drop(exposition);
+/// telemetry.shutdown()?;
+/// # Ok(()) }
+/// ```
+#[must_use = "dropping the guard shuts telemetry down"]
+pub struct Telemetry {
+    metrics: Metrics,
+    dispatch: Dispatch,
+    build_info: BuildInfo,
+    tracer_provider: Option<SdkTracerProvider>,
+    loki: Option<LokiShutdown>,
+    runtime: Option<ExporterRuntime>,
+    shutdown_timeout: Duration,
+    done: bool,
+}
+
+impl Telemetry {
+    /// A builder configured from the standard environment variables (see [`crate::config`]),
+    /// with `default_service_name` used when `OTEL_SERVICE_NAME` is unset.
+    pub fn from_env(default_service_name: impl Into<String>) -> TelemetryBuilder {
+        TelemetryBuilder::new(default_service_name.into(), EnvVars::from_process())
+    }
+
+    /// A builder that ignores the environment: only builder methods configure it.
+    pub fn builder(service_name: impl Into<String>) -> TelemetryBuilder {
+        TelemetryBuilder::new(service_name.into(), EnvVars::default())
+    }
+
+    /// The metrics registry every obs crate records into.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The `tracing` dispatch holding the configured layers. [`TelemetryBuilder::init`] installs
+    /// it globally; after [`TelemetryBuilder::build`] install it yourself, for example with
+    /// [`tracing::dispatcher::with_default`].
+    pub fn dispatch(&self) -> &Dispatch {
+        &self.dispatch
+    }
+
+    /// The service identity used in the resource, the log lines and `obs_build_info`.
+    pub fn build_info(&self) -> &BuildInfo {
+        &self.build_info
+    }
+
+    /// The OpenTelemetry tracer provider, unless `OTEL_SDK_DISABLED` turned it off.
+    pub fn tracer_provider(&self) -> Option<&SdkTracerProvider> {
+        self.tracer_provider.as_ref()
+    }
+
+    /// Flushes spans and log lines and stops the exporters, within the shutdown timeout.
+    ///
+    /// # Errors
+    /// [`Error::ShutdownTimeout`] when flushing did not finish in time (the collector or Loki
+    /// is unreachable), [`Error::Shutdown`] when the span exporter reported a failure.
+    pub fn shutdown(mut self) -> Result<(), Error> {
+        self.shutdown_inner()
+    }
+
+    fn shutdown_inner(&mut self) -> Result<(), Error> {
+        if std::mem::replace(&mut self.done, true) {
+            return Ok(());
+        }
+        let deadline = Instant::now() + self.shutdown_timeout;
+        let mut result = Ok(());
+        if let Some(provider) = self.tracer_provider.take() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match provider.shutdown_with_timeout(left) {
+                Ok(()) => {}
+                Err(opentelemetry_sdk::error::OTelSdkError::Timeout(_)) => {
+                    result = Err(Error::ShutdownTimeout(self.shutdown_timeout));
+                }
+                Err(e) => result = Err(Error::Shutdown(e.to_string())),
+            }
+        }
+        if let Some(mut loki) = self.loki.take()
+            && !loki.finish(deadline)
+        {
+            result = Err(Error::ShutdownTimeout(self.shutdown_timeout));
+        }
+        if let Some(mut runtime) = self.runtime.take() {
+            runtime.stop(deadline);
+        }
+        result
+    }
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown_inner() {
+            tracing::warn!(error = %e, "telemetry shutdown incomplete");
+        }
+    }
+}
+
+impl fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Telemetry")
+            .field("build_info", &self.build_info)
+            .field("tracing", &self.tracer_provider.is_some())
+            .field("loki", &self.loki.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures [`Telemetry`]. Every setting has an environment variable; a builder method wins
+/// over it.
+#[must_use]
+pub struct TelemetryBuilder {
+    default_service_name: String,
+    env: EnvVars,
+    service_name: Option<String>,
+    service_version: Option<String>,
+    instance_id: Option<String>,
+    environment: Option<String>,
+    resource_attributes: Vec<(String, String)>,
+    otlp_endpoint: Option<String>,
+    otlp_protocol: Option<OtlpProtocol>,
+    sampler: Option<TraceSampler>,
+    sdk_disabled: Option<bool>,
+    log_format: Option<LogFormat>,
+    log_filter: Option<String>,
+    log_writer: Option<BoxMakeWriter>,
+    loki_url: Option<String>,
+    metrics: Option<Metrics>,
+    shutdown_timeout: Duration,
+    export_timeout: Duration,
+    span_queue_size: usize,
+}
+
+impl fmt::Debug for TelemetryBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TelemetryBuilder")
+            .field("default_service_name", &self.default_service_name)
+            .field("env", &self.env)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TelemetryBuilder {
+    fn new(default_service_name: String, env: EnvVars) -> Self {
+        TelemetryBuilder {
+            default_service_name,
+            env,
+            service_name: None,
+            service_version: None,
+            instance_id: None,
+            environment: None,
+            resource_attributes: Vec::new(),
+            otlp_endpoint: None,
+            otlp_protocol: None,
+            sampler: None,
+            sdk_disabled: None,
+            log_format: None,
+            log_filter: None,
+            log_writer: None,
+            loki_url: None,
+            metrics: None,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            export_timeout: DEFAULT_EXPORT_TIMEOUT,
+            span_queue_size: DEFAULT_SPAN_QUEUE_SIZE,
+        }
+    }
+
+    /// The service name. Defaults to `OTEL_SERVICE_NAME`, then `service.name` in
+    /// `OTEL_RESOURCE_ATTRIBUTES`, then the name given to [`Telemetry::from_env`].
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.service_name = Some(name.into());
+        self
+    }
+
+    /// The service version, usually `env!("CARGO_PKG_VERSION")`. Defaults to `service.version`
+    /// in `OTEL_RESOURCE_ATTRIBUTES`, then `unknown`.
+    pub fn service_version(mut self, version: impl Into<String>) -> Self {
+        self.service_version = Some(version.into());
+        self
+    }
+
+    /// The instance id. Defaults to `OBS_INSTANCE_ID`, then `service.instance.id` in
+    /// `OTEL_RESOURCE_ATTRIBUTES`, then the host name.
+    pub fn instance_id(mut self, id: impl Into<String>) -> Self {
+        self.instance_id = Some(id.into());
+        self
+    }
+
+    /// `deployment.environment.name`. Defaults to the resource attributes, then `development`.
+    pub fn environment(mut self, environment: impl Into<String>) -> Self {
+        self.environment = Some(environment.into());
+        self
+    }
+
+    /// Adds a resource attribute; wins over the same key in `OTEL_RESOURCE_ATTRIBUTES`.
+    pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.resource_attributes.push((key.into(), value.into()));
+        self
+    }
+
+    /// The collector's base URL, like `OTEL_EXPORTER_OTLP_ENDPOINT`
+    /// (`http://localhost:4317` for gRPC, `http://localhost:4318` for HTTP, where
+    /// `/v1/traces` is appended). Defaults to `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used as
+    /// given), then `OTEL_EXPORTER_OTLP_ENDPOINT`; without any, spans are not exported.
+    pub fn otlp_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.otlp_endpoint = Some(url.into());
+        self
+    }
+
+    /// The OTLP transport. Defaults to `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, then
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL`, then gRPC.
+    pub fn otlp_protocol(mut self, protocol: OtlpProtocol) -> Self {
+        self.otlp_protocol = Some(protocol);
+        self
+    }
+
+    /// The sampler. Defaults to `OTEL_TRACES_SAMPLER` (with `OTEL_TRACES_SAMPLER_ARG`), then
+    /// parent-based always-on.
+    pub fn sampler(mut self, sampler: TraceSampler) -> Self {
+        self.sampler = Some(sampler);
+        self
+    }
+
+    /// Turns the OpenTelemetry SDK off (no spans, no trace ids in logs); logs stay on.
+    /// Defaults to `OTEL_SDK_DISABLED`, then `false`.
+    pub fn sdk_disabled(mut self, disabled: bool) -> Self {
+        self.sdk_disabled = Some(disabled);
+        self
+    }
+
+    /// The stdout log format. Defaults to `OBS_LOG_FORMAT`, then JSON unless stdout is a
+    /// terminal.
+    pub fn log_format(mut self, format: LogFormat) -> Self {
+        self.log_format = Some(format);
+        self
+    }
+
+    /// The `tracing` filter directives, such as `info,sqlx=warn`. Defaults to `RUST_LOG`, then
+    /// `info`.
+    pub fn log_filter(mut self, directives: impl Into<String>) -> Self {
+        self.log_filter = Some(directives.into());
+        self
+    }
+
+    /// Where log lines are written. Defaults to stdout.
+    pub fn log_writer<W>(mut self, writer: W) -> Self
+    where
+        W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+    {
+        self.log_writer = Some(BoxMakeWriter::new(writer));
+        self
+    }
+
+    /// The Loki base URL (`http://loki:3100`). Defaults to `LOKI_URL`; without it, no push.
+    pub fn loki_url(mut self, url: impl Into<String>) -> Self {
+        self.loki_url = Some(url.into());
+        self
+    }
+
+    /// Records into this registry handle instead of a new one.
+    pub fn metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Records into a Prometheus registry the application already owns.
+    pub fn registry(self, registry: prometheus::Registry) -> Self {
+        self.metrics(Metrics::with_registry(registry))
+    }
+
+    /// The longest shutdown may wait for flushing. Defaults to 5 s.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// The longest one span export may take. Defaults to 3 s.
+    pub fn export_timeout(mut self, timeout: Duration) -> Self {
+        self.export_timeout = timeout;
+        self
+    }
+
+    /// Finished spans buffered for export; when full, new spans are dropped. Defaults to 2048.
+    pub fn span_queue_size(mut self, size: usize) -> Self {
+        self.span_queue_size = size.max(1);
+        self
+    }
+
+    /// Builds everything and installs it globally: the `tracing` subscriber, the W3C
+    /// trace-context propagator and the tracer provider.
+    ///
+    /// # Errors
+    /// A bad setting (the message names the variable), or a global subscriber already set.
+    pub fn init(self) -> Result<Telemetry, Error> {
+        let telemetry = self.build()?;
+        tracing::dispatcher::set_global_default(telemetry.dispatch.clone())
+            .map_err(|_| Error::AlreadyInitialized)?;
+        crate::install_propagator();
+        if let Some(provider) = &telemetry.tracer_provider {
+            opentelemetry::global::set_tracer_provider(provider.clone());
+        }
+        Ok(telemetry)
+    }
+
+    /// Builds everything without installing anything globally; see [`Telemetry::dispatch`].
+    ///
+    /// # Errors
+    /// A bad setting; the message names the variable or builder method.
+    pub fn build(self) -> Result<Telemetry, Error> {
+        let settings = self.resolve()?;
+        let metrics = self.metrics.unwrap_or_default();
+        match metrics.register_build_info(&settings.build_info) {
+            Ok(()) | Err(Error::Prometheus(prometheus::Error::AlreadyReg)) => {}
+            Err(e) => return Err(e),
+        }
+
+        let runtime = if settings.otlp.is_some() || settings.loki_url.is_some() {
+            Some(ExporterRuntime::start()?)
+        } else {
+            None
+        };
+        let identity = LogIdentity {
+            service: settings.build_info.service_name.clone(),
+            instance: settings.build_info.service_instance_id.clone(),
+            dispatch: Arc::new(OnceLock::new()),
+        };
+
+        let dispatch_slot = Arc::clone(&identity.dispatch);
+        let mut layers: Vec<BoxedLayer> = Vec::with_capacity(3);
+        let writer = self
+            .log_writer
+            .unwrap_or_else(|| BoxMakeWriter::new(std::io::stdout));
+        layers.push(match settings.log_format {
+            LogFormat::Json => tracing_subscriber::fmt::layer()
+                .fmt_fields(JsonFields::new())
+                .event_format(JsonFormat {
+                    identity: identity.clone(),
+                })
+                .with_writer(writer)
+                .boxed(),
+            LogFormat::Pretty => tracing_subscriber::fmt::layer()
+                .with_writer(writer)
+                .with_ansi(std::io::stdout().is_terminal())
+                .boxed(),
+        });
+
+        let tracer_provider = if settings.sdk_disabled {
+            None
+        } else {
+            let mut provider = SdkTracerProvider::builder()
+                .with_sampler(settings.sampler.to_sdk())
+                .with_resource(settings.resource.clone());
+            if let (Some((endpoint, protocol)), Some(runtime)) = (&settings.otlp, &runtime) {
+                let exporter = otlp::build_exporter(
+                    endpoint,
+                    *protocol,
+                    self.export_timeout,
+                    runtime.handle(),
+                )?;
+                let batch = BatchConfigBuilder::default()
+                    .with_max_queue_size(self.span_queue_size)
+                    .with_max_export_batch_size(self.span_queue_size.min(512))
+                    .with_scheduled_delay(Duration::from_millis(500))
+                    .build();
+                provider = provider.with_span_processor(
+                    BatchSpanProcessor::builder(exporter)
+                        .with_batch_config(batch)
+                        .build(),
+                );
+            }
+            let provider = provider.build();
+            let tracer = provider.tracer("obs");
+            layers.push(
+                tracing_opentelemetry::layer()
+                    .with_tracer(tracer)
+                    .with_tracked_inactivity(false)
+                    .with_filter(NotOnExporterThread)
+                    .boxed(),
+            );
+            Some(provider)
+        };
+
+        let loki = match (&settings.loki_url, &runtime) {
+            (Some(url), Some(runtime)) => {
+                let counters = metrics.loki_counters()?;
+                let (layer, shutdown) = loki::start(url, identity, counters, runtime.handle())?;
+                layers.push(layer.boxed());
+                Some(shutdown)
+            }
+            _ => None,
+        };
+
+        let subscriber = Registry::default().with(settings.filter).with(layers);
+        let dispatch = Dispatch::new(subscriber);
+        let _ = dispatch_slot.set(dispatch.downgrade());
+        Ok(Telemetry {
+            metrics,
+            dispatch,
+            build_info: settings.build_info,
+            tracer_provider,
+            loki,
+            runtime,
+            shutdown_timeout: self.shutdown_timeout,
+            done: false,
+        })
+    }
+
+    /// Resolves every setting: builder first, then environment, then default.
+    fn resolve(&self) -> Result<Settings, Error> {
+        let env = &self.env;
+        let mut attributes = env.resource_attributes()?;
+        attributes.extend(self.resource_attributes.iter().cloned());
+        let attr = |key: &str| {
+            attributes
+                .iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        };
+
+        let service_name = self
+            .service_name
+            .clone()
+            .or_else(|| env.get(config::OTEL_SERVICE_NAME).map(str::to_owned))
+            .or_else(|| attr("service.name"))
+            .unwrap_or_else(|| self.default_service_name.clone());
+        let service_version = self
+            .service_version
+            .clone()
+            .or_else(|| attr("service.version"))
+            .unwrap_or_else(|| "unknown".to_owned());
+        let instance_id = self
+            .instance_id
+            .clone()
+            .or_else(|| env.get(config::OBS_INSTANCE_ID).map(str::to_owned))
+            .or_else(|| attr("service.instance.id"))
+            .unwrap_or_else(config::hostname);
+        let environment = self
+            .environment
+            .clone()
+            .or_else(|| attr("deployment.environment.name"))
+            .unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_owned());
+
+        let protocol = match self.otlp_protocol {
+            Some(p) => p,
+            None => env.protocol()?.unwrap_or_default(),
+        };
+        let otlp = self
+            .resolve_otlp_endpoint(protocol)?
+            .map(|url| (url, protocol));
+        let sampler = match self.sampler {
+            Some(s) => s,
+            None => env.sampler()?.unwrap_or(TraceSampler::ParentBasedAlwaysOn),
+        };
+        let sdk_disabled = match self.sdk_disabled {
+            Some(d) => d,
+            None => env.sdk_disabled()?.unwrap_or(false),
+        };
+        let log_format = match self.log_format {
+            Some(f) => f,
+            None => env
+                .log_format()?
+                .unwrap_or(if std::io::stdout().is_terminal() {
+                    LogFormat::Pretty
+                } else {
+                    LogFormat::Json
+                }),
+        };
+        let filter = match (&self.log_filter, env.get(config::RUST_LOG)) {
+            (Some(directives), _) => EnvFilter::try_new(directives).map_err(|e| {
+                Error::invalid("TelemetryBuilder::log_filter", directives, e.to_string())
+            })?,
+            (None, Some(directives)) => EnvFilter::try_new(directives)
+                .map_err(|e| Error::invalid(config::RUST_LOG, directives, e.to_string()))?,
+            (None, None) => EnvFilter::new(DEFAULT_LOG_FILTER),
+        };
+        let loki_url = match (&self.loki_url, env.get(config::LOKI_URL)) {
+            (Some(url), _) => Some(config::parse_http_url("TelemetryBuilder::loki_url", url)?),
+            (None, Some(url)) => Some(config::parse_http_url(config::LOKI_URL, url)?),
+            (None, None) => None,
+        };
+
+        let build_info = BuildInfo {
+            service_name,
+            service_version,
+            service_instance_id: instance_id,
+        };
+        let reserved = [
+            "service.name",
+            "service.version",
+            "service.instance.id",
+            "deployment.environment.name",
+        ];
+        let resource = Resource::builder_empty()
+            .with_detector(Box::new(
+                opentelemetry_sdk::resource::TelemetryResourceDetector,
+            ))
+            .with_attributes(
+                attributes
+                    .iter()
+                    .filter(|(k, _)| !reserved.contains(&k.as_str()))
+                    .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
+            )
+            .with_service_name(build_info.service_name.clone())
+            .with_attributes([
+                KeyValue::new("service.version", build_info.service_version.clone()),
+                KeyValue::new(
+                    "service.instance.id",
+                    build_info.service_instance_id.clone(),
+                ),
+                KeyValue::new("deployment.environment.name", environment),
+            ])
+            .build();
+
+        Ok(Settings {
+            build_info,
+            resource,
+            otlp,
+            sampler,
+            sdk_disabled,
+            log_format,
+            filter,
+            loki_url,
+        })
+    }
+
+    /// The full URL spans go to, if any.
+    fn resolve_otlp_endpoint(&self, protocol: OtlpProtocol) -> Result<Option<Url>, Error> {
+        let (setting, value, is_base) = if let Some(url) = &self.otlp_endpoint {
+            ("TelemetryBuilder::otlp_endpoint", url.as_str(), true)
+        } else if let Some(url) = self.env.get(config::OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) {
+            (config::OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, url, false)
+        } else if let Some(url) = self.env.get(config::OTEL_EXPORTER_OTLP_ENDPOINT) {
+            (config::OTEL_EXPORTER_OTLP_ENDPOINT, url, true)
+        } else {
+            return Ok(None);
+        };
+        let mut url = config::parse_http_url(setting, value)?;
+        // The spec: a base endpoint gets the signal path appended for HTTP; gRPC has no path.
+        if is_base && protocol == OtlpProtocol::HttpProtobuf {
+            let path = format!("{}/v1/traces", url.path().trim_end_matches('/'));
+            url.set_path(&path);
+        }
+        Ok(Some(url))
+    }
+}
+
+/// Every setting after resolution.
+struct Settings {
+    build_info: BuildInfo,
+    resource: Resource,
+    otlp: Option<(Url, OtlpProtocol)>,
+    sampler: TraceSampler,
+    sdk_disabled: bool,
+    log_format: LogFormat,
+    filter: EnvFilter,
+    loki_url: Option<Url>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::*;
+
+    fn builder(vars: &[(&'static str, &str)]) -> TelemetryBuilder {
+        TelemetryBuilder::new("default-svc".into(), EnvVars::from_pairs(vars))
+    }
+
+    #[test]
+    fn builder_wins_over_env_and_env_over_default() {
+        let b = builder(&[
+            (OTEL_SERVICE_NAME, "env-svc"),
+            (OBS_INSTANCE_ID, "env-1"),
+            (
+                OTEL_RESOURCE_ATTRIBUTES,
+                "service.version=9.9,deployment.environment.name=staging",
+            ),
+        ]);
+        let s = b.resolve().unwrap();
+        assert_eq!(s.build_info.service_name, "env-svc");
+        assert_eq!(s.build_info.service_instance_id, "env-1");
+        assert_eq!(s.build_info.service_version, "9.9");
+        let s = builder(&[(OTEL_SERVICE_NAME, "env-svc")])
+            .service_name("code-svc")
+            .instance_id("code-1")
+            .resolve()
+            .unwrap();
+        assert_eq!(s.build_info.service_name, "code-svc");
+        assert_eq!(s.build_info.service_instance_id, "code-1");
+        let s = builder(&[]).resolve().unwrap();
+        assert_eq!(s.build_info.service_name, "default-svc");
+        assert_eq!(s.build_info.service_version, "unknown");
+        assert!(s.otlp.is_none());
+        assert!(s.loki_url.is_none());
+    }
+
+    #[test]
+    fn http_base_endpoint_gets_the_traces_path() {
+        let s = builder(&[
+            (OTEL_EXPORTER_OTLP_ENDPOINT, "http://collector:4318"),
+            (OTEL_EXPORTER_OTLP_PROTOCOL, "http/protobuf"),
+        ])
+        .resolve()
+        .unwrap();
+        let (url, protocol) = s.otlp.unwrap();
+        assert_eq!(url.as_str(), "http://collector:4318/v1/traces");
+        assert_eq!(protocol, OtlpProtocol::HttpProtobuf);
+
+        let s = builder(&[
+            (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, "https://c:4318/custom"),
+            (OTEL_EXPORTER_OTLP_PROTOCOL, "http/protobuf"),
+        ])
+        .resolve()
+        .unwrap();
+        assert_eq!(s.otlp.unwrap().0.as_str(), "https://c:4318/custom");
+
+        let s = builder(&[(OTEL_EXPORTER_OTLP_ENDPOINT, "http://collector:4317")])
+            .resolve()
+            .unwrap();
+        let (url, protocol) = s.otlp.unwrap();
+        assert_eq!(url.as_str(), "http://collector:4317/");
+        assert_eq!(protocol, OtlpProtocol::Grpc);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let cases: &[(&[(&'static str, &str)], &str)] = &[
+            (
+                &[(OTEL_EXPORTER_OTLP_ENDPOINT, "collector:4317")],
+                OTEL_EXPORTER_OTLP_ENDPOINT,
+            ),
+            (&[(LOKI_URL, "::nope")], LOKI_URL),
+            (&[(RUST_LOG, "info,[=bad")], RUST_LOG),
+            (&[(OBS_LOG_FORMAT, "xml")], OBS_LOG_FORMAT),
+            (
+                &[
+                    (OTEL_TRACES_SAMPLER, "traceidratio"),
+                    (OTEL_TRACES_SAMPLER_ARG, "abc"),
+                ],
+                OTEL_TRACES_SAMPLER_ARG,
+            ),
+            (
+                &[(OTEL_EXPORTER_OTLP_PROTOCOL, "udp")],
+                OTEL_EXPORTER_OTLP_PROTOCOL,
+            ),
+            (&[(OTEL_RESOURCE_ATTRIBUTES, "a")], OTEL_RESOURCE_ATTRIBUTES),
+        ];
+        for (vars, name) in cases {
+            let err = match builder(vars).build() {
+                Ok(_) => panic!("{vars:?} was accepted"),
+                Err(e) => e,
+            };
+            assert!(err.to_string().contains(name), "{name}: {err}");
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! The JSON log line carries the OpenTelemetry ids of the span it was written in.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use obs_core::{LogFormat, Telemetry};
+use opentelemetry::trace::TraceContextExt;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+#[test]
+fn json_line_carries_trace_and_span_id_of_current_span() {
+    let logs = common::Captured::default();
+    let telemetry = Telemetry::builder("json-svc")
+        .instance_id("json-1")
+        .log_format(LogFormat::Json)
+        .log_writer(logs.clone())
+        .build()
+        .unwrap();
+
+    let (trace_id, span_id) = tracing::dispatcher::with_default(telemetry.dispatch(), || {
+        tracing::info!(answer = 42, "outside");
+        let span = tracing::info_span!("handle", user.kind = "admin");
+        let _entered = span.enter();
+        tracing::warn!(retries = 3u64, ok = false, "inside");
+        let cx = span.context();
+        let sc = cx.span().span_context().clone();
+        (sc.trace_id().to_string(), sc.span_id().to_string())
+    });
+
+    let lines = logs.lines();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let outside = &lines[0];
+    assert_eq!(outside["message"], "outside");
+    assert_eq!(outside["level"], "INFO");
+    assert_eq!(outside["fields"]["answer"], 42);
+    assert_eq!(outside["service"], "json-svc");
+    assert_eq!(outside["instance"], "json-1");
+    assert!(outside.get("trace_id").is_none(), "no span, no trace id");
+    assert!(outside["timestamp"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(outside["target"], "json_logs");
+
+    let inside = &lines[1];
+    assert_eq!(inside["message"], "inside");
+    assert_eq!(inside["level"], "WARN");
+    assert_eq!(inside["fields"]["retries"], 3);
+    assert_eq!(inside["fields"]["ok"], false);
+    assert_eq!(inside["span"]["name"], "handle");
+    assert_eq!(inside["span"]["user.kind"], "admin", "{inside}");
+    assert_eq!(inside["trace_id"], trace_id.as_str());
+    assert_eq!(inside["span_id"], span_id.as_str());
+    assert_eq!(trace_id.len(), 32);
+    assert_ne!(trace_id, "0".repeat(32));
+}
+
+#[test]
+fn sdk_disabled_keeps_logs_without_ids() {
+    let logs = common::Captured::default();
+    let telemetry = Telemetry::builder("off")
+        .sdk_disabled(true)
+        .log_format(LogFormat::Json)
+        .log_writer(logs.clone())
+        .build()
+        .unwrap();
+    assert!(telemetry.tracer_provider().is_none());
+    tracing::dispatcher::with_default(telemetry.dispatch(), || {
+        tracing::info_span!("work").in_scope(|| tracing::info!("still logged"));
+    });
+    let lines = logs.lines();
+    assert_eq!(lines[0]["message"], "still logged");
+    assert!(lines[0].get("trace_id").is_none());
+}
+
+#[test]
+fn log_filter_applies() {
+    let logs = common::Captured::default();
+    let telemetry = Telemetry::builder("filtered")
+        .log_filter("warn")
+        .log_format(LogFormat::Json)
+        .log_writer(logs.clone())
+        .build()
+        .unwrap();
+    tracing::dispatcher::with_default(telemetry.dispatch(), || {
+        tracing::info!("dropped");
+        tracing::error!("kept");
+    });
+    let lines = logs.lines();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["message"], "kept");
+}

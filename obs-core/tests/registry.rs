@@ -1,0 +1,88 @@
+//! The registry exposes process metrics and `obs_build_info`, and promtool accepts it.
+
+#![allow(clippy::unwrap_used)]
+
+use obs_core::{Metrics, Telemetry, names};
+
+#[tokio::test]
+async fn exposition_has_process_and_build_info_and_passes_promtool() {
+    let registry = obs_core::prometheus::Registry::new();
+    let telemetry = Telemetry::builder("registry-svc")
+        .service_version("0.9.1")
+        .instance_id("reg-1")
+        .registry(registry.clone())
+        .log_writer(std::io::sink)
+        .build()
+        .unwrap();
+    let metrics: &Metrics = telemetry.metrics();
+
+    // Exercise every family so promtool sees each type with samples.
+    let http = metrics.http_server().unwrap();
+    http.request_duration
+        .with_label_values(&["GET", "/todos/{id}", "200", ""])
+        .observe(0.012);
+    http.request_duration
+        .with_label_values(&["POST", "/todos", "500", "500"])
+        .observe(0.3);
+    http.active_requests.with_label_values(&["GET"]).inc();
+    http.request_body_size
+        .with_label_values(&["POST", "/todos", "500"])
+        .observe(120.0);
+    http.response_body_size
+        .with_label_values(&["GET", "/todos/{id}", "200"])
+        .observe(4096.0);
+    let db = metrics.db_client().unwrap();
+    db.operation_duration
+        .with_label_values(&["postgresql", "SELECT", "todos", ""])
+        .observe(0.002);
+    db.connection_wait_time
+        .with_label_values(&["main"])
+        .observe(0.0001);
+    db.connection_timeouts.with_label_values(&["main"]).inc();
+
+    // The user's own registry sees everything too.
+    assert!(
+        registry
+            .gather()
+            .iter()
+            .any(|f| f.name() == names::OBS_BUILD_INFO)
+    );
+
+    let text = metrics.encode().unwrap();
+    assert!(
+        text.contains(
+            r#"obs_build_info{service_instance_id="reg-1",service_name="registry-svc",service_version="0.9.1"} 1"#
+        ),
+        "{text}"
+    );
+    #[cfg(target_os = "linux")]
+    {
+        assert!(text.contains("process_cpu_seconds_total"), "{text}");
+        assert!(text.contains("process_resident_memory_bytes"), "{text}");
+    }
+    assert!(text.contains(
+        r#"http_server_request_duration_seconds_bucket{error_type="",http_request_method="GET",http_response_status_code="200",http_route="/todos/{id}",le="0.025"} 1"#
+    ));
+    assert!(text.contains(
+        r#"db_client_operation_duration_seconds_bucket{db_collection_name="todos",db_operation_name="SELECT",db_system_name="postgresql",error_type="",le="0.005"} 1"#
+    ));
+
+    match obs_testkit::promtool_check_metrics(&text).await {
+        Ok(_) => {}
+        Err(complaints) => panic!("promtool check metrics failed:\n{complaints}\n{text}"),
+    }
+}
+
+#[test]
+fn building_twice_on_one_registry_reuses_families() {
+    let metrics = Metrics::new();
+    for _ in 0..2 {
+        let t = Telemetry::builder("twice")
+            .metrics(metrics.clone())
+            .log_writer(std::io::sink)
+            .build()
+            .unwrap();
+        drop(t);
+    }
+    assert!(metrics.http_server().is_ok());
+}

@@ -1,0 +1,271 @@
+//! An OTLP trace collector over gRPC or HTTP/protobuf that records what it receives.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::StatusCode;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, oneshot};
+
+/// One span as the collector received it, with its resource and scope.
+#[derive(Clone, Debug)]
+pub struct ReceivedSpan {
+    /// Resource attributes, values rendered as strings.
+    pub resource: BTreeMap<String, String>,
+    /// Instrumentation scope name.
+    pub scope: String,
+    /// The span itself.
+    pub span: Span,
+}
+
+impl ReceivedSpan {
+    /// The span's name.
+    pub fn name(&self) -> &str {
+        &self.span.name
+    }
+    /// A span attribute rendered as a string.
+    pub fn attr(&self, key: &str) -> Option<String> {
+        find(&self.span.attributes, key)
+    }
+    /// A span attribute as an integer, if it was sent as one.
+    pub fn int_attr(&self, key: &str) -> Option<i64> {
+        self.span
+            .attributes
+            .iter()
+            .find(|kv| kv.key == key)
+            .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                Value::IntValue(i) => Some(*i),
+                _ => None,
+            })
+    }
+    /// The trace id in lowercase hex.
+    pub fn trace_id(&self) -> String {
+        hex(&self.span.trace_id)
+    }
+    /// The span id in lowercase hex.
+    pub fn span_id(&self) -> String {
+        hex(&self.span.span_id)
+    }
+    /// The parent span id in lowercase hex, empty for a root span.
+    pub fn parent_span_id(&self) -> String {
+        hex(&self.span.parent_span_id)
+    }
+    /// The span kind (`SpanKind` as i32: 1 internal, 2 server, 3 client).
+    pub fn kind(&self) -> i32 {
+        self.span.kind
+    }
+    /// The status code (0 unset, 1 ok, 2 error).
+    pub fn status_code(&self) -> i32 {
+        self.span.status.as_ref().map_or(0, |s| s.code)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn find(attrs: &[KeyValue], key: &str) -> Option<String> {
+    attrs
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref())
+        .map(render)
+}
+
+fn render(value: &AnyValue) -> String {
+    match &value.value {
+        Some(Value::StringValue(s)) => s.clone(),
+        Some(Value::IntValue(i)) => i.to_string(),
+        Some(Value::DoubleValue(d)) => d.to_string(),
+        Some(Value::BoolValue(b)) => b.to_string(),
+        Some(other) => format!("{other:?}"),
+        None => String::new(),
+    }
+}
+
+#[derive(Clone, Default)]
+struct Store {
+    spans: Arc<Mutex<Vec<ReceivedSpan>>>,
+    requests: Arc<Mutex<usize>>,
+    notify: Arc<Notify>,
+}
+
+impl Store {
+    fn record(&self, request: ExportTraceServiceRequest) {
+        let mut spans = self.spans.lock().unwrap_or_else(|p| p.into_inner());
+        for rs in request.resource_spans {
+            let resource: BTreeMap<String, String> = rs
+                .resource
+                .map(|r| {
+                    r.attributes
+                        .iter()
+                        .filter_map(|kv| Some((kv.key.clone(), render(kv.value.as_ref()?))))
+                        .collect()
+                })
+                .unwrap_or_default();
+            for ss in rs.scope_spans {
+                let scope = ss.scope.map(|s| s.name).unwrap_or_default();
+                for span in ss.spans {
+                    spans.push(ReceivedSpan {
+                        resource: resource.clone(),
+                        scope: scope.clone(),
+                        span,
+                    });
+                }
+            }
+        }
+        *self.requests.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.notify.notify_waiters();
+    }
+}
+
+#[tonic::async_trait]
+impl TraceService for Store {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.record(request.into_inner());
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+/// An OTLP trace collector on a random local port, stopped when dropped.
+#[derive(Debug)]
+pub struct OtlpCollector {
+    addr: SocketAddr,
+    store: Store,
+    _stop: oneshot::Sender<()>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl OtlpCollector {
+    /// Starts a gRPC collector (the `TraceService` of `opentelemetry-proto`).
+    ///
+    /// # Panics
+    /// When no local port can be bound.
+    pub async fn start_grpc() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let store = Store::default();
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let service = TraceServiceServer::new(store.clone());
+        tokio::spawn(async move {
+            let _ = tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(
+                    tonic::transport::server::TcpIncoming::from(listener),
+                    async {
+                        let _ = stop_rx.await;
+                    },
+                )
+                .await;
+        });
+        OtlpCollector {
+            addr,
+            store,
+            _stop: stop_tx,
+        }
+    }
+
+    /// Starts an HTTP/protobuf collector answering `POST /v1/traces`.
+    ///
+    /// # Panics
+    /// When no local port can be bound.
+    pub async fn start_http() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let store = Store::default();
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let handler_store = store.clone();
+        let app = axum::Router::new().route(
+            "/v1/traces",
+            axum::routing::post(move |body: Bytes| {
+                let store = handler_store.clone();
+                async move {
+                    match ExportTraceServiceRequest::decode(body) {
+                        Ok(request) => {
+                            store.record(request);
+                            (
+                                StatusCode::OK,
+                                ExportTraceServiceResponse {
+                                    partial_success: None,
+                                }
+                                .encode_to_vec(),
+                            )
+                        }
+                        Err(_) => (StatusCode::BAD_REQUEST, Vec::new()),
+                    }
+                }
+            }),
+        );
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stop_rx.await;
+                })
+                .await;
+        });
+        OtlpCollector {
+            addr,
+            store,
+            _stop: stop_tx,
+        }
+    }
+
+    /// The base URL to configure as `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every span received so far.
+    pub fn spans(&self) -> Vec<ReceivedSpan> {
+        self.store
+            .spans
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Export requests received so far.
+    pub fn requests(&self) -> usize {
+        *self
+            .store
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until at least `n` spans arrived, or `timeout` passed; returns what arrived.
+    pub async fn wait_for_spans(&self, n: usize, timeout: Duration) -> Vec<ReceivedSpan> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.store.notify.notified();
+            let spans = self.spans();
+            if spans.len() >= n || tokio::time::Instant::now() >= deadline {
+                return spans;
+            }
+            let _ = tokio::time::timeout_at(deadline, notified).await;
+        }
+    }
+}

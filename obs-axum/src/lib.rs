@@ -1,1 +1,103 @@
-//! placeholder
+//! One tower layer that gives an axum (or any tower) HTTP service its RED metrics and server
+//! spans, following the OpenTelemetry semantic conventions, plus a `/metrics` route.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use axum::{extract::Path, routing::get, Router};
+//!
+//! async fn get_todo(Path(id): Path<u64>) -> String {
+//!     tracing::info!(id, "loading todo"); // inside the server span, with its trace id
+//!     format!("todo {id}")
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let telemetry = obs_core::Telemetry::from_env("todo-backend").init()?;
+//!     let app = Router::new()
+//!         .route("/todos/{id}", get(get_todo))
+//!         .layer(obs_axum::ObsLayer::new(&telemetry).skip_paths(["/health"]))
+//!         .merge(obs_axum::metrics_router(&telemetry));
+//!     let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await?;
+//!     axum::serve(listener, app).await?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Apply the layer with [`Router::layer`](axum::Router::layer) after adding the routes: axum
+//! then wraps each route, and the layer sees the matched route template.
+//!
+//! # Metrics
+//!
+//! | name | type | unit | labels |
+//! |---|---|---|---|
+//! | `http_server_request_duration_seconds` | histogram (0.005 … 10) | s | `http_request_method`, `http_route`, `http_response_status_code`, `error_type` |
+//! | `http_server_active_requests` | gauge | requests | `http_request_method` |
+//! | `http_server_request_body_size_bytes` | histogram | bytes | `http_request_method`, `http_route`, `http_response_status_code` |
+//! | `http_server_response_body_size_bytes` | histogram | bytes | `http_request_method`, `http_route`, `http_response_status_code` |
+//!
+//! The duration runs until the response body has been sent or dropped; for protocol upgrades
+//! (`101`, websockets) it ends with the response. Body sizes are counted from the bytes that
+//! really stream through. `error_type` is empty on success, the status code for 5xx, and
+//! `cancelled`, `panic`, `body_error` or the inner service's error type name when no
+//! complete response was sent. The active-requests gauge falls back whichever way a request
+//! ends, client disconnects and panics included.
+//!
+//! # Cardinality
+//!
+//! Every label value comes from a bounded set: `http_route` is the route template (axum's
+//! [`MatchedPath`](axum::extract::MatchedPath)) or `unmatched`, never the path a client sent;
+//! methods outside RFC 9110 + PATCH + QUERY (or `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS`)
+//! become `_OTHER`; status codes are numbers. No Host header, query string or user value ever
+//! becomes a label. The series count is therefore at most routes × methods × statuses seen.
+//! Label handles are looked up once per (route, method, status) and cached, so the request
+//! path takes neither the registry's locks nor allocates per request beyond the request-body
+//! byte counter.
+//!
+//! # Spans
+//!
+//! Each request gets an `INFO` span (target `obs_axum`) named `{METHOD} {route}`, kind
+//! `server`, with `http.request.method`, `http.route`, `url.path`, `url.scheme`,
+//! `http.response.status_code` (an integer), `client.address` (from `X-Forwarded-For`, else the
+//! peer address when `ConnectInfo` is available), `user_agent.original` and `http.request_id`;
+//! status `ERROR` with `error.type` on 5xx and on failures. The parent context is extracted
+//! from `traceparent`/`tracestate` with the global propagator, so a request from Caddy or a
+//! browser continues its trace. The response carries `traceresponse: 00-{trace}-{span}-{flags}`
+//! and `x-request-id` (the caller's, or a generated one, also visible to handlers).
+//!
+//! # Compared with peers
+//!
+//! Measured by `cargo bench -p obs-benches --bench http` (numbers in `benches/README.md`).
+//!
+//! | | RED metrics | OTel names | server span + W3C context | body sizes | `traceresponse` / request id |
+//! |---|---|---|---|---|---|
+//! | obs-axum | ✓ | ✓ | ✓ | streamed | ✓ |
+//! | axum-prometheus | ✓ | — | — | — | — |
+//! | tower-http `TraceLayer` | — | — | span only, no propagation | — | — |
+//!
+//! # Feature flags
+//!
+//! | name | description | default |
+//! |---|---|---|
+//! | — | no optional features yet | |
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod body;
+mod future;
+mod instruments;
+mod layer;
+mod metrics_route;
+mod record;
+mod request_id;
+pub mod route;
+mod service;
+mod span;
+
+pub use body::{RequestBody, ResponseBody};
+pub use future::ResponseFuture;
+pub use layer::ObsLayer;
+pub use metrics_route::{DEFAULT_METRICS_PATH, MetricsRoute, metrics_router};
+pub use request_id::X_REQUEST_ID;
+pub use route::{MatchedPathExtractor, RouteExtractor, RouteRequest};
+pub use service::ObsService;

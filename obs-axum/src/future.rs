@@ -1,0 +1,121 @@
+//! The response future: runs the inner service inside the server span and turns its response
+//! into one whose body finishes the record.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use http::{HeaderValue, Response, StatusCode};
+use pin_project_lite::pin_project;
+
+use crate::body::ResponseBody;
+use crate::record::Start;
+use crate::request_id::X_REQUEST_ID;
+use crate::span;
+
+pin_project! {
+    /// Response future of [`ObsService`](crate::ObsService).
+    #[derive(Debug)]
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        start: Option<Start>,
+        request_id: Option<HeaderValue>,
+        trace_response: bool,
+    }
+
+    impl<F> PinnedDrop for ResponseFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            // Dropped before the inner service answered: the client went away, a timeout fired
+            // or the handler panicked. The guard inside `start` lowers the active count.
+            if let Some(start) = this.project().start.take() {
+                let reason = if std::thread::panicking() { "panic" } else { "cancelled" };
+                start.fail(reason);
+            }
+        }
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    pub(crate) fn new(
+        inner: F,
+        start: Option<Start>,
+        request_id: Option<HeaderValue>,
+        trace_response: bool,
+    ) -> Self {
+        ResponseFuture {
+            inner,
+            start,
+            request_id,
+            trace_response,
+        }
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let polled = {
+            // Handler events and child spans (sqlx, redis) belong to the server span.
+            let _entered = this.start.as_ref().map(|s| s.span.enter());
+            this.inner.poll(cx)
+        };
+        let result = ready!(polled);
+        let Some(start) = this.start.take() else {
+            return Poll::Ready(result.map(|res| res.map(|b| ResponseBody::new(b, None))));
+        };
+        match result {
+            Ok(mut response) => {
+                let status = response.status();
+                span::record_status(&start.span, status.as_u16());
+                let headers = response.headers_mut();
+                if let Some(id) = this.request_id.take() {
+                    headers.insert(X_REQUEST_ID, id);
+                }
+                if *this.trace_response
+                    && let Some(value) = span::trace_response(&start.span)
+                {
+                    headers.insert("traceresponse", value);
+                }
+                let completion = start.respond(status.as_u16());
+                // An upgraded connection (websocket) lives on past the response: the request
+                // itself ends here.
+                let completion = if status == StatusCode::SWITCHING_PROTOCOLS {
+                    completion.finish();
+                    None
+                } else {
+                    Some(completion)
+                };
+                Poll::Ready(Ok(response.map(|b| ResponseBody::new(b, completion))))
+            }
+            Err(error) => {
+                start.fail(short_type_name::<E>());
+                Poll::Ready(Err(error))
+            }
+        }
+    }
+}
+
+/// A bounded `error_type` for an inner service error: its type's name without the path.
+fn short_type_name<E>() -> &'static str {
+    let full = std::any::type_name::<E>();
+    let base = full.split('<').next().unwrap_or(full);
+    base.rsplit("::").next().unwrap_or(base)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn error_names_are_short() {
+        assert_eq!(super::short_type_name::<std::io::Error>(), "Error");
+        assert_eq!(
+            super::short_type_name::<Box<dyn std::error::Error>>(),
+            "Box"
+        );
+    }
+}

@@ -1,0 +1,206 @@
+//! [`ObsLayer`]: the one call that instruments a router.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+
+use obs_core::{Metrics, Telemetry};
+use tower_layer::Layer;
+
+use crate::instruments::Instruments;
+use crate::route::{KnownMethods, MatchedPathExtractor, RouteExtractor};
+use crate::service::ObsService;
+
+/// Records HTTP RED metrics and opens a server span for every request.
+///
+/// Add it with one call, [`Router::layer`](axum::Router::layer), after the routes:
+///
+/// ```
+/// use axum::{routing::get, Router};
+///
+/// let metrics = obs_core::Metrics::new();
+/// let app: Router = Router::new()
+///     .route("/todos/{id}", get(|| async { "todo" }))
+///     .layer(obs_axum::ObsLayer::from_metrics(&metrics))
+///     .merge(obs_axum::MetricsRoute::new(metrics).into_router());
+/// ```
+///
+/// With [`ObsLayer::new`] it takes the registry from a [`Telemetry`]. Every clone shares one
+/// set of instruments and one label cache.
+#[derive(Clone)]
+#[must_use]
+pub struct ObsLayer {
+    shared: Arc<Shared>,
+}
+
+/// What every service made by one layer shares.
+pub(crate) struct Shared {
+    /// `None` when the families could not be registered: requests pass through untouched.
+    pub(crate) instruments: Option<Arc<Instruments>>,
+    pub(crate) config: Config,
+}
+
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub(crate) skip_paths: HashSet<Box<str>>,
+    pub(crate) spans: bool,
+    pub(crate) body_sizes: bool,
+    pub(crate) trace_response: bool,
+    pub(crate) request_id: bool,
+    pub(crate) extractor: Arc<dyn RouteExtractor>,
+    families: Option<obs_core::HttpServerMetrics>,
+}
+
+impl Config {
+    fn new(families: Option<obs_core::HttpServerMetrics>) -> Self {
+        Config {
+            skip_paths: HashSet::new(),
+            spans: true,
+            body_sizes: true,
+            trace_response: true,
+            request_id: true,
+            extractor: Arc::new(MatchedPathExtractor),
+            families,
+        }
+    }
+
+    pub(crate) fn is_skipped(&self, path: &str) -> bool {
+        !self.skip_paths.is_empty() && self.skip_paths.contains(path)
+    }
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObsLayer")
+            .field("skip_paths", &self.config.skip_paths)
+            .field("spans", &self.config.spans)
+            .field("body_sizes", &self.config.body_sizes)
+            .field("trace_response", &self.config.trace_response)
+            .field("request_id", &self.config.request_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for ObsLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.shared.fmt(f)
+    }
+}
+
+impl ObsLayer {
+    /// A layer recording into the registry of `telemetry`.
+    pub fn new(telemetry: &Telemetry) -> Self {
+        Self::from_metrics(telemetry.metrics())
+    }
+
+    /// A layer recording into `metrics`.
+    ///
+    /// If the registry already holds a conflicting metric of one of our names, the error is
+    /// logged and the layer passes requests through untouched: the service keeps working, only
+    /// its instrumentation is missing. Use [`ObsLayer::try_from_metrics`] to fail instead.
+    pub fn from_metrics(metrics: &Metrics) -> Self {
+        Self::try_from_metrics(metrics).unwrap_or_else(|error| {
+            tracing::error!(%error, "HTTP instrumentation is off; requests are still served");
+            ObsLayer {
+                shared: Arc::new(Shared {
+                    instruments: None,
+                    config: Config::new(None),
+                }),
+            }
+        })
+    }
+
+    /// A layer recording into `metrics`, failing when its families cannot be registered.
+    ///
+    /// # Errors
+    /// When the registry holds a metric of the same name that obs did not create.
+    pub fn try_from_metrics(metrics: &Metrics) -> Result<Self, obs_core::Error> {
+        let families = metrics.http_server()?;
+        let methods = KnownMethods::from_env();
+        Ok(ObsLayer {
+            shared: Arc::new(Shared {
+                instruments: Some(Arc::new(Instruments::new(families.clone(), methods))),
+                config: Config::new(Some(families)),
+            }),
+        })
+    }
+
+    fn config(mut self, change: impl FnOnce(&mut Config)) -> Self {
+        let mut config = self.shared.config.clone();
+        change(&mut config);
+        self.shared = Arc::new(Shared {
+            instruments: self.shared.instruments.clone(),
+            config,
+        });
+        self
+    }
+
+    /// Paths that are neither measured nor traced, such as `/metrics` and `/health`; matched
+    /// exactly against the request path. Defaults to none.
+    pub fn skip_paths<I, P>(self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        let paths: HashSet<Box<str>> = paths
+            .into_iter()
+            .map(|p| p.into().into_boxed_str())
+            .collect();
+        self.config(|c| c.skip_paths = paths)
+    }
+
+    /// Whether to open a server span per request. Defaults to `true`.
+    pub fn spans(self, enabled: bool) -> Self {
+        self.config(|c| c.spans = enabled)
+    }
+
+    /// Whether to record request and response body sizes. Defaults to `true`.
+    pub fn body_sizes(self, enabled: bool) -> Self {
+        self.config(|c| c.body_sizes = enabled)
+    }
+
+    /// Whether to send the W3C `traceresponse` header with the trace id. Defaults to `true`.
+    pub fn trace_response_header(self, enabled: bool) -> Self {
+        self.config(|c| c.trace_response = enabled)
+    }
+
+    /// Whether to honour or generate `x-request-id` and echo it. Defaults to `true`.
+    pub fn request_id(self, enabled: bool) -> Self {
+        self.config(|c| c.request_id = enabled)
+    }
+
+    /// How to find the route template. Defaults to axum's `MatchedPath`. See the
+    /// [cardinality rules](crate::route) before writing one.
+    pub fn route_extractor(self, extractor: impl RouteExtractor) -> Self {
+        let extractor: Arc<dyn RouteExtractor> = Arc::new(extractor);
+        self.config(|c| c.extractor = extractor)
+    }
+
+    /// The methods kept as `http_request_method` values; others become `_OTHER`. Defaults to
+    /// `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS`, then RFC 9110 + PATCH + QUERY.
+    pub fn known_methods<I, M>(mut self, methods: I) -> Self
+    where
+        I: IntoIterator<Item = M>,
+        M: AsRef<str>,
+    {
+        let instruments = self
+            .shared
+            .config
+            .families
+            .clone()
+            .map(|families| Arc::new(Instruments::new(families, KnownMethods::new(methods))));
+        self.shared = Arc::new(Shared {
+            instruments,
+            config: self.shared.config.clone(),
+        });
+        self
+    }
+}
+
+impl<S> Layer<S> for ObsLayer {
+    type Service = ObsService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ObsService::new(inner, Arc::clone(&self.shared))
+    }
+}

@@ -1,0 +1,244 @@
+//! `GET /metrics`: the registry in the Prometheus text format, gzip when accepted, optionally
+//! behind a bearer token, on the application's router or on a listener of its own.
+
+use std::fmt;
+use std::io::Write;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use http::header::{ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, VARY};
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use obs_core::names::PROMETHEUS_CONTENT_TYPE;
+use obs_core::{Metrics, Telemetry};
+use tokio::net::TcpListener;
+
+/// The default path of the metrics route.
+pub const DEFAULT_METRICS_PATH: &str = "/metrics";
+
+/// A router serving `telemetry`'s registry on `GET /metrics`, to [`Router::merge`] into the
+/// application.
+pub fn metrics_router<S>(telemetry: &Telemetry) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    MetricsRoute::new(telemetry.metrics().clone()).into_router()
+}
+
+/// Configures the metrics endpoint.
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// let metrics = obs_core::Metrics::new();
+/// // Keep metrics off the public port: a second listener, token protected.
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:9464").await?;
+/// obs_axum::MetricsRoute::new(metrics)
+///     .bearer_token("s3cret")
+///     .serve(listener)
+///     .await
+/// # }
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct MetricsRoute {
+    metrics: Metrics,
+    path: String,
+    token: Option<Arc<[u8]>>,
+}
+
+impl fmt::Debug for MetricsRoute {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetricsRoute")
+            .field("path", &self.path)
+            .field("protected", &self.token.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MetricsRoute {
+    /// Serves `metrics` on [`DEFAULT_METRICS_PATH`], unprotected.
+    pub fn new(metrics: Metrics) -> Self {
+        MetricsRoute {
+            metrics,
+            path: DEFAULT_METRICS_PATH.to_owned(),
+            token: None,
+        }
+    }
+
+    /// The path to serve on. Defaults to `/metrics`.
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self
+    }
+
+    /// Requires `Authorization: Bearer <token>`; other requests get 401. Defaults to none.
+    pub fn bearer_token(mut self, token: impl AsRef<str>) -> Self {
+        self.token = Some(Arc::from(token.as_ref().as_bytes()));
+        self
+    }
+
+    /// The router, to merge into the application's.
+    pub fn into_router<S>(self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        let path = self.path.clone();
+        let route = Arc::new(self);
+        Router::new().route(
+            &path,
+            get(move |headers: HeaderMap| {
+                let route = Arc::clone(&route);
+                async move { route.respond(&headers).await }
+            }),
+        )
+    }
+
+    /// Serves only the metrics route on `listener`, until the task is dropped.
+    ///
+    /// # Errors
+    /// When accepting connections fails.
+    pub async fn serve(self, listener: TcpListener) -> std::io::Result<()> {
+        axum::serve(listener, self.into_router::<()>()).await
+    }
+
+    async fn respond(&self, headers: &HeaderMap) -> Response<Body> {
+        if let Some(token) = &self.token
+            && !authorized(headers, token)
+        {
+            return Response::builder()
+                .status(StatusCode::UNAUTHORIZED)
+                .header("www-authenticate", "Bearer realm=\"metrics\"")
+                .body(Body::from("missing or wrong bearer token\n"))
+                .unwrap_or_default();
+        }
+        let gzip = accepts_gzip(headers);
+        let metrics = self.metrics.clone();
+        // Gathering and compressing is CPU work: keep it off the async workers that serve
+        // requests.
+        let encoded = tokio::task::spawn_blocking(move || encode(&metrics, gzip)).await;
+        match encoded {
+            Ok(Ok(body)) => {
+                let mut response = Response::new(Body::from(body));
+                let h = response.headers_mut();
+                h.insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static(PROMETHEUS_CONTENT_TYPE),
+                );
+                h.insert(VARY, HeaderValue::from_static("accept-encoding"));
+                if gzip {
+                    h.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                }
+                response
+            }
+            Ok(Err(e)) => error_response(&e.to_string()),
+            Err(e) => error_response(&e.to_string()),
+        }
+    }
+}
+
+fn encode(metrics: &Metrics, gzip: bool) -> Result<Vec<u8>, obs_core::Error> {
+    let mut text = Vec::with_capacity(16 * 1024);
+    metrics.encode_to(&mut text)?;
+    if !gzip {
+        return Ok(text);
+    }
+    let mut encoder = GzEncoder::new(Vec::with_capacity(text.len() / 4), Compression::fast());
+    encoder
+        .write_all(&text)
+        .and_then(|()| encoder.finish())
+        .map_err(|e| obs_core::Error::Prometheus(obs_core::prometheus::Error::Io(e)))
+}
+
+fn error_response(message: &str) -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::INTERNAL_SERVER_ERROR)
+        .header(CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(Body::from(format!("cannot encode metrics: {message}\n")))
+        .unwrap_or_default()
+}
+
+/// `Authorization: Bearer <token>`, compared in constant time.
+fn authorized(headers: &HeaderMap, token: &[u8]) -> bool {
+    let Some(value) = headers.get(AUTHORIZATION).map(HeaderValue::as_bytes) else {
+        return false;
+    };
+    let Some(given) = value
+        .strip_prefix(b"Bearer ")
+        .or_else(|| value.strip_prefix(b"bearer "))
+    else {
+        return false;
+    };
+    constant_time_eq(given, token)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Whether `Accept-Encoding` lists gzip with a non-zero quality.
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or_default().trim();
+            let zero = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    == Some(0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !zero
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn gzip_negotiation() {
+        assert!(accepts_gzip(&headers(&[("accept-encoding", "gzip")])));
+        assert!(accepts_gzip(&headers(&[(
+            "accept-encoding",
+            "br, gzip;q=0.5"
+        )])));
+        assert!(!accepts_gzip(&headers(&[("accept-encoding", "gzip;q=0")])));
+        assert!(!accepts_gzip(&headers(&[("accept-encoding", "identity")])));
+        assert!(!accepts_gzip(&headers(&[])));
+    }
+
+    #[test]
+    fn bearer_token_check() {
+        assert!(authorized(
+            &headers(&[("authorization", "Bearer abc")]),
+            b"abc"
+        ));
+        assert!(!authorized(
+            &headers(&[("authorization", "Bearer abd")]),
+            b"abc"
+        ));
+        assert!(!authorized(
+            &headers(&[("authorization", "Basic abc")]),
+            b"abc"
+        ));
+        assert!(!authorized(&headers(&[]), b"abc"));
+    }
+}

@@ -1,0 +1,116 @@
+//! What one request records, from the moment it arrives until its response body is done.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use obs_core::prometheus::IntGauge;
+
+use crate::instruments::{Handles, Instruments, RouteEntry};
+
+/// Keeps `http_server_active_requests` raised while alive; lowers it on drop, whichever way the
+/// request ends (completion, cancellation, panic).
+#[derive(Debug)]
+pub(crate) struct ActiveGuard(IntGauge);
+
+impl ActiveGuard {
+    pub(crate) fn new(gauge: &IntGauge) -> Self {
+        gauge.inc();
+        ActiveGuard(gauge.clone())
+    }
+}
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// A request in flight, before its response exists.
+#[derive(Debug)]
+pub(crate) struct Start {
+    pub(crate) instruments: Arc<Instruments>,
+    pub(crate) route: Arc<RouteEntry>,
+    pub(crate) method: usize,
+    pub(crate) started: Instant,
+    pub(crate) request_bytes: Option<Arc<AtomicU64>>,
+    pub(crate) record_sizes: bool,
+    pub(crate) span: tracing::Span,
+    pub(crate) _active: ActiveGuard,
+}
+
+impl Start {
+    /// The response head is here: look up its handles; the body decides when it ends.
+    pub(crate) fn respond(self, status: u16) -> Completion {
+        let handles = self.instruments.handles(&self.route, self.method, status);
+        Completion {
+            start: self,
+            handles,
+            status,
+            response_bytes: 0,
+        }
+    }
+
+    /// No response will come: the inner service failed, the handler panicked or the request
+    /// was cancelled.
+    pub(crate) fn fail(self, error_type: &str) {
+        crate::span::record_failure(&self.span, error_type);
+        self.instruments.record_failure(
+            &self.route,
+            self.method,
+            None,
+            error_type,
+            self.started.elapsed().as_secs_f64(),
+        );
+    }
+}
+
+/// A request whose response has started; finished when the body ends or is dropped.
+#[derive(Debug)]
+pub(crate) struct Completion {
+    start: Start,
+    handles: Arc<Handles>,
+    status: u16,
+    response_bytes: u64,
+}
+
+impl Completion {
+    pub(crate) fn add_response_bytes(&mut self, n: u64) {
+        self.response_bytes += n;
+    }
+
+    /// Records duration and sizes; drops the span (ending it) and the active-request guard.
+    pub(crate) fn finish(self) {
+        let elapsed = self.start.started.elapsed().as_secs_f64();
+        self.handles.duration.observe(elapsed);
+        self.record_sizes();
+    }
+
+    /// The body failed mid-stream: recorded with `error_type` and the status already sent.
+    pub(crate) fn finish_with_error(self, error_type: &str) {
+        crate::span::record_failure(&self.start.span, error_type);
+        self.start.instruments.record_failure(
+            &self.start.route,
+            self.start.method,
+            Some(self.status),
+            error_type,
+            self.start.started.elapsed().as_secs_f64(),
+        );
+        self.record_sizes();
+    }
+
+    fn record_sizes(&self) {
+        if !self.start.record_sizes {
+            return;
+        }
+        let request_bytes = self
+            .start
+            .request_bytes
+            .as_ref()
+            .map_or(0, |c| c.load(Ordering::Relaxed));
+        self.handles.request_size.observe(request_bytes as f64);
+        self.handles
+            .response_size
+            .observe(self.response_bytes as f64);
+    }
+}

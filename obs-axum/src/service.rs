@@ -1,0 +1,108 @@
+//! [`ObsService`]: the middleware itself.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use http::{Request, Response};
+use http_body::Body;
+use obs_core::names::ROUTE_UNMATCHED;
+use tower_service::Service;
+
+use crate::body::{RequestBody, ResponseBody};
+use crate::future::ResponseFuture;
+use crate::layer::Shared;
+use crate::record::{ActiveGuard, Start};
+use crate::route::RouteRequest;
+use crate::{request_id, span};
+
+/// Records HTTP server metrics and opens a server span for every request to `S`.
+/// Created by [`ObsLayer`](crate::ObsLayer).
+#[derive(Debug, Clone)]
+pub struct ObsService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> ObsService<S> {
+    pub(crate) fn new(inner: S, shared: Arc<Shared>) -> Self {
+        ObsService { inner, shared }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ObsService<S>
+where
+    S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>>,
+    ReqBody: Body,
+    ResBody: Body,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let shared = &self.shared;
+        let config = &shared.config;
+        let instruments = match &shared.instruments {
+            Some(instruments) if !config.is_skipped(req.uri().path()) => instruments,
+            _ => {
+                let req = req.map(|body| RequestBody::new(body, None));
+                return ResponseFuture::new(self.inner.call(req), None, None, false);
+            }
+        };
+
+        let started = Instant::now();
+        let method = instruments.methods.index(req.method());
+        let route = {
+            let parts = RouteRequest {
+                method: req.method(),
+                uri: req.uri(),
+                headers: req.headers(),
+                extensions: req.extensions(),
+            };
+            let found = config.extractor.extract(&parts);
+            instruments.route(found.as_deref().unwrap_or(ROUTE_UNMATCHED))
+        };
+        let active = ActiveGuard::new(instruments.active(method));
+        let request_id = config
+            .request_id
+            .then(|| request_id::ensure(req.headers_mut()));
+        let span = if config.spans {
+            span::make_span(
+                &req,
+                instruments.span_name(&route, method),
+                instruments.methods.label(method),
+                &route.route,
+                request_id.as_ref(),
+            )
+        } else {
+            tracing::Span::none()
+        };
+        // A body that is already over (GET, HEAD, empty POST) has nothing to count.
+        let request_bytes =
+            (config.body_sizes && !req.body().is_end_stream()).then(|| Arc::new(AtomicU64::new(0)));
+        let req = req.map(|body| RequestBody::new(body, request_bytes.clone()));
+        let future = span.in_scope(|| self.inner.call(req));
+        let start = Start {
+            instruments: Arc::clone(instruments),
+            route,
+            method,
+            started,
+            request_bytes,
+            record_sizes: config.body_sizes,
+            span,
+            _active: active,
+        };
+        ResponseFuture::new(future, Some(start), request_id, config.trace_response)
+    }
+}

@@ -1,0 +1,85 @@
+//! Helpers shared by the obs-axum integration tests.
+#![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
+
+use axum::Router;
+use axum::body::Body;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+/// The value of the sample `name{labels...}` in a text exposition, if present.
+/// `labels` must list every label of the series.
+pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let (series, value) = line.rsplit_once(' ')?;
+        let (metric, rest) = series.split_once('{').unwrap_or((series, "}"));
+        if metric != name {
+            return None;
+        }
+        let rest = rest.strip_suffix('}')?;
+        let found: Vec<(String, String)> = split_labels(rest);
+        if found.len() != labels.len() {
+            return None;
+        }
+        let all = labels
+            .iter()
+            .all(|(k, v)| found.iter().any(|(fk, fv)| fk == k && fv == v));
+        all.then(|| value.parse().unwrap())
+    })
+}
+
+/// Every label set of `name` in a text exposition.
+pub fn series(text: &str, name: &str) -> Vec<Vec<(String, String)>> {
+    text.lines()
+        .filter_map(|line| {
+            let (series, _) = line.rsplit_once(' ')?;
+            let (metric, rest) = series.split_once('{')?;
+            (metric == name).then(|| split_labels(rest.strip_suffix('}').unwrap()))
+        })
+        .collect()
+}
+
+fn split_labels(s: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some((key, after)) = rest.split_once("=\"") {
+        // Values are escaped; find the closing quote that is not preceded by a backslash.
+        let bytes = after.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'\\' {
+                i += 2;
+                continue;
+            }
+            if bytes[i] == b'"' {
+                break;
+            }
+            i += 1;
+        }
+        out.push((
+            key.trim_start_matches(',').to_owned(),
+            after[..i].to_owned(),
+        ));
+        rest = after.get(i + 1..).unwrap_or("");
+    }
+    out
+}
+
+/// Sends one request through `app` and collects the whole response body.
+pub async fn send(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    body: Body,
+) -> (StatusCode, http::HeaderMap, bytes::Bytes) {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(body)
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, bytes)
+}

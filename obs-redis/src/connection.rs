@@ -284,7 +284,8 @@ impl Shared {
             db.operation.name = name,
             db.namespace = db,
             server.address = self.address.as_deref(),
-            server.port = self.port,
+            // Integers as i64: the OpenTelemetry bridge exports u64 as strings.
+            server.port = self.port.map(i64::from),
             db.query.text = tracing::field::Empty,
             db.operation.batch.size = tracing::field::Empty,
             error.type = tracing::field::Empty,
@@ -371,7 +372,10 @@ impl<C: ConnectionLike + Send> ConnectionLike for InstrumentedConnection<C> {
         });
         if !call.span.is_disabled() {
             call.span
-                .record("db.operation.batch.size", pipeline.len() as u64);
+                .record(
+                    "db.operation.batch.size",
+                    i64::try_from(pipeline.len()).unwrap_or(i64::MAX),
+                );
         }
         let span = call.span.clone();
         let inner = self.inner.req_packed_commands(pipeline, offset, count);

@@ -88,6 +88,42 @@ where
     )
 }
 
+pub(crate) fn fetch_one<'e, 'q: 'e, DB, E>(
+    source: Source<'e, DB>,
+    shared: &'e Shared,
+    over: Option<Override>,
+    query: E,
+) -> BoxFuture<'e, Result<DB::Row, sqlx::Error>>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    E: 'q + Execute<'q, DB>,
+{
+    let (query, mut call) = shared.start::<DB, E>(query, over);
+    let span = call.span().clone();
+    Box::pin(
+        async move {
+            // Through `fetch_one` rather than the trait's default, so `RowNotFound` is recorded.
+            let result = match source {
+                Source::Connection(conn) => conn.fetch_one(query).await,
+                Source::Pool(pool) => match shared.acquire(pool).await {
+                    Ok(mut conn) => conn.fetch_one(query).await,
+                    Err(e) => Err(e),
+                },
+            };
+            match &result {
+                Ok(_) => {
+                    call.add_returned(1);
+                    call.finish(None);
+                }
+                Err(e) => call.finish(Some(e)),
+            }
+            result
+        }
+        .instrument(span),
+    )
+}
+
 pub(crate) fn fetch_all<'e, 'q: 'e, DB, E>(
     source: Source<'e, DB>,
     shared: &'e Shared,
@@ -276,6 +312,22 @@ macro_rules! impl_executor {
                 let $this = self;
                 let (source, shared, over) = $parts;
                 $crate::exec::fetch_optional(source, shared, over, query)
+            }
+
+            fn fetch_one<'e, 'q: 'e, E>(
+                self,
+                query: E,
+            ) -> futures_util::future::BoxFuture<
+                'e,
+                Result<<$db as sqlx::Database>::Row, sqlx::Error>,
+            >
+            where
+                'x: 'e,
+                E: 'q + sqlx::Execute<'q, $db>,
+            {
+                let $this = self;
+                let (source, shared, over) = $parts;
+                $crate::exec::fetch_one(source, shared, over, query)
             }
 
             fn fetch_all<'e, 'q: 'e, E>(

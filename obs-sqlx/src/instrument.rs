@@ -120,7 +120,8 @@ impl Shared {
             db.collection.name = Some(&*entry.collection).filter(|c| !c.is_empty()),
             db.namespace = self.endpoint.namespace.as_deref(),
             server.address = self.endpoint.address.as_deref(),
-            server.port = self.endpoint.port,
+            // Integers as i64: the OpenTelemetry bridge exports u64 as strings.
+            server.port = self.endpoint.port.map(i64::from),
             db.query.text = entry.query_text.as_deref(),
             db.response.returned_rows = tracing::field::Empty,
             db.response.affected_rows = tracing::field::Empty,
@@ -242,10 +243,11 @@ impl Call<'_> {
         }
         if self.returned > 0 || self.affected.is_none() {
             self.span
-                .record("db.response.returned_rows", self.returned);
+                .record("db.response.returned_rows", saturating_i64(self.returned));
         }
         if let Some(affected) = self.affected {
-            self.span.record("db.response.affected_rows", affected);
+            self.span
+                .record("db.response.affected_rows", saturating_i64(affected));
         }
         if let Some(error_type) = &error {
             self.span.record("error.type", &**error_type);
@@ -266,4 +268,8 @@ impl Drop for Call<'_> {
             self.record(Some(Cow::Borrowed(ERROR_TYPE_CANCELLED)));
         }
     }
+}
+
+fn saturating_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }

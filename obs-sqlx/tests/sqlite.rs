@@ -1,0 +1,66 @@
+//! SQLite (in-memory) through the instrumented pool.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use obs_core::Metrics;
+use obs_sqlx::InstrumentedPool;
+
+async fn pool(metrics: &Metrics) -> InstrumentedPool<sqlx::Sqlite> {
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect("sqlite::memory:")
+        .await
+        .unwrap();
+    InstrumentedPool::builder(pool, metrics)
+        .pool_name("sqlite")
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_land_with_their_labels() {
+    let metrics = Metrics::new();
+    let pool = pool(&metrics).await;
+    common::scenario(pool, &metrics, "sqlite").await;
+}
+
+#[tokio::test]
+async fn pool_gauges_and_query_text_off() {
+    let metrics = Metrics::new();
+    let raw = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(2)
+        .connect("sqlite::memory:")
+        .await
+        .unwrap();
+    let pool = InstrumentedPool::builder(raw, &metrics)
+        .pool_name("lite")
+        .query_text(false)
+        .build()
+        .unwrap();
+    let conn = pool.acquire().await.unwrap();
+    let text = metrics.encode().unwrap();
+    assert!(
+        text.contains(r#"db_client_connection_count{db_client_connection_pool_name="lite",db_client_connection_state="used"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"db_client_connection_max{db_client_connection_pool_name="lite"} 2"#));
+    drop(conn);
+    // A second pool of the same name is refused with an error naming the fix.
+    let other = sqlx::sqlite::SqlitePoolOptions::new()
+        .connect("sqlite::memory:")
+        .await
+        .unwrap();
+    let err = InstrumentedPool::builder(other.clone(), &metrics)
+        .pool_name("lite")
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("pool_name"), "{err}");
+    // Dropping the pool frees its name.
+    drop(pool);
+    InstrumentedPool::builder(other, &metrics)
+        .pool_name("lite")
+        .build()
+        .unwrap();
+}

@@ -1,0 +1,171 @@
+//! The obs reference service: a todo API with accounts, sessions, rate limits, live updates
+//! over websockets, business metrics and fault injection, instrumented with obs-core, obs-axum,
+//! obs-sqlx and obs-redis. See the README for running it alone, on PostgreSQL and Redis, or in
+//! the full compose stack.
+
+pub mod auth;
+pub mod business;
+pub mod chaos;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod rate_limit;
+pub mod routes;
+pub mod state;
+pub mod store;
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+use obs_axum::{MetricsRoute, ObsLayer};
+use obs_core::{Metrics, Telemetry};
+use obs_redis::InstrumentedConnection;
+use redis::aio::ConnectionManager;
+use tokio::task::JoinHandle;
+
+use crate::auth::Sessions;
+use crate::business::BusinessMetrics;
+use crate::chaos::Chaos;
+use crate::config::Config;
+use crate::db::Db;
+use crate::events::Events;
+use crate::rate_limit::RateLimiter;
+use crate::state::AppState;
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database.
+    #[error(transparent)]
+    Db(#[from] db::DbError),
+    /// Redis.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// Instrumenting Redis.
+    #[error("instrumenting redis: {0}")]
+    ObsRedis(#[from] obs_redis::Error),
+    /// Registering business metrics.
+    #[error("registering metrics: {0}")]
+    Metrics(#[from] obs_core::prometheus::Error),
+}
+
+/// The assembled service: its router, its state, and its background tasks (stopped on drop).
+#[derive(Debug)]
+pub struct App {
+    /// Every route, instrumented.
+    pub router: Router,
+    /// The shared state.
+    pub state: AppState,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Connects the database and Redis, registers metrics and builds the router.
+///
+/// # Errors
+/// When a dependency cannot be reached or a metric name is taken.
+pub async fn build(config: &Config, telemetry: &Telemetry) -> Result<App, StartError> {
+    let metrics = telemetry.metrics();
+    let db = Db::connect(config, metrics).await?;
+    let redis = match &config.redis_url {
+        Some(url) => {
+            let client = redis::Client::open(url.as_str())?;
+            let manager = ConnectionManager::new(client.clone()).await?;
+            let conn = InstrumentedConnection::builder(manager, metrics)
+                .connection_info(client.get_connection_info())
+                .build()?;
+            Some((conn, client))
+        }
+        None => None,
+    };
+    let sessions = match &redis {
+        Some((conn, _)) => Sessions::Redis {
+            conn: conn.clone(),
+            ttl: config.session_ttl,
+            db: db.clone(),
+        },
+        None => Sessions::Sql {
+            db: db.clone(),
+            ttl: config.session_ttl,
+        },
+    };
+    let limiter = match &redis {
+        Some((conn, _)) => RateLimiter::Redis(conn.clone()),
+        None => RateLimiter::Local(Mutex::new(Default::default())),
+    };
+    let events = match &redis {
+        Some((conn, client)) => Events::redis(conn.clone(), client.clone()),
+        None => Events::local(),
+    };
+    let state = AppState {
+        db,
+        redis: redis.map(|(conn, _)| conn),
+        sessions: Arc::new(sessions),
+        limiter: Arc::new(limiter),
+        events,
+        business: BusinessMetrics::register(metrics.registry())?,
+        chaos: Arc::new(Chaos::new(config.chaos)),
+        chaos_token: config.chaos_token.as_deref().map(Arc::from),
+    };
+    if let Err(error) = business::refresh(&state).await {
+        tracing::warn!(%error, "first business metrics refresh failed");
+    }
+    let tasks = vec![tokio::spawn(business::refresh_loop(
+        state.clone(),
+        config.business_metrics_interval,
+    ))];
+    let router = router(state.clone(), metrics, !config.instrumentation_off);
+    tracing::info!(
+        database = state.db.system(),
+        redis = state.redis.is_some(),
+        "todo-backend assembled"
+    );
+    Ok(App {
+        router,
+        state,
+        tasks,
+    })
+}
+
+/// Every route; with `instrument` the obs layer wraps them all (`/metrics` and `/health` are
+/// served but not measured).
+pub fn router(state: AppState, metrics: &Metrics, instrument: bool) -> Router {
+    use routes::{admin, auth, health, page, todos, ws};
+    let app = Router::new()
+        .route("/", get(page::index))
+        .route("/app.js", get(page::app_js))
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/api/auth/signup", post(auth::signup))
+        .route("/api/auth/login", post(auth::login))
+        .route("/api/auth/logout", post(auth::logout))
+        .route("/api/auth/me", get(auth::me))
+        .route("/api/todos", get(todos::list).post(todos::create))
+        .route(
+            "/api/todos/{id}",
+            get(todos::get).patch(todos::update).delete(todos::delete),
+        )
+        .route("/api/ws", get(ws::upgrade))
+        .route(
+            "/admin/chaos",
+            get(admin::get).put(admin::put).delete(admin::delete),
+        )
+        .layer(from_fn_with_state(state.clone(), chaos::inject))
+        .with_state(state);
+    let app = if instrument {
+        app.layer(ObsLayer::from_metrics(metrics).skip_paths(["/health"]))
+    } else {
+        app
+    };
+    app.merge(MetricsRoute::new(metrics.clone()).into_router())
+}

@@ -1,0 +1,155 @@
+// The todo page: plain JavaScript against the JSON API, no build step.
+"use strict";
+
+const state = { token: localStorage.getItem("token"), socket: null };
+const $ = (id) => document.getElementById(id);
+
+function showError(message) {
+  $("error").textContent = message || "";
+}
+
+async function api(method, path, body) {
+  const headers = { "content-type": "application/json" };
+  if (state.token) headers.authorization = `Bearer ${state.token}`;
+  const response = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (response.status === 204) return null;
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const error = new Error((data.error && data.error.message) || response.statusText);
+    error.status = response.status;
+    error.requestId = response.headers.get("x-request-id");
+    throw error;
+  }
+  return data;
+}
+
+function fail(error) {
+  const id = error.requestId ? ` (request ${error.requestId})` : "";
+  showError(`${error.message}${id}`);
+  if (error.status === 401) signOut();
+}
+
+function signIn(token, user) {
+  state.token = token;
+  localStorage.setItem("token", token);
+  $("me").textContent = `${user.name} <${user.email}>`;
+  $("auth").hidden = true;
+  $("app").hidden = false;
+  connect();
+  refresh();
+}
+
+function signOut() {
+  state.token = null;
+  localStorage.removeItem("token");
+  if (state.socket) state.socket.close();
+  $("auth").hidden = false;
+  $("app").hidden = true;
+}
+
+function connect() {
+  if (state.socket) state.socket.close();
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(
+    `${scheme}://${location.host}/api/ws?token=${encodeURIComponent(state.token)}`);
+  socket.onopen = () => { $("live").textContent = "live"; };
+  socket.onclose = () => { $("live").textContent = ""; };
+  socket.onmessage = () => refresh();
+  state.socket = socket;
+}
+
+function render(items, total) {
+  const list = $("todos");
+  list.replaceChildren();
+  for (const todo of items) {
+    const li = document.createElement("li");
+    if (todo.status === "done") li.classList.add("done");
+    const done = document.createElement("input");
+    done.type = "checkbox";
+    done.checked = todo.status === "done";
+    done.onchange = () =>
+      api("PATCH", `/api/todos/${todo.id}`, { status: done.checked ? "done" : "todo" })
+        .then(refresh).catch(fail);
+    const title = document.createElement("span");
+    title.className = "title";
+    title.textContent = todo.title;
+    const badge = document.createElement("span");
+    badge.className = `badge ${todo.priority}`;
+    badge.textContent = todo.priority;
+    const remove = document.createElement("button");
+    remove.className = "secondary";
+    remove.textContent = "Delete";
+    remove.onclick = () => api("DELETE", `/api/todos/${todo.id}`).then(refresh).catch(fail);
+    li.append(done, title, badge, remove);
+    list.append(li);
+  }
+  $("count").textContent = `${total} item${total === 1 ? "" : "s"}`;
+}
+
+async function refresh() {
+  const status = $("filter").value;
+  const query = status ? `?status=${status}` : "";
+  try {
+    const page = await api("GET", `/api/todos${query}`);
+    render(page.items, page.total);
+  } catch (error) {
+    fail(error);
+  }
+}
+
+$("login-form").onsubmit = async (event) => {
+  event.preventDefault();
+  showError();
+  try {
+    const result = await api("POST", "/api/auth/login", {
+      email: $("login-email").value,
+      password: $("login-password").value,
+    });
+    signIn(result.token, result.user);
+  } catch (error) {
+    fail(error);
+  }
+};
+
+$("signup-form").onsubmit = async (event) => {
+  event.preventDefault();
+  showError();
+  try {
+    const result = await api("POST", "/api/auth/signup", {
+      name: $("signup-name").value,
+      email: $("signup-email").value,
+      password: $("signup-password").value,
+    });
+    signIn(result.token, result.user);
+  } catch (error) {
+    fail(error);
+  }
+};
+
+$("todo-form").onsubmit = async (event) => {
+  event.preventDefault();
+  showError();
+  try {
+    await api("POST", "/api/todos", {
+      title: $("todo-title").value,
+      priority: $("todo-priority").value,
+    });
+    $("todo-title").value = "";
+    refresh();
+  } catch (error) {
+    fail(error);
+  }
+};
+
+$("filter").onchange = refresh;
+$("logout").onclick = () => api("POST", "/api/auth/logout").catch(() => {}).finally(signOut);
+
+if (state.token) {
+  api("GET", "/api/auth/me")
+    .then((result) => signIn(state.token, result.user))
+    .catch(() => signOut());
+}

@@ -14,7 +14,7 @@ use tracing::{Instrument, Span};
 
 use crate::commands::{self, COMMANDS, OPERATION_OTHER};
 use crate::error::Error;
-use crate::error_type::error_type;
+use crate::error_type::{error_type, server_error_type};
 
 /// Whether spans carry `db.query.text` by default (off: commands carry keys and values).
 pub const DEFAULT_QUERY_TEXT: bool = false;
@@ -352,7 +352,12 @@ impl<C: ConnectionLike + Send> ConnectionLike for InstrumentedConnection<C> {
         Box::pin(
             async move {
                 let result = inner.await;
-                call.finish(result.as_ref().err().map(error_type));
+                call.finish(match &result {
+                    // Error replies come back as values; `query_async` raises them later.
+                    Ok(Value::ServerError(e)) => Some(server_error_type(e)),
+                    Ok(_) => None,
+                    Err(e) => Some(error_type(e)),
+                });
                 result
             }
             .instrument(span),
@@ -371,18 +376,24 @@ impl<C: ConnectionLike + Send> ConnectionLike for InstrumentedConnection<C> {
             texts.join("\n")
         });
         if !call.span.is_disabled() {
-            call.span
-                .record(
-                    "db.operation.batch.size",
-                    i64::try_from(pipeline.len()).unwrap_or(i64::MAX),
-                );
+            call.span.record(
+                "db.operation.batch.size",
+                i64::try_from(pipeline.len()).unwrap_or(i64::MAX),
+            );
         }
         let span = call.span.clone();
         let inner = self.inner.req_packed_commands(pipeline, offset, count);
         Box::pin(
             async move {
                 let result = inner.await;
-                call.finish(result.as_ref().err().map(error_type));
+                call.finish(match &result {
+                    // The first failed command names the pipeline's error.
+                    Ok(values) => values.iter().find_map(|v| match v {
+                        Value::ServerError(e) => Some(server_error_type(e)),
+                        _ => None,
+                    }),
+                    Err(e) => Some(error_type(e)),
+                });
                 result
             }
             .instrument(span),

@@ -8,6 +8,8 @@
 pub enum Error {
     /// The database client metric families could not be registered, usually because the
     /// registry already holds a metric of the same name that obs did not create.
-    #[error("cannot register the database client metrics: {0}; remove the conflicting metric from the registry")]
+    #[error(
+        "cannot register the database client metrics: {0}; remove the conflicting metric from the registry"
+    )]
     Metrics(#[from] obs_core::Error),
 }

@@ -65,6 +65,17 @@ pub(crate) fn error_type(err: &RedisError) -> &'static str {
     }
 }
 
+/// The `error_type` of an error reply that arrived as a value (`Value::ServerError`): what
+/// `query_async` turns into an `Err` after the connection has returned.
+pub(crate) fn server_error_type(err: &redis::ServerError) -> &'static str {
+    let code = err.code();
+    SERVER_CODES
+        .iter()
+        .copied()
+        .find(|c| *c == code)
+        .unwrap_or(ERROR_TYPE_OTHER)
+}
+
 fn server_kind(kind: ServerErrorKind, code: Option<&str>) -> &'static str {
     code.and_then(|code| SERVER_CODES.iter().copied().find(|c| *c == code))
         .unwrap_or(match kind {
@@ -85,9 +96,7 @@ mod tests {
         assert_eq!(error_type(&odd), ERROR_TYPE_OTHER);
         let io = RedisError::from(std::io::Error::other("boom"));
         assert_eq!(error_type(&io), "Io");
-        let refused = RedisError::from(std::io::Error::from(
-            std::io::ErrorKind::ConnectionRefused,
-        ));
+        let refused = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
         assert_eq!(error_type(&refused), "ConnectionRefused");
         let client = RedisError::from((ErrorKind::Client, "bad"));
         assert_eq!(error_type(&client), "Client");

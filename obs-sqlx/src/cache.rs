@@ -73,12 +73,7 @@ impl StatementCache {
         double_quoted_strings: bool,
         query_text: bool,
     ) -> Arc<Entry> {
-        if let Some(entry) = self
-            .map
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(sql)
-        {
+        if let Some(entry) = self.map.read().unwrap_or_else(|p| p.into_inner()).get(sql) {
             return Arc::clone(entry);
         }
         let summary = summarize(sql, double_quoted_strings);

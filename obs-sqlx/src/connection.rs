@@ -7,11 +7,11 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Database, Transaction};
 use tracing::Instrument;
 
+use crate::exec::Source;
 #[allow(unused_imports)]
 use crate::exec::impl_executor;
-use crate::exec::Source;
-use crate::instrument::Shared;
 use crate::executor::InstrumentedExecutor;
+use crate::instrument::Shared;
 use crate::pool::PoolHandle;
 use crate::transaction::InstrumentedTransaction;
 
@@ -52,7 +52,10 @@ impl<DB: Database> InstrumentedConnection<DB> {
             .await;
         call.finish(result.as_ref().err());
         drop(call);
-        Ok(InstrumentedTransaction::new(result?, Arc::clone(&self.handle)))
+        Ok(InstrumentedTransaction::new(
+            result?,
+            Arc::clone(&self.handle),
+        ))
     }
 
     /// An executor recording under a caller-chosen operation and table; see

@@ -144,7 +144,9 @@ impl<'a> Iterator for Lexer<'a> {
                 (i, Token::Space)
             }
             b'-' if self.byte(start + 1) == Some(b'-') => {
-                let end = self.sql[start..].find('\n').map_or(bytes.len(), |i| start + i);
+                let end = self.sql[start..]
+                    .find('\n')
+                    .map_or(bytes.len(), |i| start + i);
                 (end, Token::Comment)
             }
             b'/' if self.byte(start + 1) == Some(b'*') => {
@@ -168,7 +170,9 @@ impl<'a> Iterator for Lexer<'a> {
                 return Some(Token::Quoted(&self.sql[start + 1..inner_end]));
             }
             b'[' => {
-                let end = self.sql[start..].find(']').map_or(bytes.len(), |i| start + i);
+                let end = self.sql[start..]
+                    .find(']')
+                    .map_or(bytes.len(), |i| start + i);
                 self.pos = (end + 1).min(bytes.len());
                 return Some(Token::Quoted(&self.sql[start + 1..end]));
             }
@@ -204,10 +208,7 @@ impl<'a> Iterator for Lexer<'a> {
                     && self.byte(start + 1) == Some(b'\'')
                 {
                     let backslash = matches!(b, b'E' | b'e');
-                    (
-                        self.quoted_end(start + 1, b'\'', backslash),
-                        Token::Literal,
-                    )
+                    (self.quoted_end(start + 1, b'\'', backslash), Token::Literal)
                 } else {
                     (self.word_end(start), Token::Word)
                 }
@@ -273,7 +274,9 @@ mod tests {
             ]
         );
         // Never panics, whatever it is given.
-        for sql in ["'", "\"", "/*", "$a", "[", "E'", "é'", "`x", "0x", "1e", ".5"] {
+        for sql in [
+            "'", "\"", "/*", "$a", "[", "E'", "é'", "`x", "0x", "1e", ".5",
+        ] {
             let _ = tokens(sql);
         }
     }

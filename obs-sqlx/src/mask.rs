@@ -23,9 +23,7 @@ pub(crate) fn mask(sql: &str, double_quoted_strings: bool) -> String {
                 out.push_str(ident);
                 out.push('"');
             }
-            Token::Word(s) | Token::Param(s) | Token::Space(s) | Token::Punct(s) => {
-                out.push_str(s)
-            }
+            Token::Word(s) | Token::Param(s) | Token::Space(s) | Token::Punct(s) => out.push_str(s),
         }
     }
     out.trim().to_owned()
@@ -45,7 +43,10 @@ mod tests {
             "SELECT * FROM users WHERE name = ? AND age > ? AND id = $1"
         );
         assert_eq!(
-            mask("INSERT INTO t2 (a, b) VALUES (-1.5e3, E'x\\'y', 0xFF, ?)", false),
+            mask(
+                "INSERT INTO t2 (a, b) VALUES (-1.5e3, E'x\\'y', 0xFF, ?)",
+                false
+            ),
             "INSERT INTO t2 (a, b) VALUES (-?, ?, ?, ?)"
         );
         assert_eq!(mask("SELECT $q$secret$q$", false), "SELECT ?");

@@ -13,8 +13,8 @@ use crate::collector::{PoolCollector, PoolGauges, Registration};
 use crate::connection::InstrumentedConnection;
 use crate::error::Error;
 use crate::exec::{Source, impl_executor};
-use crate::instrument::{Settings, Shared};
 use crate::executor::InstrumentedExecutor;
+use crate::instrument::{Settings, Shared};
 use crate::transaction::InstrumentedTransaction;
 
 /// The pool name used when none is set: `db_client_connection_pool_name="default"`.
@@ -120,7 +120,10 @@ impl<DB: Database> InstrumentedPool<DB> {
         let result = sqlx::Transaction::begin(conn, None).instrument(span).await;
         call.finish(result.as_ref().err());
         drop(call);
-        Ok(InstrumentedTransaction::new(result?, Arc::clone(&self.inner)))
+        Ok(InstrumentedTransaction::new(
+            result?,
+            Arc::clone(&self.inner),
+        ))
     }
 
     /// An executor that records its statements under `operation` and `collection` instead of
@@ -295,7 +298,9 @@ impl<DB: Database> InstrumentedPoolBuilder<DB> {
         });
         match registered {
             Ok(()) => Ok(InstrumentedPool { inner: handle }),
-            Err(obs_core::prometheus::Error::AlreadyReg) => Err(Error::DuplicatePoolName(pool_name)),
+            Err(obs_core::prometheus::Error::AlreadyReg) => {
+                Err(Error::DuplicatePoolName(pool_name))
+            }
             Err(e) => Err(Error::Collector(e)),
         }
     }

@@ -267,7 +267,11 @@ mod tests {
     }
 
     fn check(sql: &str, operation: &str, collection: &str) {
-        assert_eq!(s(sql), (operation_static(operation), collection.to_owned()), "{sql}");
+        assert_eq!(
+            s(sql),
+            (operation_static(operation), collection.to_owned()),
+            "{sql}"
+        );
     }
 
     fn operation_static(op: &str) -> &'static str {
@@ -276,10 +280,26 @@ mod tests {
 
     #[test]
     fn plain_dml() {
-        check("SELECT id, title FROM todos WHERE id = $1", "SELECT", "todos");
-        check("select * from Todos t join users u on u.id = t.owner", "SELECT", "Todos");
-        check("INSERT INTO todos (title) VALUES ($1) RETURNING id", "INSERT", "todos");
-        check("UPDATE todos SET done = true WHERE id = ?", "UPDATE", "todos");
+        check(
+            "SELECT id, title FROM todos WHERE id = $1",
+            "SELECT",
+            "todos",
+        );
+        check(
+            "select * from Todos t join users u on u.id = t.owner",
+            "SELECT",
+            "Todos",
+        );
+        check(
+            "INSERT INTO todos (title) VALUES ($1) RETURNING id",
+            "INSERT",
+            "todos",
+        );
+        check(
+            "UPDATE todos SET done = true WHERE id = ?",
+            "UPDATE",
+            "todos",
+        );
         check("DELETE FROM todos WHERE id = ?", "DELETE", "todos");
         check("SELECT 1", "SELECT", "");
         check("  \n\tselect now()", "SELECT", "");
@@ -292,7 +312,11 @@ mod tests {
 
     #[test]
     fn quoted_and_qualified_identifiers() {
-        check(r#"SELECT * FROM "public"."Users""#, "SELECT", "public.Users");
+        check(
+            r#"SELECT * FROM "public"."Users""#,
+            "SELECT",
+            "public.Users",
+        );
         check("SELECT * FROM `shop`.`order`", "SELECT", "shop.order");
         check("SELECT * FROM [dbo].[t]", "SELECT", "dbo.t");
         check("SELECT * FROM app.todos", "SELECT", "app.todos");
@@ -331,8 +355,16 @@ mod tests {
 
     #[test]
     fn nested_from_is_a_fallback() {
-        check("SELECT EXTRACT(YEAR FROM ts) FROM events", "SELECT", "events");
-        check("SELECT * FROM (SELECT * FROM inner_t) sub", "SELECT", "inner_t");
+        check(
+            "SELECT EXTRACT(YEAR FROM ts) FROM events",
+            "SELECT",
+            "events",
+        );
+        check(
+            "SELECT * FROM (SELECT * FROM inner_t) sub",
+            "SELECT",
+            "inner_t",
+        );
         check("SELECT * FROM generate_series(1, 3)", "SELECT", "");
         check("(SELECT a FROM x) UNION (SELECT a FROM y)", "SELECT", "x");
         check("SELECT * FROM t FOR UPDATE", "SELECT", "t");
@@ -345,7 +377,11 @@ mod tests {
 
     #[test]
     fn ddl_and_transaction_control() {
-        check("CREATE TABLE IF NOT EXISTS todos (id int)", "CREATE", "todos");
+        check(
+            "CREATE TABLE IF NOT EXISTS todos (id int)",
+            "CREATE",
+            "todos",
+        );
         check("create temporary table tmp_x (id int)", "CREATE", "tmp_x");
         check("DROP TABLE IF EXISTS todos", "DROP", "todos");
         check("ALTER TABLE todos ADD COLUMN x int", "ALTER", "todos");

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use sqlx::{Database, Transaction};
 use tracing::Instrument;
 
+use crate::exec::Source;
 #[allow(unused_imports)]
 use crate::exec::impl_executor;
-use crate::exec::Source;
-use crate::instrument::Shared;
 use crate::executor::InstrumentedExecutor;
+use crate::instrument::Shared;
 use crate::pool::PoolHandle;
 
 /// A transaction from [`InstrumentedPool::begin`](crate::InstrumentedPool::begin).
@@ -68,7 +68,10 @@ impl<'c, DB: Database> InstrumentedTransaction<'c, DB> {
             .await;
         call.finish(result.as_ref().err());
         drop(call);
-        Ok(InstrumentedTransaction::new(result?, Arc::clone(&self.handle)))
+        Ok(InstrumentedTransaction::new(
+            result?,
+            Arc::clone(&self.handle),
+        ))
     }
 
     /// The wrapped transaction. Statements run on it directly are not recorded.

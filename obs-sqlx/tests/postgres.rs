@@ -82,9 +82,18 @@ async fn pool_exhaustion_counts_timeouts_and_waits() {
 
     let held = pool.acquire().await.unwrap();
     let text = metrics.encode().unwrap();
-    assert_eq!(gauge(&text, "db_client_connection_count", &state("used")), Some(1.0));
-    assert_eq!(gauge(&text, "db_client_connection_count", &state("idle")), Some(0.0));
-    assert_eq!(gauge(&text, "db_client_connection_max", &pool_label), Some(1.0));
+    assert_eq!(
+        gauge(&text, "db_client_connection_count", &state("used")),
+        Some(1.0)
+    );
+    assert_eq!(
+        gauge(&text, "db_client_connection_count", &state("idle")),
+        Some(0.0)
+    );
+    assert_eq!(
+        gauge(&text, "db_client_connection_max", &pool_label),
+        Some(1.0)
+    );
 
     // A waiter shows up as a pending request, then times out.
     let waiter = {
@@ -104,7 +113,10 @@ async fn pool_exhaustion_counts_timeouts_and_waits() {
     // A statement on the exhausted pool times out in its implicit acquire.
     let err = sqlx::query("SELECT 1").execute(&pool).await.unwrap_err();
     assert!(matches!(err, sqlx::Error::PoolTimedOut));
-    assert_eq!(common::count(&metrics, "postgresql", "SELECT", "", "PoolTimedOut"), 1);
+    assert_eq!(
+        common::count(&metrics, "postgresql", "SELECT", "", "PoolTimedOut"),
+        1
+    );
 
     let timeouts = db.connection_timeouts.with_label_values(&[&name]).get();
     assert_eq!(timeouts, 2);
@@ -115,8 +127,14 @@ async fn pool_exhaustion_counts_timeouts_and_waits() {
     drop(held);
     tokio::time::sleep(Duration::from_millis(50)).await;
     let text = metrics.encode().unwrap();
-    assert_eq!(gauge(&text, "db_client_connection_count", &state("used")), Some(0.0));
-    assert_eq!(gauge(&text, "db_client_connection_count", &state("idle")), Some(1.0));
+    assert_eq!(
+        gauge(&text, "db_client_connection_count", &state("used")),
+        Some(0.0)
+    );
+    assert_eq!(
+        gauge(&text, "db_client_connection_count", &state("idle")),
+        Some(1.0)
+    );
     assert_eq!(
         gauge(&text, "db_client_connection_pending_requests", &pool_label),
         Some(0.0)
@@ -193,7 +211,10 @@ async fn statements_are_child_spans_with_attributes() {
     assert_eq!(select.kind(), 3, "client");
     assert_eq!(select.attr("db.system.name").as_deref(), Some("postgresql"));
     assert_eq!(select.attr("db.operation.name").as_deref(), Some("SELECT"));
-    assert_eq!(select.attr("db.collection.name").as_deref(), Some(t.as_str()));
+    assert_eq!(
+        select.attr("db.collection.name").as_deref(),
+        Some(t.as_str())
+    );
     // Read from the connect options when the `postgres` feature is on.
     if cfg!(feature = "postgres") {
         assert_eq!(select.attr("db.namespace").as_deref(), Some("test"));
@@ -213,9 +234,19 @@ async fn statements_are_child_spans_with_attributes() {
         .collect();
     assert_eq!(inserts.len(), 2);
     let ok = inserts.iter().find(|s| s.status_code() == 0).unwrap();
-    assert_eq!(ok.int_attr("db.response.affected_rows"), if cfg!(feature = "postgres") { Some(2) } else { None });
+    assert_eq!(
+        ok.int_attr("db.response.affected_rows"),
+        if cfg!(feature = "postgres") {
+            Some(2)
+        } else {
+            None
+        }
+    );
     let failed = inserts.iter().find(|s| s.status_code() == 2).unwrap();
-    assert_eq!(failed.attr("error.type").as_deref(), Some("unique_violation"));
+    assert_eq!(
+        failed.attr("error.type").as_deref(),
+        Some("unique_violation")
+    );
     assert_eq!(failed.parent_span_id(), parent.span_id());
     assert!(!failed.attr("db.query.text").unwrap().contains("again"));
 }

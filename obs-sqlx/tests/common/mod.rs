@@ -61,12 +61,10 @@ where
     assert_eq!(c("CREATE", ""), 1);
 
     for id in 1..=5 {
-        let done = q::<DB>(format!(
-            "INSERT INTO {t} (id, name) VALUES ({id}, 'n{id}')"
-        ))
-        .execute(&pool)
-        .await
-        .unwrap();
+        let done = q::<DB>(format!("INSERT INTO {t} (id, name) VALUES ({id}, 'n{id}')"))
+            .execute(&pool)
+            .await
+            .unwrap();
         drop(done);
     }
     assert_eq!(c("INSERT", ""), 5);

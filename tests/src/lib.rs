@@ -1,1 +1,306 @@
-//! placeholder
+//! A harness that runs the real stack on free loopback ports: the example service (several
+//! instances), Caddy in front of them with the Caddyfile from `monitoring/`, PostgreSQL and
+//! Redis databases of its own, and the exporters. Every process is killed when the harness is
+//! dropped.
+//!
+//! Missing binaries or services skip the test on a laptop and fail it under
+//! `OBS_TEST_REQUIRE=1` (see [`obs_testkit::require`]).
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::process::{Child, Command};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
+///
+/// # Panics
+/// When no port can be bound.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// The example service binary, built by `cargo test --workspace` (or `cargo build -p
+/// todo-backend`) next to the test executables.
+pub fn todo_backend_binary() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    // target/<profile>/deps/<test> -> target/<profile>/todo-backend
+    let profile_dir = exe.parent()?.parent()?;
+    let candidate = profile_dir.join("todo-backend");
+    candidate.is_file().then_some(candidate)
+}
+
+/// A running child process, killed on drop, with its output kept in a log file.
+#[derive(Debug)]
+pub struct Process {
+    name: String,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Process {
+    /// Starts `program` with `args` and `env`, logging to a temporary file.
+    ///
+    /// # Errors
+    /// When the program cannot be started.
+    pub fn spawn(
+        name: &str,
+        program: &Path,
+        args: &[&str],
+        env: &BTreeMap<String, String>,
+    ) -> std::io::Result<Self> {
+        let log = std::env::temp_dir().join(format!("{}.log", unique(name)));
+        let file = std::fs::File::create(&log)?;
+        let child = Command::new(program)
+            .args(args)
+            .envs(env)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .kill_on_drop(true)
+            .spawn()?;
+        Ok(Process {
+            name: name.to_owned(),
+            child,
+            log,
+        })
+    }
+
+    /// What the process wrote so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops the process now (SIGKILL), as a crash or `docker kill` would.
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+
+    /// The name given at spawn.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// A name unique to this process and call.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Polls `url` until it answers 2xx or `timeout` passes.
+pub async fn wait_http_ok(url: &str, timeout: Duration) -> bool {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(res) = client.get(url).send().await
+            && res.status().is_success()
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// A PostgreSQL database of its own on the local server, dropped with the value.
+#[derive(Debug)]
+pub struct PgDatabase {
+    /// Its name.
+    pub name: String,
+    /// Its URL.
+    pub url: String,
+}
+
+/// The local PostgreSQL the machine runs (trust auth).
+pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+impl PgDatabase {
+    /// Creates the database, or reports PostgreSQL missing.
+    pub async fn create() -> Option<Self> {
+        use sqlx::Connection;
+        let Ok(mut admin) = sqlx::PgConnection::connect(PG_ADMIN_URL).await else {
+            obs_testkit::require("PostgreSQL is not answering on 127.0.0.1:5432");
+            return None;
+        };
+        let name = unique("obs_e2e").replace('-', "_");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .execute(&mut admin)
+            .await
+            .ok()?;
+        Some(PgDatabase {
+            url: format!("postgres://postgres@127.0.0.1:5432/{name}"),
+            name,
+        })
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-qc"])
+            .arg(format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ))
+            .output();
+    }
+}
+
+/// Whether Redis answers on 127.0.0.1:6379; reports it missing otherwise.
+pub async fn redis_available() -> bool {
+    match tokio::net::TcpStream::connect("127.0.0.1:6379").await {
+        Ok(_) => true,
+        Err(_) => {
+            obs_testkit::require("Redis is not answering on 127.0.0.1:6379");
+            false
+        }
+    }
+}
+
+/// What the example instances are configured with.
+#[derive(Debug, Clone, Default)]
+pub struct BackendOptions {
+    /// `DATABASE_URL`.
+    pub database_url: String,
+    /// `REDIS_URL`.
+    pub redis_url: Option<String>,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    pub otlp_endpoint: Option<String>,
+    /// `CHAOS_ADMIN_TOKEN`.
+    pub chaos_token: Option<String>,
+    /// More variables.
+    pub extra_env: BTreeMap<String, String>,
+}
+
+/// The example service behind Caddy.
+#[derive(Debug)]
+pub struct Stack {
+    /// The instances, with their ports.
+    pub backends: Vec<(Process, u16)>,
+    /// Caddy.
+    pub caddy: Process,
+    /// Caddy's public URL.
+    pub url: String,
+    /// Caddy's admin URL (metrics on `/metrics`).
+    pub caddy_admin: String,
+}
+
+impl Stack {
+    /// Starts `instances` backends and Caddy in front, waiting until all answer. `None` when a
+    /// binary is missing (and not required).
+    ///
+    /// # Panics
+    /// When a process starts but does not become healthy: its output is in the message.
+    pub async fn start(instances: usize, options: &BackendOptions) -> Option<Stack> {
+        let Some(backend_bin) = todo_backend_binary() else {
+            obs_testkit::require(
+                "the todo-backend binary is not built (run `cargo build -p todo-backend`)",
+            );
+            return None;
+        };
+        let Some(caddy_bin) = obs_testkit::binary("caddy") else {
+            obs_testkit::require("caddy is not installed (Debian package `caddy`)");
+            return None;
+        };
+        let mut backends = Vec::new();
+        for i in 1..=instances {
+            let port = free_port();
+            let mut env = BTreeMap::from([
+                ("LISTEN_ADDR".to_owned(), format!("127.0.0.1:{port}")),
+                ("DATABASE_URL".to_owned(), options.database_url.clone()),
+                ("INSTANCE_ID".to_owned(), format!("backend-{i}")),
+                ("OBS_LOG_FORMAT".to_owned(), "json".to_owned()),
+                ("RUST_LOG".to_owned(), "info".to_owned()),
+                ("BUSINESS_METRICS_INTERVAL".to_owned(), "2".to_owned()),
+            ]);
+            if let Some(url) = &options.redis_url {
+                env.insert("REDIS_URL".into(), url.clone());
+            }
+            if let Some(endpoint) = &options.otlp_endpoint {
+                env.insert("OTEL_EXPORTER_OTLP_ENDPOINT".into(), endpoint.clone());
+            }
+            if let Some(token) = &options.chaos_token {
+                env.insert("CHAOS_ADMIN_TOKEN".into(), token.clone());
+            }
+            env.extend(options.extra_env.clone());
+            let process = Process::spawn(&format!("backend-{i}"), &backend_bin, &[], &env)
+                .expect("start todo-backend");
+            backends.push((process, port));
+        }
+        for (process, port) in &backends {
+            let ok = wait_http_ok(
+                &format!("http://127.0.0.1:{port}/health"),
+                Duration::from_secs(30),
+            )
+            .await;
+            assert!(
+                ok,
+                "{} did not start:\n{}",
+                process.name(),
+                process.output()
+            );
+        }
+
+        let port = free_port();
+        let admin_port = free_port();
+        let upstreams: Vec<String> = backends
+            .iter()
+            .map(|(_, p)| format!("127.0.0.1:{p}"))
+            .collect();
+        let caddyfile = repo_root().join("monitoring/caddy/Caddyfile");
+        let env = BTreeMap::from([
+            ("LISTEN".to_owned(), format!(":{port}")),
+            ("CADDY_ADMIN".to_owned(), format!("127.0.0.1:{admin_port}")),
+            ("BACKENDS".to_owned(), upstreams.join(" ")),
+            (
+                "XDG_DATA_HOME".to_owned(),
+                std::env::temp_dir()
+                    .join(unique("caddy-data"))
+                    .display()
+                    .to_string(),
+            ),
+            (
+                "XDG_CONFIG_HOME".to_owned(),
+                std::env::temp_dir()
+                    .join(unique("caddy-config"))
+                    .display()
+                    .to_string(),
+            ),
+        ]);
+        let caddyfile = caddyfile.display().to_string();
+        let caddy = Process::spawn(
+            "caddy",
+            &caddy_bin,
+            &["run", "--config", &caddyfile, "--adapter", "caddyfile"],
+            &env,
+        )
+        .expect("start caddy");
+        let url = format!("http://127.0.0.1:{port}");
+        let ok = wait_http_ok(&format!("{url}/health"), Duration::from_secs(30)).await;
+        assert!(ok, "caddy did not start:\n{}", caddy.output());
+        Some(Stack {
+            backends,
+            caddy,
+            url,
+            caddy_admin: format!("http://127.0.0.1:{admin_port}"),
+        })
+    }
+}

@@ -19,6 +19,13 @@ pub(crate) fn make_span<B>(
     route: &str,
     request_id: Option<&HeaderValue>,
 ) -> Span {
+    let headers = req.headers();
+    let user_agent = headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    let request_id = request_id.and_then(|v| v.to_str().ok());
+    // Values known now are fields from the start: recording them later costs every layer a
+    // second pass over the span.
     let span = tracing::info_span!(
         target: "obs_axum",
         "HTTP request",
@@ -28,29 +35,19 @@ pub(crate) fn make_span<B>(
         http.request.method = method,
         http.route = route,
         http.response.status_code = Empty,
-        http.request_id = Empty,
+        http.request_id = request_id,
         url.path = req.uri().path(),
         url.scheme = scheme(req),
-        client.address = Empty,
-        user_agent.original = Empty,
+        client.address = forwarded_for(req),
+        user_agent.original = user_agent,
         error.type = Empty,
     );
     if span.is_disabled() {
         return span;
     }
-    if let Some(id) = request_id.and_then(|v| v.to_str().ok()) {
-        span.record("http.request_id", id);
-    }
-    if let Some(agent) = req
-        .headers()
-        .get(http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
+    if forwarded_for(req).is_none()
+        && let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>()
     {
-        span.record("user_agent.original", agent);
-    }
-    if let Some(client) = forwarded_for(req) {
-        span.record("client.address", client);
-    } else if let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
         span.record("client.address", tracing::field::display(addr.ip()));
     }
     let parent = opentelemetry::global::get_text_map_propagator(|propagator| {

@@ -11,7 +11,6 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use tracing::Dispatch;
 use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::fmt::format::JsonFields;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::{Layered, SubscriberExt};
 use tracing_subscriber::{EnvFilter, Layer, Registry};
@@ -19,7 +18,7 @@ use url::Url;
 
 use crate::build_info::BuildInfo;
 use crate::config::{self, EnvVars, LogFormat, OtlpProtocol, TraceSampler};
-use crate::log_format::{JsonFormat, LogIdentity};
+use crate::log_format::{JsonFieldList, JsonFormat, LogIdentity};
 use crate::loki::{self, LokiShutdown};
 use crate::otlp;
 use crate::runtime::{ExporterRuntime, NotOnExporterThread};
@@ -381,7 +380,7 @@ impl TelemetryBuilder {
             .unwrap_or_else(|| BoxMakeWriter::new(std::io::stdout));
         layers.push(match settings.log_format {
             LogFormat::Json => tracing_subscriber::fmt::layer()
-                .fmt_fields(JsonFields::new())
+                .fmt_fields(JsonFieldList)
                 .event_format(JsonFormat {
                     identity: identity.clone(),
                 })
@@ -423,6 +422,7 @@ impl TelemetryBuilder {
                 tracing_opentelemetry::layer()
                     .with_tracer(tracer)
                     .with_tracked_inactivity(false)
+                    .with_threads(false)
                     .with_filter(NotOnExporterThread)
                     .boxed(),
             );

@@ -1,4 +1,4 @@
-//! PostgreSQL through the instrumented pool: the shared scenario, pool exhaustion and spans.
+//! PostgreSQL through the instrumented pool: the shared scenario and pool exhaustion.
 
 #![allow(clippy::unwrap_used)]
 
@@ -6,10 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use obs_core::{Metrics, Telemetry};
+use obs_core::Metrics;
 use obs_sqlx::InstrumentedPool;
-use obs_testkit::OtlpCollector;
-use tracing::instrument::WithSubscriber;
 
 const URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -139,114 +137,4 @@ async fn pool_exhaustion_counts_timeouts_and_waits() {
         gauge(&text, "db_client_connection_pending_requests", &pool_label),
         Some(0.0)
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn statements_are_child_spans_with_attributes() {
-    let Some(raw) = connect(2, Duration::from_secs(5)).await else {
-        return;
-    };
-    let collector = OtlpCollector::start_grpc().await;
-    let telemetry = Telemetry::builder("svc")
-        .otlp_endpoint(collector.endpoint())
-        .log_writer(std::io::sink)
-        .build()
-        .unwrap();
-    let metrics = Metrics::new();
-    let pool = InstrumentedPool::new(raw, &metrics).unwrap();
-    let t = common::unique("obs_span");
-
-    let work = {
-        let pool = pool.clone();
-        let t = t.clone();
-        async move {
-            let parent = tracing::info_span!("handler");
-            let run = async {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "CREATE TABLE {t} (id int PRIMARY KEY, name text)"
-                )))
-                .execute(&pool)
-                .await
-                .unwrap();
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "INSERT INTO {t} (id, name) VALUES (1, 'alice'), (2, 'bob')"
-                )))
-                .execute(&pool)
-                .await
-                .unwrap();
-                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT * FROM {t} WHERE name = 'alice' OR id > 0"
-                )))
-                .fetch_all(&pool)
-                .await
-                .unwrap();
-                assert_eq!(rows.len(), 2);
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "INSERT INTO {t} (id, name) VALUES (1, 'again')"
-                )))
-                .execute(&pool)
-                .await
-                .unwrap_err();
-                sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {t}")))
-                    .execute(&pool)
-                    .await
-                    .unwrap();
-            };
-            tracing::Instrument::instrument(run, parent).await;
-        }
-    };
-    work.with_subscriber(telemetry.dispatch().clone()).await;
-    tokio::task::spawn_blocking(move || telemetry.shutdown())
-        .await
-        .unwrap()
-        .unwrap();
-    let spans = collector.wait_for_spans(6, Duration::from_secs(10)).await;
-    let parent = spans.iter().find(|s| s.name() == "handler").unwrap();
-    let select = spans
-        .iter()
-        .find(|s| s.name() == format!("SELECT {t}"))
-        .unwrap_or_else(|| panic!("{:#?}", spans.iter().map(|s| s.name()).collect::<Vec<_>>()));
-    assert_eq!(select.parent_span_id(), parent.span_id());
-    assert_eq!(select.trace_id(), parent.trace_id());
-    assert_eq!(select.kind(), 3, "client");
-    assert_eq!(select.attr("db.system.name").as_deref(), Some("postgresql"));
-    assert_eq!(select.attr("db.operation.name").as_deref(), Some("SELECT"));
-    assert_eq!(
-        select.attr("db.collection.name").as_deref(),
-        Some(t.as_str())
-    );
-    // Read from the connect options when the `postgres` feature is on.
-    if cfg!(feature = "postgres") {
-        assert_eq!(select.attr("db.namespace").as_deref(), Some("test"));
-        assert_eq!(select.attr("server.address").as_deref(), Some("127.0.0.1"));
-        assert_eq!(select.int_attr("server.port"), Some(5432));
-    }
-    assert_eq!(
-        select.attr("db.query.text"),
-        Some(format!("SELECT * FROM {t} WHERE name = ? OR id > ?"))
-    );
-    assert_eq!(select.int_attr("db.response.returned_rows"), Some(2));
-    assert_eq!(select.status_code(), 0);
-
-    let inserts: Vec<_> = spans
-        .iter()
-        .filter(|s| s.name() == format!("INSERT {t}"))
-        .collect();
-    assert_eq!(inserts.len(), 2);
-    let ok = inserts.iter().find(|s| s.status_code() == 0).unwrap();
-    assert_eq!(
-        ok.int_attr("db.response.affected_rows"),
-        if cfg!(feature = "postgres") {
-            Some(2)
-        } else {
-            None
-        }
-    );
-    let failed = inserts.iter().find(|s| s.status_code() == 2).unwrap();
-    assert_eq!(
-        failed.attr("error.type").as_deref(),
-        Some("unique_violation")
-    );
-    assert_eq!(failed.parent_span_id(), parent.span_id());
-    assert!(!failed.attr("db.query.text").unwrap().contains("again"));
 }

@@ -160,11 +160,16 @@ where
     assert_eq!(all.len(), 5);
     assert_eq!(c("SELECT", ""), before + 2);
 
-    // A future dropped before it finished records a cancellation.
+    // A future dropped before it finished records a cancellation. With every connection
+    // held, the statement is certain to still be waiting when it is dropped.
     {
+        let max = pool.inner().options().get_max_connections();
+        let mut held = Vec::new();
+        for _ in 0..max {
+            held.push(pool.acquire().await.unwrap());
+        }
         let query = q::<DB>(format!("SELECT id FROM {t}"));
         let fut = Box::pin(Executor::fetch_all(&pool, query));
-        // Polled once, so the statement is on its way, then dropped.
         assert!(futures_util::FutureExt::now_or_never(fut).is_none());
     }
     assert_eq!(c("SELECT", "cancelled"), 1);

@@ -5,12 +5,12 @@
 //! `http_route` must be a route *template* (`/todos/{id}`), never the path a client sent
 //! (`/todos/123`): every distinct label value is a new time series in Prometheus, so raw paths
 //! let any client create series without bound. The default extractor reads axum's
-//! [`MatchedPath`](axum::extract::MatchedPath), which is the template; requests that matched no
+//! [`MatchedPath`], which is the template; requests that matched no
 //! route are labelled [`ROUTE_UNMATCHED`](obs_core::names::ROUTE_UNMATCHED). A custom
 //! [`RouteExtractor`] must keep the same promise.
 //!
 //! Methods are normalised the same way: anything outside the known set becomes
-//! [`METHOD_OTHER`](obs_core::names::METHOD_OTHER), so a client sending random method tokens
+//! [`METHOD_OTHER`], so a client sending random method tokens
 //! cannot grow the series count either.
 
 use std::borrow::Cow;

@@ -119,6 +119,76 @@ fn prometheus_config_and_rules_pass_promtool() {
 }
 
 #[test]
+fn rule_unit_tests_pass() {
+    let dir = repo_root().join("monitoring/prometheus/tests");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .filter(|p| p.ends_with(".test.yml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    let mut args = vec!["test", "rules"];
+    args.extend(files.iter().map(String::as_str));
+    let Some((ok, text)) = run("promtool", &args) else {
+        return;
+    };
+    assert!(ok, "promtool test rules failed:\n{text}");
+    assert_eq!(text.matches("SUCCESS").count(), files.len(), "{text}");
+}
+
+/// The GitHub anchor of a Markdown heading.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+#[test]
+fn every_alert_is_labelled_documented_and_unit_tested() {
+    let root = repo_root();
+    let runbook = std::fs::read_to_string(root.join("monitoring/RUNBOOK.md")).unwrap_or_default();
+    let anchors: Vec<String> = runbook
+        .lines()
+        .filter_map(|l| l.strip_prefix('#'))
+        .map(|l| slug(l.trim_start_matches('#')))
+        .collect();
+    let tests: String = std::fs::read_dir(root.join("monitoring/prometheus/tests"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    let mut alerts = 0;
+    for entry in std::fs::read_dir(root.join("monitoring/prometheus/rules")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for block in text.split("- alert: ").skip(1) {
+            alerts += 1;
+            let name = block.lines().next().unwrap().trim();
+            for key in ["severity:", "summary:", "description:", "runbook_url:"] {
+                assert!(block.contains(key), "{name} has no {key}");
+            }
+            let anchor = block
+                .split("RUNBOOK.md#")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .unwrap_or_else(|| panic!("{name}: runbook_url must point into RUNBOOK.md"));
+            assert!(
+                anchors.iter().any(|a| a == anchor),
+                "{name}: RUNBOOK.md has no section #{anchor}"
+            );
+            assert!(
+                tests.contains(&format!("alertname: {name}")),
+                "{name} has no promtool unit test"
+            );
+        }
+    }
+    assert!(alerts >= 15, "expected the full alert set, found {alerts}");
+}
+
+#[test]
 fn alertmanager_config_passes_amtool() {
     let Some((ok, text)) = run(
         "amtool",

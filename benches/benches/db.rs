@@ -122,5 +122,117 @@ fn redis(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, sqlite, postgres, redis);
+/// Raw and instrumented calls alternated one by one, reported as medians: on a loaded
+/// machine this resolves differences that separate criterion groups drown in drift.
+fn paired(c: &mut Criterion) {
+    let _ = c;
+    let rt = runtime();
+    let metrics = Metrics::new();
+    const ROUNDS: usize = 4000;
+
+    fn median(mut v: Vec<f64>) -> f64 {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    }
+    fn report(name: &str, raw: Vec<f64>, inst: Vec<f64>) {
+        let diffs: Vec<f64> = raw.iter().zip(&inst).map(|(r, i)| i - r).collect();
+        let (r, i, d) = (median(raw), median(inst), median(diffs));
+        eprintln!(
+            "paired {name}: raw {r:.0} ns, instrumented {i:.0} ns, median difference {d:+.0} ns ({:+.2}%)",
+            100.0 * d / r
+        );
+    }
+
+    rt.block_on(async {
+        let lite = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        let lite_i = InstrumentedPool::builder(lite.clone(), &metrics)
+            .pool_name("paired-sqlite")
+            .build()
+            .unwrap();
+        let pg = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect("postgres://postgres@127.0.0.1:5432/test")
+            .await
+            .ok();
+        let client = redis::Client::open("redis://127.0.0.1:6379/").unwrap();
+        let redis = client.get_multiplexed_async_connection().await.ok();
+
+        macro_rules! pair {
+            ($name:expr, $raw:expr, $inst:expr) => {{
+                let (mut raw, mut inst) = (Vec::new(), Vec::new());
+                for round in 0..ROUNDS + 200 {
+                    let t = std::time::Instant::now();
+                    if round % 2 == 0 {
+                        $raw;
+                        let r = t.elapsed().as_nanos() as f64;
+                        let t = std::time::Instant::now();
+                        $inst;
+                        if round >= 200 {
+                            raw.push(r);
+                            inst.push(t.elapsed().as_nanos() as f64);
+                        }
+                    } else {
+                        $inst;
+                        let i = t.elapsed().as_nanos() as f64;
+                        let t = std::time::Instant::now();
+                        $raw;
+                        if round >= 200 {
+                            inst.push(i);
+                            raw.push(t.elapsed().as_nanos() as f64);
+                        }
+                    }
+                }
+                report($name, raw, inst);
+            }};
+        }
+
+        pair!(
+            "sqlite SELECT 1",
+            sqlx::query("SELECT 1").fetch_one(&lite).await.unwrap(),
+            sqlx::query("SELECT 1").fetch_one(&lite_i).await.unwrap()
+        );
+        if let Some(pg) = pg {
+            let pg_i = InstrumentedPool::builder(pg.clone(), &metrics)
+                .pool_name("paired-pg")
+                .build()
+                .unwrap();
+            pair!(
+                "postgres SELECT 1",
+                sqlx::query("SELECT 1").fetch_one(&pg).await.unwrap(),
+                sqlx::query("SELECT 1").fetch_one(&pg_i).await.unwrap()
+            );
+        }
+        if let Some(conn) = redis {
+            let mut raw_conn = conn.clone();
+            let mut inst_conn = InstrumentedConnection::new(conn, &metrics).unwrap();
+            let ping = redis::cmd("PING");
+            let mut get = redis::cmd("GET");
+            get.arg("obs-bench:key");
+            pair!(
+                "redis PING",
+                ping.query_async::<redis::Value>(&mut raw_conn)
+                    .await
+                    .unwrap(),
+                ping.query_async::<redis::Value>(&mut inst_conn)
+                    .await
+                    .unwrap()
+            );
+            pair!(
+                "redis GET",
+                get.query_async::<redis::Value>(&mut raw_conn)
+                    .await
+                    .unwrap(),
+                get.query_async::<redis::Value>(&mut inst_conn)
+                    .await
+                    .unwrap()
+            );
+        }
+    });
+}
+
+criterion_group!(benches, sqlite, postgres, redis, paired);
 criterion_main!(benches);

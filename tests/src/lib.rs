@@ -201,6 +201,8 @@ pub struct Stack {
     pub url: String,
     /// Caddy's admin URL (metrics on `/metrics`).
     pub caddy_admin: String,
+    backend_bin: PathBuf,
+    backend_envs: Vec<BTreeMap<String, String>>,
 }
 
 impl Stack {
@@ -221,6 +223,7 @@ impl Stack {
             return None;
         };
         let mut backends = Vec::new();
+        let mut backend_envs = Vec::new();
         for i in 1..=instances {
             let port = free_port();
             let mut env = BTreeMap::from([
@@ -244,6 +247,7 @@ impl Stack {
             let process = Process::spawn(&format!("backend-{i}"), &backend_bin, &[], &env)
                 .expect("start todo-backend");
             backends.push((process, port));
+            backend_envs.push(env);
         }
         for (process, port) in &backends {
             let ok = wait_http_ok(
@@ -301,6 +305,227 @@ impl Stack {
             caddy,
             url,
             caddy_admin: format!("http://127.0.0.1:{admin_port}"),
+            backend_bin,
+            backend_envs,
         })
+    }
+
+    /// Starts backend `index` (0-based) again on its port, after [`Process::kill`].
+    ///
+    /// # Panics
+    /// When it does not become healthy.
+    pub async fn restart_backend(&mut self, index: usize) {
+        let env = &self.backend_envs[index];
+        let name = format!("backend-{}", index + 1);
+        let process =
+            Process::spawn(&name, &self.backend_bin, &[], env).expect("restart todo-backend");
+        let port = self.backends[index].1;
+        let ok = wait_http_ok(
+            &format!("http://127.0.0.1:{port}/health"),
+            Duration::from_secs(30),
+        )
+        .await;
+        assert!(ok, "{name} did not restart:\n{}", process.output());
+        self.backends[index].0 = process;
+    }
+}
+
+/// Exporters, Prometheus and Alertmanager on free ports, configured from `monitoring/`.
+pub mod monitoring {
+    use super::*;
+
+    /// A started monitoring process and the port it serves on.
+    #[derive(Debug)]
+    pub struct Served {
+        /// The process.
+        pub process: Process,
+        /// Its HTTP port on 127.0.0.1.
+        pub port: u16,
+    }
+
+    impl Served {
+        /// `http://127.0.0.1:{port}`.
+        pub fn url(&self) -> String {
+            format!("http://127.0.0.1:{}", self.port)
+        }
+    }
+
+    fn need(binary: &str, package: &str) -> Option<PathBuf> {
+        let found = obs_testkit::binary(binary);
+        if found.is_none() {
+            obs_testkit::require(format!(
+                "{binary} is not installed (Debian package `{package}`)"
+            ));
+        }
+        found
+    }
+
+    async fn start(
+        name: &str,
+        binary: &Path,
+        args: &[&str],
+        env: &BTreeMap<String, String>,
+        port: u16,
+        ready_path: &str,
+    ) -> Served {
+        let process = Process::spawn(name, binary, args, env).expect("start monitoring process");
+        let ok = wait_http_ok(
+            &format!("http://127.0.0.1:{port}{ready_path}"),
+            Duration::from_secs(30),
+        )
+        .await;
+        assert!(ok, "{name} did not start:\n{}", process.output());
+        Served { process, port }
+    }
+
+    /// postgres_exporter against the local PostgreSQL database `database`.
+    pub async fn postgres_exporter(database: &str) -> Option<Served> {
+        let bin = need(
+            "prometheus-postgres-exporter",
+            "prometheus-postgres-exporter",
+        )?;
+        let port = free_port();
+        let listen = format!("--web.listen-address=127.0.0.1:{port}");
+        let env = BTreeMap::from([(
+            "DATA_SOURCE_NAME".to_owned(),
+            format!("postgresql://postgres@127.0.0.1:5432/{database}?sslmode=disable"),
+        )]);
+        Some(
+            start(
+                "postgres-exporter",
+                &bin,
+                &[&listen],
+                &env,
+                port,
+                "/metrics",
+            )
+            .await,
+        )
+    }
+
+    /// redis_exporter against the local Redis.
+    pub async fn redis_exporter() -> Option<Served> {
+        let bin = need("prometheus-redis-exporter", "prometheus-redis-exporter")?;
+        let port = free_port();
+        let listen = format!("--web.listen-address=127.0.0.1:{port}");
+        Some(
+            start(
+                "redis-exporter",
+                &bin,
+                &["--redis.addr=redis://127.0.0.1:6379", &listen],
+                &BTreeMap::new(),
+                port,
+                "/metrics",
+            )
+            .await,
+        )
+    }
+
+    /// Alertmanager with `monitoring/alertmanager/alertmanager.yml`, its development webhook
+    /// pointed at `webhook_url` and its grouping waits shortened for tests.
+    pub async fn alertmanager(webhook_url: &str) -> Option<Served> {
+        let bin = need("prometheus-alertmanager", "prometheus-alertmanager")?;
+        let port = free_port();
+        let dir = std::env::temp_dir().join(unique("alertmanager"));
+        std::fs::create_dir_all(&dir).expect("alertmanager dir");
+        let config =
+            std::fs::read_to_string(repo_root().join("monitoring/alertmanager/alertmanager.yml"))
+                .expect("alertmanager.yml")
+                .replace("http://alert-webhook:9095/alerts", webhook_url)
+                .replace("group_wait: 10s", "group_wait: 1s")
+                .replace("group_interval: 1m", "group_interval: 5s");
+        let config_path = dir.join("alertmanager.yml");
+        std::fs::write(&config_path, config).expect("write alertmanager.yml");
+        let args = [
+            format!("--config.file={}", config_path.display()),
+            format!("--storage.path={}", dir.join("data").display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            "--cluster.listen-address=".to_owned(),
+        ];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Some(
+            start(
+                "alertmanager",
+                &bin,
+                &args,
+                &BTreeMap::new(),
+                port,
+                "/-/ready",
+            )
+            .await,
+        )
+    }
+
+    /// Scrape targets per job: (job, [(instance, host:port)]).
+    pub type Targets = Vec<(String, Vec<(String, String)>)>;
+
+    /// Prometheus with the rule files of `monitoring/prometheus/rules`, scraping `targets` and
+    /// evaluating every `interval`, alerting to `alertmanager_port`.
+    pub async fn prometheus(
+        targets: &Targets,
+        alertmanager_port: u16,
+        interval: &str,
+    ) -> Option<Served> {
+        let bin = need("prometheus", "prometheus")?;
+        let port = free_port();
+        let dir = std::env::temp_dir().join(unique("prometheus"));
+        std::fs::create_dir_all(&dir).expect("prometheus dir");
+        let mut config = format!(
+            "global:\n  scrape_interval: {interval}\n  evaluation_interval: {interval}\n\
+             rule_files:\n  - {}/*.yml\n\
+             alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{alertmanager_port}']\n\
+             scrape_configs:\n",
+            repo_root().join("monitoring/prometheus/rules").display()
+        );
+        for (job, instances) in targets {
+            config.push_str(&format!("  - job_name: {job}\n    static_configs:\n"));
+            for (instance, address) in instances {
+                config.push_str(&format!(
+                    "      - targets: ['{address}']\n        labels:\n          instance: {instance}\n          service: {job}\n"
+                ));
+            }
+        }
+        let config_path = dir.join("prometheus.yml");
+        std::fs::write(&config_path, config).expect("write prometheus.yml");
+        let args = [
+            format!("--config.file={}", config_path.display()),
+            format!("--storage.tsdb.path={}", dir.join("data").display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+        ];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Some(
+            start(
+                "prometheus",
+                &bin,
+                &args,
+                &BTreeMap::new(),
+                port,
+                "/-/ready",
+            )
+            .await,
+        )
+    }
+
+    /// Runs an instant query; returns the result vector (empty when there is no data).
+    ///
+    /// # Panics
+    /// When Prometheus rejects the query: the message has its error.
+    pub async fn query(prometheus: &str, expr: &str) -> Vec<serde_json::Value> {
+        let response: serde_json::Value = reqwest::Client::new()
+            .get(format!("{prometheus}/api/v1/query"))
+            .query(&[("query", expr)])
+            .send()
+            .await
+            .expect("query Prometheus")
+            .json()
+            .await
+            .expect("Prometheus JSON");
+        assert_eq!(response["status"], "success", "{expr}: {response}");
+        match &response["data"]["result"] {
+            serde_json::Value::Array(items) => items.clone(),
+            // Scalars and strings are data too.
+            other if !other.is_null() => vec![other.clone()],
+            _ => Vec::new(),
+        }
     }
 }

@@ -82,7 +82,7 @@
 //!
 //! | name | description | default |
 //! |---|---|---|
-//! | — | no optional features yet | |
+//! | `rum` | [`rum::RumReceiver`]: a Grafana Faro receiver turning browser web vitals, exceptions, logs and events into metrics and `tracing` events | no |
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -94,6 +94,9 @@ mod metrics_route;
 mod record;
 mod request_id;
 pub mod route;
+#[cfg(feature = "rum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rum")))]
+pub mod rum;
 mod service;
 mod span;
 

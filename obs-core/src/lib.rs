@@ -85,6 +85,7 @@ mod loki;
 mod metrics;
 pub mod names;
 mod otlp;
+mod rum_metrics;
 mod runtime;
 mod telemetry;
 
@@ -94,6 +95,7 @@ pub use db_metrics::DbClientMetrics;
 pub use error::Error;
 pub use http_metrics::HttpServerMetrics;
 pub use metrics::Metrics;
+pub use rum_metrics::RumMetrics;
 pub use telemetry::{
     DEFAULT_ENVIRONMENT, DEFAULT_EXPORT_TIMEOUT, DEFAULT_LOG_FILTER, DEFAULT_SHUTDOWN_TIMEOUT,
     DEFAULT_SPAN_QUEUE_SIZE, Telemetry, TelemetryBuilder,

@@ -11,6 +11,7 @@ use crate::db_metrics::DbClientMetrics;
 use crate::http_metrics::HttpServerMetrics;
 use crate::loki::LokiCounters;
 use crate::names::{OBS_LOKI_DROPPED_LINES, OBS_LOKI_SENT_LINES};
+use crate::rum_metrics::RumMetrics;
 
 /// A cloneable handle to a Prometheus [`Registry`] and to the obs metric families in it.
 ///
@@ -35,6 +36,7 @@ struct Inner {
     http: Mutex<Option<HttpServerMetrics>>,
     db: Mutex<Option<DbClientMetrics>>,
     loki: Mutex<Option<LokiCounters>>,
+    rum: Mutex<Option<RumMetrics>>,
 }
 
 impl Metrics {
@@ -54,6 +56,7 @@ impl Metrics {
                 http: Mutex::new(None),
                 db: Mutex::new(None),
                 loki: Mutex::new(None),
+                rum: Mutex::new(None),
             }),
         }
     }
@@ -80,6 +83,17 @@ impl Metrics {
     pub fn db_client(&self) -> Result<DbClientMetrics, Error> {
         get_or_register(&self.inner.db, || {
             DbClientMetrics::register(&self.inner.registry)
+        })
+    }
+
+    /// The browser real-user-monitoring families (web vitals, exceptions, events and the RUM
+    /// receiver's own counters), registered on first call.
+    ///
+    /// # Errors
+    /// When the registry already holds a metric of the same name that obs did not create.
+    pub fn rum(&self) -> Result<RumMetrics, Error> {
+        get_or_register(&self.inner.rum, || {
+            RumMetrics::register(&self.inner.registry)
         })
     }
 

@@ -161,5 +161,94 @@ pub const OBS_LOKI_DROPPED_LINES: &str = "obs_loki_dropped_lines_total";
 /// Counter: log lines the Loki exporter delivered.
 pub const OBS_LOKI_SENT_LINES: &str = "obs_loki_sent_lines_total";
 
+// ---------------------------------------------------------------------------------------------
+// Browser real-user monitoring (the Faro receiver in obs-axum)
+// ---------------------------------------------------------------------------------------------
+
+/// Histogram: Largest Contentful Paint reported by browsers.
+pub const BROWSER_WEB_VITAL_LCP: &str = "browser_web_vital_lcp_seconds";
+/// Histogram: First Contentful Paint reported by browsers.
+pub const BROWSER_WEB_VITAL_FCP: &str = "browser_web_vital_fcp_seconds";
+/// Histogram: Interaction to Next Paint reported by browsers.
+pub const BROWSER_WEB_VITAL_INP: &str = "browser_web_vital_inp_seconds";
+/// Histogram: Time To First Byte reported by browsers.
+pub const BROWSER_WEB_VITAL_TTFB: &str = "browser_web_vital_ttfb_seconds";
+/// Histogram: Cumulative Layout Shift reported by browsers (unitless).
+pub const BROWSER_WEB_VITAL_CLS: &str = "browser_web_vital_cls";
+/// Counter: exceptions reported by browsers.
+pub const BROWSER_EXCEPTIONS: &str = "browser_exceptions_total";
+/// Counter: custom events reported by browsers.
+pub const BROWSER_EVENTS: &str = "browser_events_total";
+/// Counter: items (logs, exceptions, measurements, events, spans) the RUM receiver accepted.
+pub const OBS_RUM_ITEMS_RECEIVED: &str = "obs_rum_items_received_total";
+/// Counter: requests the RUM receiver rejected, by reason.
+pub const OBS_RUM_REQUESTS_REJECTED: &str = "obs_rum_requests_rejected_total";
+/// Counter: items the RUM receiver accepted but did not record, by reason.
+pub const OBS_RUM_ITEMS_DROPPED: &str = "obs_rum_items_dropped_total";
+
+/// Label: the browser application's name, from a configured allow-list, else [`RUM_OTHER`].
+pub const APP_NAME: &str = "app_name";
+/// Label: the page's route pattern (`/todos/{id}`), from configured patterns, else
+/// [`RUM_OTHER`].
+pub const PAGE_ROUTE: &str = "page_route";
+/// Label: the web-vitals rating (`good`, `needs-improvement`, `poor`), else [`RUM_OTHER`].
+pub const RATING: &str = "rating";
+/// Label: a custom event's name, from a configured allow-list, else [`RUM_OTHER`].
+pub const EVENT_NAME: &str = "event_name";
+/// Label: the kind of a RUM item (`log`, `exception`, `measurement`, `event`, `span`).
+pub const RUM_KIND: &str = "kind";
+/// Label: why a RUM request or item was rejected or dropped.
+pub const RUM_REASON: &str = "reason";
+
+/// The value every bounded RUM label takes for input outside its allow-list.
+pub const RUM_OTHER: &str = "other";
+
+/// The web-vitals ratings kept as `rating` values.
+pub const WEB_VITAL_RATINGS: &[&str] = &["good", "needs-improvement", "poor"];
+
+/// The JavaScript error names kept as `error_type` values of [`BROWSER_EXCEPTIONS`].
+pub const BROWSER_ERROR_TYPES: &[&str] = &[
+    "Error",
+    "TypeError",
+    "ReferenceError",
+    "RangeError",
+    "SyntaxError",
+    "URIError",
+    "EvalError",
+    "AggregateError",
+    "SecurityError",
+    "NetworkError",
+    "AbortError",
+];
+
+/// Label names of the web-vital histograms, in order.
+pub const WEB_VITAL_LABELS: [&str; 3] = [APP_NAME, PAGE_ROUTE, RATING];
+/// Label names of [`BROWSER_EXCEPTIONS`], in order.
+pub const BROWSER_EXCEPTION_LABELS: [&str; 2] = [APP_NAME, ERROR_TYPE];
+/// Label names of [`BROWSER_EVENTS`], in order.
+pub const BROWSER_EVENT_LABELS: [&str; 2] = [APP_NAME, EVENT_NAME];
+/// Label names of [`OBS_RUM_ITEMS_RECEIVED`].
+pub const RUM_ITEMS_RECEIVED_LABELS: [&str; 1] = [RUM_KIND];
+/// Label names of [`OBS_RUM_REQUESTS_REJECTED`] and [`OBS_RUM_ITEMS_DROPPED`].
+pub const RUM_REASON_LABELS: [&str; 1] = [RUM_REASON];
+
+/// Buckets of [`BROWSER_WEB_VITAL_LCP`], around the 2.5 s and 4 s thresholds.
+pub const WEB_VITAL_LCP_BUCKETS: &[f64] =
+    &[0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 7.5, 10.0];
+/// Buckets of [`BROWSER_WEB_VITAL_FCP`], around the 1.8 s and 3 s thresholds.
+pub const WEB_VITAL_FCP_BUCKETS: &[f64] = &[
+    0.1, 0.25, 0.5, 0.75, 1.0, 1.4, 1.8, 2.4, 3.0, 4.0, 5.0, 7.5, 10.0,
+];
+/// Buckets of [`BROWSER_WEB_VITAL_TTFB`], around the 0.8 s and 1.8 s thresholds.
+pub const WEB_VITAL_TTFB_BUCKETS: &[f64] =
+    &[0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.4, 1.8, 2.5, 4.0, 7.5, 10.0];
+/// Buckets of [`BROWSER_WEB_VITAL_INP`], around the 0.2 s and 0.5 s thresholds.
+pub const WEB_VITAL_INP_BUCKETS: &[f64] =
+    &[0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0];
+/// Buckets of [`BROWSER_WEB_VITAL_CLS`], around the 0.1 and 0.25 thresholds.
+pub const WEB_VITAL_CLS_BUCKETS: &[f64] = &[
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.35, 0.5, 0.75, 1.0,
+];
+
 /// The content type of the Prometheus text exposition format.
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

@@ -168,4 +168,11 @@ pub fn router(state: AppState, metrics: &Metrics, instrument: bool) -> Router {
         app
     };
     app.merge(MetricsRoute::new(metrics.clone()).into_router())
+        .merge(
+            obs_axum::rum::RumReceiver::from_metrics(metrics)
+                .app_names(["todo-frontend"])
+                .page_routes(["/"])
+                .event_names(["todo_created", "todo_completed", "signup", "login"])
+                .into_router(),
+        )
 }

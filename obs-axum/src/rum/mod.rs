@@ -1,0 +1,134 @@
+//! A [Grafana Faro](https://grafana.com/oss/faro/) real-user-monitoring receiver: browsers
+//! running the Faro Web SDK post their web vitals, exceptions, logs and events to the service
+//! itself, which turns them into Prometheus histograms and counters and `tracing` events (and
+//! so into Loki, next to the backend's logs). No collector to run.
+//!
+//! The receiver answers like Grafana Alloy's `faro.receiver`, so the SDK's retry logic works
+//! unchanged; unlike Alloy it records web vitals as histograms.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use axum::{routing::get, Router};
+//! use obs_axum::rum::RumReceiver;
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let telemetry = obs_core::Telemetry::from_env("todo-backend").init()?;
+//!     let app = Router::new()
+//!         .route("/", get(|| async { "the page that loads the Faro SDK" }))
+//!         .merge(
+//!             RumReceiver::new(&telemetry)             // POST /faro/collect
+//!                 .app_names(["todo-frontend"])
+//!                 .page_routes(["/", "/todos/{id}"])
+//!                 .event_names(["signup", "login"])
+//!                 .into_router(),
+//!         )
+//!         .merge(obs_axum::metrics_router(&telemetry));
+//!     let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await?;
+//!     axum::serve(listener, app).await?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! In the page: `initializeFaro({ url: '/faro/collect', app: { name: 'todo-frontend' }, ... })`.
+//!
+//! # Metrics
+//!
+//! | name | type | unit | labels |
+//! |---|---|---|---|
+//! | `browser_web_vital_lcp_seconds` | histogram (0.1 … 10) | s | `app_name`, `page_route`, `rating` |
+//! | `browser_web_vital_fcp_seconds` | histogram (0.1 … 10) | s | `app_name`, `page_route`, `rating` |
+//! | `browser_web_vital_ttfb_seconds` | histogram (0.1 … 10) | s | `app_name`, `page_route`, `rating` |
+//! | `browser_web_vital_inp_seconds` | histogram (0.05 … 2) | s | `app_name`, `page_route`, `rating` |
+//! | `browser_web_vital_cls` | histogram (0.01 … 1) | — | `app_name`, `page_route`, `rating` |
+//! | `browser_exceptions_total` | counter | exceptions | `app_name`, `error_type` |
+//! | `browser_events_total` | counter | events | `app_name`, `event_name` |
+//! | `obs_rum_items_received_total` | counter | items | `kind` (`measurement`, `exception`, `log`, `event`, `span`) |
+//! | `obs_rum_requests_rejected_total` | counter | requests | `reason` (`origin`, `rate_limited`, `too_large`, `bad_gzip`, `bad_encoding`, `bad_body`, `bad_json`, `unauthorized`) |
+//! | `obs_rum_items_dropped_total` | counter | items | `reason` (`duplicate`, `duplicate_batch`, `unknown_web_vital`, `invalid_value`, `traces_not_forwarded`) |
+//!
+//! Names, label names and buckets are in [`obs_core::names`]. Web vitals arrive in
+//! milliseconds and are recorded in seconds; CLS is unitless. A report repeated with the same
+//! `context.id` (the SDK's `reportAllChanges`) is counted once.
+//!
+//! # Cardinality
+//!
+//! Every label comes from a bounded set, whatever browsers send: `app_name` is a name from
+//! [`RumReceiver::app_names`] or `other`; `page_route` is the first of
+//! [`RumReceiver::page_routes`] matching the page URL's path, or `other`; `rating` is `good`,
+//! `needs-improvement`, `poor` or `other`; `event_name` is from [`RumReceiver::event_names`]
+//! or `other`; `error_type` is a standard JavaScript error name (`Error`, `TypeError`,
+//! `ReferenceError`, `RangeError`, `SyntaxError`, `URIError`, `EvalError`, `AggregateError`,
+//! `SecurityError`, `NetworkError`, `AbortError`) or `other`. Raw values (the app name as sent,
+//! page URLs, session ids) appear only in `tracing` events.
+//!
+//! # Logs
+//!
+//! Every item becomes a `tracing` event with target `obs_axum::rum` and the fields `kind`,
+//! `app_name`, `page_url`, `session_id` and, when the item carries one, `browser_trace_id` and
+//! `browser_span_id`:
+//!
+//! - exceptions: `ERROR`, with `exception_type`, `exception_message`, `stacktrace` (the
+//!   frames as `at function (file:line:column)` lines) and `browser_name`;
+//! - logs: at the level the browser gave (`log` is `INFO`);
+//! - events: `INFO`, with `event_name` and `event_domain`;
+//! - measurements: `DEBUG`.
+//!
+//! Strings are cut to 2 KiB and stacks to 50 frames.
+//!
+//! # Status codes
+//!
+//! Checks run in this order; the first that fails answers.
+//!
+//! | status | when |
+//! |---|---|
+//! | `204 No Content` | `OPTIONS` preflight from an origin in [`RumReceiver::allowed_origins`] |
+//! | `403 Forbidden` | `OPTIONS` preflight from any other origin |
+//! | `429 Too Many Requests` | the token bucket is empty; `Retry-After` is 1 to 30 s |
+//! | `413 Payload Too Large` | the body is over [`RumReceiver::max_body_bytes`], as sent or once decompressed |
+//! | `400 Bad Request` | bad gzip, a content encoding other than gzip, a broken body stream, or not a Faro JSON payload |
+//! | `401 Unauthorized` | an API key is configured and `x-api-key` is missing or different |
+//! | `202 Accepted` (`ok`) | accepted, or a repeated `Idempotency-Key` already accepted within 10 minutes |
+//! | `405 Method Not Allowed` | any method other than `POST` and `OPTIONS` |
+//!
+//! Bodies are read up to the limit and no further, and gzip is decompressed with the same
+//! cap, so a small gzip bomb costs at most the limit. With
+//! [`RumReceiver::per_app_rate_limit`] the rate check runs after parsing, since the
+//! application name is in the body.
+//!
+//! The work per batch is synchronous and bounded by the body limit: no I/O happens on the
+//! request path beyond `tracing` events. The idempotency and web-vital dedupe caches each hold
+//! at most 10 000 keys for 10 minutes.
+//!
+//! # Traces
+//!
+//! The OTLP/JSON spans in a batch (`traces`) are counted (`kind="span"`) and then dropped with
+//! reason `traces_not_forwarded`; forwarding them to an OTLP endpoint is not implemented yet.
+
+mod handler;
+mod idempotency;
+mod page_route;
+mod payload;
+mod rate_limit;
+mod receiver;
+mod record;
+mod rejection;
+
+pub use receiver::RumReceiver;
+
+use std::time::Duration;
+
+/// The default path of the receiver.
+pub const DEFAULT_PATH: &str = "/faro/collect";
+/// The default body limit, as sent and after decompression: 5 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
+/// The default rate limit, in requests per second.
+pub const DEFAULT_RATE: f64 = 50.0;
+/// The default burst of the rate limit, in requests.
+pub const DEFAULT_BURST: u32 = 100;
+
+/// How many idempotency keys and web-vital ids are remembered.
+const DEDUPE_CAPACITY: usize = 10_000;
+/// How long idempotency keys and web-vital ids are remembered.
+const DEDUPE_TTL: Duration = Duration::from_secs(600);

@@ -1,0 +1,241 @@
+//! [`RumReceiver`]: the configuration, and the router it becomes.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::routing::post;
+use obs_core::{Metrics, RumMetrics, Telemetry};
+
+use super::handler;
+use super::idempotency::SeenKeys;
+use super::page_route::PageRoutes;
+use super::rate_limit::RateLimiter;
+use super::{
+    DEDUPE_CAPACITY, DEDUPE_TTL, DEFAULT_BURST, DEFAULT_MAX_BODY_BYTES, DEFAULT_PATH, DEFAULT_RATE,
+};
+
+/// A Grafana Faro receiver: configure it, then mount it with [`RumReceiver::into_router`].
+///
+/// ```
+/// use axum::Router;
+///
+/// let metrics = obs_core::Metrics::new();
+/// let app: Router = Router::new().merge(
+///     obs_axum::rum::RumReceiver::from_metrics(&metrics)
+///         .app_names(["todo-frontend"])
+///         .page_routes(["/", "/todos/{id}"])
+///         .event_names(["signup", "login"])
+///         .allowed_origins(["https://todo.example"])
+///         .into_router(),
+/// );
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct RumReceiver {
+    metrics: Metrics,
+    path: String,
+    api_key: Option<Arc<[u8]>>,
+    max_body_bytes: usize,
+    rate: f64,
+    burst: u32,
+    per_app_rate_limit: bool,
+    allowed_origins: Vec<String>,
+    app_names: Vec<String>,
+    page_routes: Vec<String>,
+    event_names: Vec<String>,
+}
+
+impl fmt::Debug for RumReceiver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RumReceiver")
+            .field("path", &self.path)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("rate", &self.rate)
+            .field("burst", &self.burst)
+            .field("per_app_rate_limit", &self.per_app_rate_limit)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("app_names", &self.app_names)
+            .field("page_routes", &self.page_routes)
+            .field("event_names", &self.event_names)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RumReceiver {
+    /// A receiver recording into the registry of `telemetry`.
+    pub fn new(telemetry: &Telemetry) -> Self {
+        Self::from_metrics(telemetry.metrics())
+    }
+
+    /// A receiver recording into `metrics`.
+    pub fn from_metrics(metrics: &Metrics) -> Self {
+        RumReceiver {
+            metrics: metrics.clone(),
+            path: DEFAULT_PATH.to_owned(),
+            api_key: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            rate: DEFAULT_RATE,
+            burst: DEFAULT_BURST,
+            per_app_rate_limit: false,
+            allowed_origins: Vec::new(),
+            app_names: Vec::new(),
+            page_routes: Vec::new(),
+            event_names: Vec::new(),
+        }
+    }
+
+    /// The path to accept `POST`s (and CORS preflights) on. Defaults to `/faro/collect`.
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self
+    }
+
+    /// Requires `x-api-key: <key>` (the SDK's `apiKey`); other requests get `401`. Compared
+    /// in constant time. Defaults to none: every request is accepted.
+    pub fn api_key(mut self, key: impl AsRef<str>) -> Self {
+        self.api_key = Some(Arc::from(key.as_ref().as_bytes()));
+        self
+    }
+
+    /// The largest body accepted, as sent and again after decompression; larger ones get
+    /// `413`. Defaults to 5 MiB.
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+
+    /// Admits `rate` requests per second on average and bursts of up to `burst`; requests
+    /// over the limit get `429` with a `Retry-After` of 1 to 30 seconds. A `rate` of zero
+    /// turns the limit off. Defaults to 50 per second, bursts of 100.
+    pub fn rate_limit(mut self, rate: f64, burst: u32) -> Self {
+        self.rate = rate;
+        self.burst = burst;
+        self
+    }
+
+    /// Gives each allow-listed application (and all others together) its own bucket instead
+    /// of one bucket for everyone. The application is known only once the body is parsed, so
+    /// the check then runs after decompression and parsing. Defaults to `false`.
+    pub fn per_app_rate_limit(mut self, per_app: bool) -> Self {
+        self.per_app_rate_limit = per_app;
+        self
+    }
+
+    /// Origins (`https://app.example`) allowed to send from another origin: their CORS
+    /// preflights get `204` and their responses the `Access-Control-Allow-*` headers;
+    /// preflights from other origins get `403`. `"*"` allows every origin. Defaults to none
+    /// (same-origin pages only).
+    pub fn allowed_origins<I, T>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        self.allowed_origins = origins.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Application names (`meta.app.name`) kept as the `app_name` label; others are
+    /// recorded as `other`. Defaults to none.
+    pub fn app_names<I, T>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        self.app_names = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Route patterns in axum's syntax (`/`, `/todos/{id}`, `/docs/{*path}`) that page URLs
+    /// are matched against for the `page_route` label, first match wins; pages that match
+    /// none are recorded as `other`. Defaults to none.
+    pub fn page_routes<I, T>(mut self, patterns: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        self.page_routes = patterns.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Custom event names kept as the `event_name` label; others are recorded as `other`.
+    /// Defaults to none.
+    pub fn event_names<I, T>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        self.event_names = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The router, to [`Router::merge`] into the application's.
+    ///
+    /// If the registry already holds a conflicting metric of one of the receiver's names,
+    /// the error is logged and the receiver keeps answering, recording only `tracing` events.
+    pub fn into_router<S>(self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        let path = self.path.clone();
+        let shared = Arc::new(Shared::new(self));
+        Router::new()
+            .route(&path, post(handler::collect).options(handler::preflight))
+            .with_state(shared)
+    }
+}
+
+/// What every request of one receiver shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) metrics: Option<RumMetrics>,
+    pub(crate) api_key: Option<Arc<[u8]>>,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) per_app_rate_limit: bool,
+    pub(crate) limiter: RateLimiter,
+    pub(crate) any_origin: bool,
+    pub(crate) allowed_origins: HashSet<String>,
+    pub(crate) app_names: HashSet<String>,
+    pub(crate) event_names: HashSet<String>,
+    pub(crate) page_routes: PageRoutes,
+    pub(crate) batches_seen: SeenKeys,
+    pub(crate) vitals_seen: SeenKeys,
+}
+
+impl Shared {
+    fn new(config: RumReceiver) -> Self {
+        let metrics = config
+            .metrics
+            .rum()
+            .inspect_err(|error| {
+                tracing::error!(
+                    target: "obs_axum::rum",
+                    %error,
+                    "RUM metrics are off; the receiver still accepts and logs batches"
+                );
+            })
+            .ok();
+        let any_origin = config.allowed_origins.iter().any(|o| o == "*");
+        Shared {
+            metrics,
+            api_key: config.api_key,
+            max_body_bytes: config.max_body_bytes,
+            per_app_rate_limit: config.per_app_rate_limit,
+            limiter: RateLimiter::new(config.rate, config.burst, Instant::now()),
+            any_origin,
+            allowed_origins: config.allowed_origins.into_iter().collect(),
+            app_names: config.app_names.into_iter().collect(),
+            event_names: config.event_names.into_iter().collect(),
+            page_routes: PageRoutes::new(config.page_routes),
+            batches_seen: SeenKeys::new(DEDUPE_CAPACITY, DEDUPE_TTL),
+            vitals_seen: SeenKeys::new(DEDUPE_CAPACITY, DEDUPE_TTL),
+        }
+    }
+
+    pub(crate) fn origin_allowed(&self, origin: &str) -> bool {
+        self.any_origin || self.allowed_origins.contains(origin)
+    }
+}

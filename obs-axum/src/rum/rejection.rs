@@ -1,0 +1,81 @@
+//! Why the receiver turned a request away, and the response it answers with.
+
+use axum::body::Body;
+use http::header::{CONTENT_TYPE, RETRY_AFTER};
+use http::{Response, StatusCode};
+
+/// A request the receiver did not accept.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Rejection {
+    /// A preflight from an origin that is not on the allow-list.
+    #[error("origin not allowed")]
+    OriginNotAllowed,
+    /// The token bucket is empty.
+    #[error("too many requests, retry after {retry_after} s")]
+    RateLimited {
+        /// Seconds until a token is available, 1..=30.
+        retry_after: u64,
+    },
+    /// The body, as sent or after decompression, is larger than allowed.
+    #[error("request body over {limit} bytes")]
+    TooLarge {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// `Content-Encoding: gzip` but the body is not valid gzip.
+    #[error("invalid gzip body: {0}")]
+    BadGzip(std::io::Error),
+    /// A content encoding other than gzip or identity.
+    #[error("unsupported content encoding; send gzip or identity")]
+    UnsupportedEncoding,
+    /// The body stream failed before it ended.
+    #[error("cannot read the request body")]
+    BadBody,
+    /// The body is not a Faro payload.
+    #[error("invalid JSON payload: {0}")]
+    BadJson(serde_json::Error),
+    /// An API key is configured and the request's `x-api-key` is missing or different.
+    #[error("missing or wrong API key")]
+    Unauthorized,
+}
+
+impl Rejection {
+    /// The `reason` label of `obs_rum_requests_rejected_total`.
+    pub(crate) fn reason(&self) -> &'static str {
+        match self {
+            Rejection::OriginNotAllowed => "origin",
+            Rejection::RateLimited { .. } => "rate_limited",
+            Rejection::TooLarge { .. } => "too_large",
+            Rejection::BadGzip(_) => "bad_gzip",
+            Rejection::UnsupportedEncoding => "bad_encoding",
+            Rejection::BadBody => "bad_body",
+            Rejection::BadJson(_) => "bad_json",
+            Rejection::Unauthorized => "unauthorized",
+        }
+    }
+
+    pub(crate) fn status(&self) -> StatusCode {
+        match self {
+            Rejection::OriginNotAllowed => StatusCode::FORBIDDEN,
+            Rejection::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Rejection::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Rejection::BadGzip(_)
+            | Rejection::UnsupportedEncoding
+            | Rejection::BadBody
+            | Rejection::BadJson(_) => StatusCode::BAD_REQUEST,
+            Rejection::Unauthorized => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    pub(crate) fn into_response(self) -> Response<Body> {
+        let mut builder = Response::builder()
+            .status(self.status())
+            .header(CONTENT_TYPE, "text/plain; charset=utf-8");
+        if let Rejection::RateLimited { retry_after } = self {
+            builder = builder.header(RETRY_AFTER, retry_after);
+        }
+        builder
+            .body(Body::from(format!("{self}\n")))
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,761 @@
+//! The Faro RUM receiver: every status code it answers with, gzip, CORS, idempotency, web-vital
+//! histograms and their bounded labels, exceptions, and arbitrary input that never panics.
+
+#![cfg(feature = "rum")]
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Body;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::BodyExt;
+use obs_axum::rum::RumReceiver;
+use obs_core::{Metrics, Telemetry};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use tracing::instrument::WithSubscriber;
+
+const PATH: &str = "/faro/collect";
+
+fn receiver(metrics: &Metrics) -> RumReceiver {
+    RumReceiver::from_metrics(metrics)
+        .app_names(["todo-frontend"])
+        .page_routes(["/", "/todos/{id}"])
+        .event_names(["signup", "login"])
+}
+
+async fn post(
+    app: &Router,
+    headers: &[(&str, &str)],
+    body: impl Into<Body>,
+) -> (StatusCode, HeaderMap, String) {
+    let mut request = Request::post(PATH);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(body.into()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+async fn post_json(app: &Router, payload: &Value) -> StatusCode {
+    post(
+        app,
+        &[("content-type", "application/json")],
+        payload.to_string(),
+    )
+    .await
+    .0
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+fn meta(app: &str, url: &str) -> Value {
+    json!({
+        "sdk": {"name": "@grafana/faro-web-sdk", "version": "2.12.1"},
+        "app": {"name": app, "version": "1.0.0"},
+        "session": {"id": "sess-1", "attributes": {"isSampled": "true"}},
+        "page": {"url": url},
+        "browser": {"name": "Chrome", "brands": "unknown", "viewportWidth": "1280"}
+    })
+}
+
+fn vital(name: &str, value: f64, rating: &str, id: &str) -> Value {
+    json!({
+        "type": "web-vitals",
+        "values": {name: value, "delta": value},
+        "timestamp": "2026-11-27T10:15:55.917Z",
+        "context": {"rating": rating, "id": id, "navigation_type": "navigate"}
+    })
+}
+
+fn sample(metrics: &Metrics, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    common::sample(&metrics.encode().unwrap(), name, labels)
+}
+
+fn series_count(metrics: &Metrics, name: &str) -> usize {
+    common::series(&metrics.encode().unwrap(), name).len()
+}
+
+#[tokio::test]
+async fn accepted_batch_is_202_ok() {
+    let metrics = Metrics::new();
+    let app = receiver(&metrics).into_router();
+    let payload = json!({
+        "meta": meta("todo-frontend", "https://todo.example/"),
+        "logs": [{"message": "hello", "level": "info", "timestamp": "2026-11-27T10:15:55.917Z"}],
+        "events": [{"name": "signup", "attributes": {"plan": "free"}}],
+        "unknownKey": {"ignored": true}
+    });
+    let (status, _, body) = post(&app, &[], payload.to_string()).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(body, "ok");
+    assert_eq!(
+        sample(&metrics, "obs_rum_items_received_total", &[("kind", "log")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "browser_events_total",
+            &[("app_name", "todo-frontend"), ("event_name", "signup")]
+        ),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn preflight_from_allowed_origin_is_204() {
+    let metrics = Metrics::new();
+    let app = receiver(&metrics)
+        .allowed_origins(["https://todo.example"])
+        .into_router();
+    let request = Request::options(PATH)
+        .header("origin", "https://todo.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .body(Body::empty())
+        .unwrap();
+    let response = app.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let h = response.headers();
+    assert_eq!(h["access-control-allow-origin"], "https://todo.example");
+    assert!(
+        h["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
+    assert!(
+        h["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("content-type")
+    );
+}
+
+#[tokio::test]
+async fn cors_allows_listed_origins_only() {
+    let metrics = Metrics::new();
+    let app = receiver(&metrics)
+        .allowed_origins(["https://todo.example"])
+        .into_router();
+    // A preflight from elsewhere is refused.
+    let request = Request::options(PATH)
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "POST")
+        .body(Body::empty())
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(
+        !response
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
+
+    let payload = json!({"meta": meta("todo-frontend", "/")}).to_string();
+    let (status, headers, _) =
+        post(&app, &[("origin", "https://todo.example")], payload.clone()).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "https://todo.example"
+    );
+    let (_, headers, _) = post(&app, &[("origin", "https://evil.example")], payload).await;
+    assert!(!headers.contains_key("access-control-allow-origin"));
+    assert_eq!(
+        sample(
+            &metrics,
+            "obs_rum_requests_rejected_total",
+            &[("reason", "origin")]
+        ),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn bad_json_is_400() {
+    let metrics = Metrics::new();
+    let app = receiver(&metrics).into_router();
+    for body in ["{", "[]", "null", "", r#"{"logs": "not a list"}"#] {
+        let (status, _, _) = post(&app, &[], body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body:?}");
+    }
+    assert_eq!(
+        sample(
+            &metrics,
+            "obs_rum_requests_rejected_total",
+            &[("reason", "bad_json")]
+        ),
+        Some(5.0)
+    );
+}
+
+#[tokio::test]
+async fn bad_gzip_is_400() {
+    let metrics = Metrics::new();
+    let app = receiver(&metrics).into_router();
+    let (status, _, _) = post(&app, &[("content-encoding", "gzip")], "{\"meta\":{}}").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let mut truncated = gzip(br#"{"meta":{"app":{"name":"todo-frontend"}}}"#);
+    truncated.truncate(truncated.len() / 2);
+    let (status, _, _) = post(&app, &[("content-encoding", "gzip")], truncated).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        sample(
+            &metrics,
+            "obs_rum_requests_rejected_total",
+            &[("reason", "bad_gzip")]
+        ),
+        Some(2.0)
+    );
+}
+
+#[tokio::test]
+async fn gzip_body_is_accepted() {
+    let metrics = Metrics::new();
+    let app = receiver(&metrics).into_router();
+    let payload = json!({
+        "meta": meta("todo-frontend", "https://todo.example/"),
+        "measurements": [vital("lcp", 1200.0, "good", "v4-gzip")]
+    });
+    let body = gzip(payload.to_string().as_bytes());
+    let (status, _, body) = post(
+        &app,
+        &[
+            ("content-encoding", "gzip"),
+            ("content-type", "application/json"),
+        ],
+        body,
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (StatusCode::ACCEPTED, "ok"));
+    let labels = [
+        ("app_name", "todo-frontend"),
+        ("page_route", "/"),
+        ("rating", "good"),
+    ];
+    assert_eq!(
+        sample(&metrics, "browser_web_vital_lcp_seconds_count", &labels),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn wrong_or_missing_api_key_is_401() {
+    let metrics = Metrics::new();
+    let app = receiver(&metrics).api_key("s3cret").into_router();
+    let body = json!({"meta": meta("todo-frontend", "/")}).to_string();
+    let (status, _, _) = post(&app, &[], body.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, _) = post(&app, &[("x-api-key", "s3creT")], body.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, _) = post(&app, &[("x-api-key", "s3cret")], body.clone()).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    // Without a configured key, no key is needed.
+    let open = receiver(&Metrics::new()).into_router();
+    assert_eq!(post(&open, &[], body).await.0, StatusCode::ACCEPTED);
+    assert_eq!(
+        sample(
+            &metrics,
+            "obs_rum_requests_rejected_total",
+            &[("reason", "unauthorized")]
+        ),
+        Some(2.0)
+    );
+}
+
+#[tokio::test]
+async fn oversized_body_is_413() {
+    let metrics = Metrics::new();
+    let app = receiver(&metrics).max_body_bytes(1024).into_router();
+    let big = format!(r#"{{"logs":[{{"message":"{}"}}]}}"#, "x".repeat(2000));
+    let (status, _, _) = post(&app, &[], big.clone()).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    // Also when the length is not declared up front (a stream).
+    let stream = Body::from_stream(futures_util::stream::iter(
+        big.into_bytes()
+            .chunks(100)
+            .map(|c| Ok::<_, std::io::Error>(bytes::Bytes::copy_from_slice(c)))
+            .collect::<Vec<_>>(),
+    ));
+    let (status, _, _) = post(&app, &[], stream).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn gzip_bomb_is_413_after_decompression() {
+    let metrics = Metrics::new();
+    let app = receiver(&metrics).into_router();
+    // 64 MiB of spaces around an empty object: about 64 KiB compressed, well under the limit.
+    let mut json = vec![b' '; 64 * 1024 * 1024];
+    json[0] = b'{';
+    *json.last_mut().unwrap() = b'}';
+    let bomb = gzip(&json);
+    drop(json);
+    assert!(bomb.len() < obs_axum::rum::DEFAULT_MAX_BODY_BYTES / 10);
+    let (status, _, _) = post(&app, &[("content-encoding", "gzip")], bomb).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        sample(
+            &metrics,
+            "obs_rum_requests_rejected_total",
+            &[("reason", "too_large")]
+        ),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn rate_limited_is_429_with_retry_after() {
+    let metrics = Metrics::new();
+    let app = receiver(&metrics).rate_limit(0.5, 2).into_router();
+    let body = json!({"meta": meta("todo-frontend", "/")}).to_string();
+    assert_eq!(post(&app, &[], body.clone()).await.0, StatusCode::ACCEPTED);
+    assert_eq!(post(&app, &[], body.clone()).await.0, StatusCode::ACCEPTED);
+    let (status, headers, _) = post(&app, &[], body).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=30).contains(&retry_after), "{retry_after}");
+    assert_eq!(retry_after, 2, "one token at 0.5/s takes 2 s");
+}
+
+#[tokio::test]
+async fn per_app_rate_limit_gives_each_app_a_bucket() {
+    let metrics = Metrics::new();
+    let app = receiver(&metrics)
+        .rate_limit(0.1, 1)
+        .per_app_rate_limit(true)
+        .into_router();
+    let ours = json!({"meta": meta("todo-frontend", "/")}).to_string();
+    let theirs = json!({"meta": meta("someone-else", "/")}).to_string();
+    assert_eq!(post(&app, &[], ours.clone()).await.0, StatusCode::ACCEPTED);
+    assert_eq!(
+        post(&app, &[], theirs.clone()).await.0,
+        StatusCode::ACCEPTED
+    );
+    let (status, headers, _) = post(&app, &[], ours).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(headers["retry-after"], "10");
+    assert_eq!(
+        post(&app, &[], theirs).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test]
+async fn repeated_idempotency_key_is_processed_once() {
+    let metrics = Metrics::new();
+    let app = receiver(&metrics).into_router();
+    let payload = json!({
+        "meta": meta("todo-frontend", "/"),
+        "exceptions": [{"type": "TypeError", "value": "x is undefined"}]
+    })
+    .to_string();
+    let key = [("idempotency-key", "a1b2c3d4e5f6g7h8i9j0")];
+    for _ in 0..3 {
+        let (status, _, body) = post(&app, &key, payload.clone()).await;
+        assert_eq!((status, body.as_str()), (StatusCode::ACCEPTED, "ok"));
+    }
+    let labels = [("app_name", "todo-frontend"), ("error_type", "TypeError")];
+    assert_eq!(
+        sample(&metrics, "browser_exceptions_total", &labels),
+        Some(1.0)
+    );
+    // Another batch is new work.
+    post(
+        &app,
+        &[("idempotency-key", "zzzzzzzzzzzzzzzzzzzz")],
+        payload,
+    )
+    .await;
+    assert_eq!(
+        sample(&metrics, "browser_exceptions_total", &labels),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "obs_rum_items_dropped_total",
+            &[("reason", "duplicate_batch")]
+        ),
+        Some(2.0)
+    );
+}
+
+#[tokio::test]
+async fn web_vitals_become_histograms_in_seconds() {
+    let metrics = Metrics::new();
+    let app = receiver(&metrics).into_router();
+    let payload = json!({
+        "meta": meta("todo-frontend", "https://todo.example/todos/42?tab=1"),
+        "measurements": [
+            vital("lcp", 2300.0, "good", "v4-1"),
+            vital("fcp", 1900.0, "needs-improvement", "v4-2"),
+            vital("ttfb", 120.0, "good", "v4-3"),
+            vital("inp", 600.0, "poor", "v4-4"),
+            vital("cls", 0.12, "needs-improvement", "v4-5"),
+            vital("lcp", 100.0, "excellent", "v4-6"),
+            {"type": "custom", "values": {"cart_size": 3}}
+        ]
+    });
+    assert_eq!(post_json(&app, &payload).await, StatusCode::ACCEPTED);
+    let labels = |rating| {
+        [
+            ("app_name", "todo-frontend"),
+            ("page_route", "/todos/{id}"),
+            ("rating", rating),
+        ]
+    };
+    let sum =
+        |name: &str, rating| sample(&metrics, &format!("{name}_sum"), &labels(rating)).unwrap();
+    assert!((sum("browser_web_vital_lcp_seconds", "good") - 2.3).abs() < 1e-9);
+    assert!((sum("browser_web_vital_fcp_seconds", "needs-improvement") - 1.9).abs() < 1e-9);
+    assert!((sum("browser_web_vital_ttfb_seconds", "good") - 0.12).abs() < 1e-9);
+    assert!((sum("browser_web_vital_inp_seconds", "poor") - 0.6).abs() < 1e-9);
+    assert!((sum("browser_web_vital_cls", "needs-improvement") - 0.12).abs() < 1e-9);
+    assert!((sum("browser_web_vital_lcp_seconds", "other") - 0.1).abs() < 1e-9);
+    // The 2.3 s LCP lands in the 2.5 s bucket, not the 2 s one.
+    let mut bucket = labels("good").to_vec();
+    bucket.push(("le", "2"));
+    assert_eq!(
+        sample(&metrics, "browser_web_vital_lcp_seconds_bucket", &bucket),
+        Some(0.0)
+    );
+    bucket.pop();
+    bucket.push(("le", "2.5"));
+    assert_eq!(
+        sample(&metrics, "browser_web_vital_lcp_seconds_bucket", &bucket),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "obs_rum_items_received_total",
+            &[("kind", "measurement")]
+        ),
+        Some(7.0)
+    );
+    // A page outside the patterns and an app outside the allow-list become `other`.
+    let payload = json!({
+        "meta": meta("unknown-app", "https://todo.example/admin/secret"),
+        "measurements": [vital("ttfb", 900.0, "needs-improvement", "v4-7")]
+    });
+    post_json(&app, &payload).await;
+    let other = [
+        ("app_name", "other"),
+        ("page_route", "other"),
+        ("rating", "needs-improvement"),
+    ];
+    assert_eq!(
+        sample(&metrics, "browser_web_vital_ttfb_seconds_count", &other),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn same_vital_id_is_counted_once() {
+    let metrics = Metrics::new();
+    let app = receiver(&metrics).into_router();
+    for value in [800.0, 1200.0, 1500.0] {
+        let payload = json!({
+            "meta": meta("todo-frontend", "/"),
+            "measurements": [vital("cls", value / 10_000.0, "good", "v4-same")]
+        });
+        assert_eq!(post_json(&app, &payload).await, StatusCode::ACCEPTED);
+    }
+    let labels = [
+        ("app_name", "todo-frontend"),
+        ("page_route", "/"),
+        ("rating", "good"),
+    ];
+    assert_eq!(
+        sample(&metrics, "browser_web_vital_cls_count", &labels),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "obs_rum_items_dropped_total",
+            &[("reason", "duplicate")]
+        ),
+        Some(2.0)
+    );
+}
+
+/// A small deterministic PRNG (xorshift64*), so the generated input is the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn word(&mut self) -> String {
+        let len = 1 + self.below(16);
+        (0..len)
+            .map(|_| char::from(b'a' + self.below(26) as u8))
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn labels_stay_bounded_under_random_names() {
+    let metrics = Metrics::new();
+    let app = receiver(&metrics).rate_limit(0.0, 1).into_router();
+    let mut rng = Rng(0x5EED);
+    for i in 0..10_000 {
+        let payload = json!({
+            "meta": meta(&rng.word(), &format!("https://todo.example/{}/{}", rng.word(), rng.word())),
+            "measurements": [vital("lcp", rng.below(10_000) as f64, &rng.word(), &format!("id-{i}"))],
+            "events": [{"name": rng.word()}],
+            "exceptions": [{"type": rng.word(), "value": "boom"}]
+        });
+        assert_eq!(post_json(&app, &payload).await, StatusCode::ACCEPTED);
+    }
+    assert_eq!(
+        series_count(&metrics, "browser_web_vital_lcp_seconds_count"),
+        1
+    );
+    assert_eq!(series_count(&metrics, "browser_events_total"), 1);
+    assert_eq!(series_count(&metrics, "browser_exceptions_total"), 1);
+    let other = [
+        ("app_name", "other"),
+        ("page_route", "other"),
+        ("rating", "other"),
+    ];
+    assert_eq!(
+        sample(&metrics, "browser_web_vital_lcp_seconds_count", &other),
+        Some(10_000.0)
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "browser_events_total",
+            &[("app_name", "other"), ("event_name", "other")]
+        ),
+        Some(10_000.0)
+    );
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+struct CapturedWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for CapturedWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn exceptions_are_counted_by_error_type_and_logged() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let telemetry = Telemetry::builder("rum-svc")
+        .log_format(obs_core::LogFormat::Json)
+        .log_writer(move || CapturedWriter(writer.0.clone()))
+        .build()
+        .unwrap();
+    let app = RumReceiver::new(&telemetry)
+        .app_names(["todo-frontend"])
+        .into_router();
+    let payload = json!({
+        "meta": meta("todo-frontend", "https://todo.example/"),
+        "exceptions": [
+            {
+                "type": "TypeError",
+                "value": "Cannot read properties of undefined (reading 'id')",
+                "timestamp": "2026-11-27T10:15:55.917Z",
+                "stacktrace": {"frames": [
+                    {"filename": "https://todo.example/app.js", "function": "completeTodo", "lineno": 42, "colno": 13},
+                    {"filename": "https://todo.example/app.js", "function": "onClick", "lineno": 7, "colno": 1}
+                ]},
+                "trace": {"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "span_id": "00f067aa0ba902b7"}
+            },
+            {"type": "ReferenceError", "value": "x is not defined"},
+            {"type": "MyAppError", "value": "custom"},
+            {"value": "no type at all"}
+        ]
+    });
+    let status = post_json(&app, &payload)
+        .with_subscriber(telemetry.dispatch().clone())
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let metrics = telemetry.metrics();
+    for (error_type, count) in [("TypeError", 1.0), ("ReferenceError", 1.0), ("other", 2.0)] {
+        assert_eq!(
+            sample(
+                metrics,
+                "browser_exceptions_total",
+                &[("app_name", "todo-frontend"), ("error_type", error_type)]
+            ),
+            Some(count),
+            "{error_type}"
+        );
+    }
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let line: Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|l| l["fields"]["exception_type"] == "TypeError")
+        .unwrap_or_else(|| panic!("no exception line in {text}"));
+    assert_eq!(line["level"], "ERROR");
+    assert_eq!(line["target"], "obs_axum::rum");
+    let fields = &line["fields"];
+    assert_eq!(
+        fields["exception_message"],
+        "Cannot read properties of undefined (reading 'id')"
+    );
+    assert_eq!(
+        fields["stacktrace"],
+        "  at completeTodo (https://todo.example/app.js:42:13)\n  at onClick (https://todo.example/app.js:7:1)\n"
+    );
+    assert_eq!(fields["page_url"], "https://todo.example/");
+    assert_eq!(fields["session_id"], "sess-1");
+    assert_eq!(
+        fields["browser_trace_id"],
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+}
+
+/// Arbitrary JSON of bounded depth, mixing Faro-shaped keys with noise.
+fn arbitrary_json(rng: &mut Rng, depth: u32) -> Value {
+    const KEYS: &[&str] = &[
+        "meta",
+        "app",
+        "name",
+        "page",
+        "url",
+        "session",
+        "id",
+        "logs",
+        "level",
+        "message",
+        "exceptions",
+        "type",
+        "value",
+        "stacktrace",
+        "frames",
+        "lineno",
+        "measurements",
+        "values",
+        "context",
+        "rating",
+        "lcp",
+        "cls",
+        "events",
+        "traces",
+        "resourceSpans",
+        "scopeSpans",
+        "spans",
+        "trace",
+        "trace_id",
+    ];
+    match if depth == 0 {
+        rng.below(5)
+    } else {
+        rng.below(7)
+    } {
+        0 => Value::Null,
+        1 => Value::Bool(rng.below(2) == 0),
+        2 => json!(rng.next() as i64),
+        3 => json!(f64::from(rng.below(1_000_000) as u32) / 7.0 - 1000.0),
+        4 => Value::String(rng.word()),
+        5 => Value::Array(
+            (0..rng.below(4))
+                .map(|_| arbitrary_json(rng, depth - 1))
+                .collect(),
+        ),
+        _ => Value::Object(
+            (0..rng.below(5))
+                .map(|_| {
+                    let key = KEYS[rng.below(KEYS.len() as u64) as usize].to_owned();
+                    (key, arbitrary_json(rng, depth - 1))
+                })
+                .collect(),
+        ),
+    }
+}
+
+#[tokio::test]
+async fn arbitrary_input_never_panics() {
+    let metrics = Metrics::new();
+    let app = receiver(&metrics)
+        .rate_limit(0.0, 1)
+        .max_body_bytes(64 * 1024)
+        .into_router();
+    let allowed = [
+        StatusCode::ACCEPTED,
+        StatusCode::BAD_REQUEST,
+        StatusCode::PAYLOAD_TOO_LARGE,
+    ];
+    let mut rng = Rng(0xF00D_CAFE);
+    for i in 0..3000 {
+        let body: Vec<u8> = match i % 3 {
+            // Raw bytes.
+            0 => (0..rng.below(512)).map(|_| rng.next() as u8).collect(),
+            // Arbitrary JSON.
+            1 => arbitrary_json(&mut rng, 6).to_string().into_bytes(),
+            // A Faro-shaped payload with arbitrary values in its slots.
+            _ => {
+                let mut payload = json!({
+                    "meta": arbitrary_json(&mut rng, 3),
+                    "measurements": [{"type": "web-vitals", "values": arbitrary_json(&mut rng, 2), "context": arbitrary_json(&mut rng, 2)}],
+                    "exceptions": [{"type": arbitrary_json(&mut rng, 1), "stacktrace": arbitrary_json(&mut rng, 3)}],
+                    "logs": [arbitrary_json(&mut rng, 2)],
+                    "events": [arbitrary_json(&mut rng, 2)],
+                    "traces": arbitrary_json(&mut rng, 4)
+                });
+                if rng.below(2) == 0 {
+                    payload["meta"] = meta(&rng.word(), &rng.word());
+                }
+                payload.to_string().into_bytes()
+            }
+        };
+        let gzipped = rng.below(4) == 0;
+        let (headers, body): (&[(&str, &str)], Vec<u8>) = if gzipped {
+            let mut compressed = gzip(&body);
+            if rng.below(2) == 0 && !compressed.is_empty() {
+                let at = rng.below(compressed.len() as u64) as usize;
+                compressed[at] ^= 1 << rng.below(8);
+            }
+            (&[("content-encoding", "gzip")], compressed)
+        } else {
+            (&[], body)
+        };
+        let (status, _, _) = post(&app, headers, body).await;
+        assert!(allowed.contains(&status), "case {i}: {status}");
+    }
+    // The exposition is still valid text with bounded series.
+    assert!(series_count(&metrics, "browser_exceptions_total") <= 12);
+}

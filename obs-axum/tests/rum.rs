@@ -759,3 +759,109 @@ async fn arbitrary_input_never_panics() {
     // The exposition is still valid text with bounded series.
     assert!(series_count(&metrics, "browser_exceptions_total") <= 12);
 }
+
+fn traces_payload() -> Value {
+    json!({
+        "meta": meta("todo-frontend", "/"),
+        "traces": {"resourceSpans": [{
+            "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "todo-frontend"}}]},
+            "scopeSpans": [{
+                "scope": {"name": "@opentelemetry/instrumentation-fetch"},
+                "spans": [{
+                    "traceId": "4bf92f3577b34da6a3ce929d0e0e4736",
+                    "spanId": "00f067aa0ba902b7",
+                    "name": "HTTP POST",
+                    "kind": 3,
+                    "startTimeUnixNano": "1795774555917000000",
+                    "endTimeUnixNano": "1795774555990000000"
+                }]
+            }]
+        }]}
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_spans_are_forwarded_as_otlp_json() {
+    let received: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let sink = Arc::clone(&received);
+    let collector = Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |headers: HeaderMap, body: bytes::Bytes| {
+            let sink = Arc::clone(&sink);
+            async move {
+                let content_type = headers["content-type"].to_str().unwrap().to_owned();
+                let body = serde_json::from_slice(&body).unwrap();
+                sink.lock().unwrap().push((content_type, body));
+                "{}"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, collector).await.unwrap() });
+
+    let metrics = Metrics::new();
+    let app = receiver(&metrics)
+        .otlp_forwarding(format!("http://{addr}"))
+        .into_router();
+    let payload = traces_payload();
+    assert_eq!(post_json(&app, &payload).await, StatusCode::ACCEPTED);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while received.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let received = received.lock().unwrap().clone();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].0, "application/json");
+    assert_eq!(received[0].1, payload["traces"]);
+    assert_eq!(
+        sample(
+            &metrics,
+            "obs_rum_items_received_total",
+            &[("kind", "span")]
+        ),
+        Some(1.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unforwarded_and_failed_spans_are_counted() {
+    let metrics = Metrics::new();
+    let app = receiver(&metrics).into_router();
+    post_json(&app, &traces_payload()).await;
+    assert_eq!(
+        sample(
+            &metrics,
+            "obs_rum_items_dropped_total",
+            &[("reason", "traces_not_forwarded")]
+        ),
+        Some(1.0)
+    );
+
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics = Metrics::new();
+    let app = receiver(&metrics)
+        .otlp_forwarding(format!("http://127.0.0.1:{port}"))
+        .into_router();
+    assert_eq!(
+        post_json(&app, &traces_payload()).await,
+        StatusCode::ACCEPTED
+    );
+    let failed = || {
+        sample(
+            &metrics,
+            "obs_rum_items_dropped_total",
+            &[("reason", "export_failed")],
+        )
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while failed().is_none() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(failed(), Some(1.0));
+}

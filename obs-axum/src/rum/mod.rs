@@ -46,7 +46,7 @@
 //! | `browser_events_total` | counter | events | `app_name`, `event_name` |
 //! | `obs_rum_items_received_total` | counter | items | `kind` (`measurement`, `exception`, `log`, `event`, `span`) |
 //! | `obs_rum_requests_rejected_total` | counter | requests | `reason` (`origin`, `rate_limited`, `too_large`, `bad_gzip`, `bad_encoding`, `bad_body`, `bad_json`, `unauthorized`) |
-//! | `obs_rum_items_dropped_total` | counter | items | `reason` (`duplicate`, `duplicate_batch`, `unknown_web_vital`, `invalid_value`, `traces_not_forwarded`) |
+//! | `obs_rum_items_dropped_total` | counter | items | `reason` (`duplicate`, `duplicate_batch`, `unknown_web_vital`, `invalid_value`, `traces_not_forwarded`, `queue_full`, `export_failed`) |
 //!
 //! Names, label names and buckets are in [`obs_core::names`]. Web vitals arrive in
 //! milliseconds and are recorded in seconds; CLS is unitless. A report repeated with the same
@@ -98,14 +98,20 @@
 //! application name is in the body.
 //!
 //! The work per batch is synchronous and bounded by the body limit: no I/O happens on the
-//! request path beyond `tracing` events. The idempotency and web-vital dedupe caches each hold
-//! at most 10 000 keys for 10 minutes.
+//! request path beyond `tracing` events (span forwarding only queues). The idempotency and
+//! web-vital dedupe caches each hold at most 10 000 keys for 10 minutes.
 //!
 //! # Traces
 //!
-//! The OTLP/JSON spans in a batch (`traces`) are counted (`kind="span"`) and then dropped with
-//! reason `traces_not_forwarded`; forwarding them to an OTLP endpoint is not implemented yet.
+//! With [`RumReceiver::otlp_forwarding`], the OTLP/JSON spans in a batch (`traces`) go
+//! unchanged to `<endpoint>/v1/traces` (OTLP/HTTP, JSON), so the browser's fetch span and the
+//! backend's server span (which continued the browser's `traceparent`) form one trace. The
+//! request only queues them: a background thread posts them from a queue of 64 batches. A
+//! full queue or a failed export drops the spans and counts them (`queue_full`,
+//! `export_failed`). Without an endpoint, spans are counted (`kind="span"`) and dropped with
+//! reason `traces_not_forwarded`.
 
+mod forward;
 mod handler;
 mod idempotency;
 mod page_route;

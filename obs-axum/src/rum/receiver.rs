@@ -9,6 +9,7 @@ use axum::Router;
 use axum::routing::post;
 use obs_core::{Metrics, RumMetrics, Telemetry};
 
+use super::forward::Forwarder;
 use super::handler;
 use super::idempotency::SeenKeys;
 use super::page_route::PageRoutes;
@@ -46,6 +47,7 @@ pub struct RumReceiver {
     app_names: Vec<String>,
     page_routes: Vec<String>,
     event_names: Vec<String>,
+    otlp_endpoint: Option<String>,
 }
 
 impl fmt::Debug for RumReceiver {
@@ -61,6 +63,7 @@ impl fmt::Debug for RumReceiver {
             .field("app_names", &self.app_names)
             .field("page_routes", &self.page_routes)
             .field("event_names", &self.event_names)
+            .field("otlp_endpoint", &self.otlp_endpoint)
             .finish_non_exhaustive()
     }
 }
@@ -85,6 +88,7 @@ impl RumReceiver {
             app_names: Vec::new(),
             page_routes: Vec::new(),
             event_names: Vec::new(),
+            otlp_endpoint: None,
         }
     }
 
@@ -172,6 +176,16 @@ impl RumReceiver {
         self
     }
 
+    /// Forwards the browser's spans (the batch's `traces`, OTLP/JSON) unchanged to
+    /// `<endpoint>/v1/traces` as OTLP/HTTP JSON, so the browser's fetch span and the backend's
+    /// server span form one trace. Batches wait in a queue of 64 drained by a background
+    /// thread; when it is full they are dropped and counted. Defaults to none: spans are
+    /// counted and dropped.
+    pub fn otlp_forwarding(mut self, endpoint: impl Into<String>) -> Self {
+        self.otlp_endpoint = Some(endpoint.into());
+        self
+    }
+
     /// The router, to [`Router::merge`] into the application's.
     ///
     /// If the registry already holds a conflicting metric of one of the receiver's names,
@@ -203,6 +217,7 @@ pub(crate) struct Shared {
     pub(crate) page_routes: PageRoutes,
     pub(crate) batches_seen: SeenKeys,
     pub(crate) vitals_seen: SeenKeys,
+    pub(crate) forwarder: Option<Forwarder>,
 }
 
 impl Shared {
@@ -218,6 +233,17 @@ impl Shared {
                 );
             })
             .ok();
+        let forwarder = config.otlp_endpoint.as_deref().and_then(|endpoint| {
+            Forwarder::start(endpoint, metrics.clone())
+                .inspect_err(|error| {
+                    tracing::error!(
+                        target: "obs_axum::rum",
+                        %error,
+                        "browser spans will not be forwarded"
+                    );
+                })
+                .ok()
+        });
         let any_origin = config.allowed_origins.iter().any(|o| o == "*");
         Shared {
             metrics,
@@ -232,6 +258,7 @@ impl Shared {
             page_routes: PageRoutes::new(config.page_routes),
             batches_seen: SeenKeys::new(DEDUPE_CAPACITY, DEDUPE_TTL),
             vitals_seen: SeenKeys::new(DEDUPE_CAPACITY, DEDUPE_TTL),
+            forwarder,
         }
     }
 

@@ -110,12 +110,19 @@ pub(crate) fn batch(shared: &Shared, payload: &Payload, app_name: &str, now: Ins
     }
     let spans = payload.span_count();
     if spans > 0
-        && let Some(m) = metrics
+        && let Some(traces) = &payload.traces
     {
-        m.items_received.with_label_values(&["span"]).inc_by(spans);
-        m.items_dropped
-            .with_label_values(&["traces_not_forwarded"])
-            .inc_by(spans);
+        let reason = match &shared.forwarder {
+            Some(forwarder) if forwarder.send(traces, spans) => None,
+            Some(_) => Some("queue_full"),
+            None => Some("traces_not_forwarded"),
+        };
+        if let Some(m) = metrics {
+            m.items_received.with_label_values(&["span"]).inc_by(spans);
+            if let Some(reason) = reason {
+                m.items_dropped.with_label_values(&[reason]).inc_by(spans);
+            }
+        }
     }
 }
 

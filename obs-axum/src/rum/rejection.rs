@@ -79,3 +79,14 @@ impl Rejection {
             .unwrap_or_default()
     }
 }
+
+/// Why forwarding browser spans could not start.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ForwardError {
+    /// The HTTP client could not be built (TLS roots, for one).
+    #[error("cannot build the OTLP HTTP client: {0}")]
+    Client(String),
+    /// The exporter's thread or runtime could not be started.
+    #[error("cannot start the OTLP forwarding thread: {0}")]
+    Runtime(std::io::Error),
+}

@@ -865,3 +865,46 @@ async fn unforwarded_and_failed_spans_are_counted() {
     }
     assert_eq!(failed(), Some(1.0));
 }
+
+#[tokio::test]
+async fn exception_stacks_resolve_through_source_maps() {
+    let dir = std::env::temp_dir().join(format!("obs-rum-it-maps-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("app.min.js.map"),
+        r#"{"version":3,"file":"app.min.js","sources":["src/todo.ts"],"names":["completeTodo"],"mappings":"AAAAA;AAEAA"}"#,
+    )
+    .unwrap();
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let telemetry = Telemetry::builder("rum-maps-svc")
+        .log_format(obs_core::LogFormat::Json)
+        .log_writer(move || CapturedWriter(writer.0.clone()))
+        .build()
+        .unwrap();
+    let app = RumReceiver::new(&telemetry)
+        .source_maps_dir(&dir)
+        .into_router();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let payload = json!({
+        "meta": meta("todo-frontend", "/"),
+        "exceptions": [{"type": "Error", "value": "deliberate", "stacktrace": {"frames": [
+            {"filename": "https://todo.example/static/app.min.js?v=2", "function": "a", "lineno": 2, "colno": 5},
+            {"filename": "https://todo.example/static/vendor.js", "function": "b", "lineno": 1, "colno": 9}
+        ]}}]
+    });
+    let status = post_json(&app, &payload)
+        .with_subscriber(telemetry.dispatch().clone())
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let line: Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|l| l["fields"]["exception_type"] == "Error")
+        .unwrap_or_else(|| panic!("no exception line in {text}"));
+    assert_eq!(
+        line["fields"]["stacktrace"],
+        "  at completeTodo (src/todo.ts:3:1)\n  at b (https://todo.example/static/vendor.js:1:9)\n"
+    );
+}

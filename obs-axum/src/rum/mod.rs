@@ -70,7 +70,8 @@
 //! `browser_span_id`:
 //!
 //! - exceptions: `ERROR`, with `exception_type`, `exception_message`, `stacktrace` (the
-//!   frames as `at function (file:line:column)` lines) and `browser_name`;
+//!   frames as `at function (file:line:column)` lines, resolved through the source maps of
+//!   [`RumReceiver::source_maps_dir`] when one matches the script) and `browser_name`;
 //! - logs: at the level the browser gave (`log` is `INFO`);
 //! - events: `INFO`, with `event_name` and `event_domain`;
 //! - measurements: `DEBUG`.
@@ -120,6 +121,7 @@ mod rate_limit;
 mod receiver;
 mod record;
 mod rejection;
+mod source_map;
 
 pub use receiver::RumReceiver;
 

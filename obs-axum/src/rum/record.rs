@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::payload::{Exception, Frame, Log, Payload, TraceContext};
 use super::receiver::Shared;
+use super::source_map::SourceMaps;
 
 /// The `tracing` target of every event the receiver emits.
 const TARGET: &str = "obs_axum::rum";
@@ -257,7 +258,7 @@ fn exception(shared: &Shared, context: &Context<'_>, exception: &Exception) {
         .stacktrace
         .as_ref()
         .map_or(&[][..], |s| s.frames.as_slice());
-    let stacktrace = render_stack(frames);
+    let stacktrace = render_stack(frames, &shared.source_maps);
     let (trace_id, span_id) = ids(exception.trace.as_ref());
     let message = clip(exception.value.as_deref().unwrap_or_default());
     tracing::error!(
@@ -279,17 +280,33 @@ fn exception(shared: &Shared, context: &Context<'_>, exception: &Exception) {
     );
 }
 
-/// Frames as a JavaScript-style stack, one `at function (file:line:column)` per line.
-fn render_stack(frames: &[Frame]) -> String {
+/// Frames as a JavaScript-style stack, one `at function (file:line:column)` per line, each
+/// resolved through `maps` when a map for its script is loaded.
+fn render_stack(frames: &[Frame], maps: &SourceMaps) -> String {
     let mut out = String::new();
     for frame in frames.iter().take(MAX_FRAMES) {
         let function = frame.function.as_deref().unwrap_or("?");
         let file = frame.filename.as_deref().unwrap_or("?");
+        let line = frame.lineno.as_ref().and_then(Value::as_u64);
+        let column = frame.colno.as_ref().and_then(Value::as_u64);
+        let original = match (line, column) {
+            (Some(line), Some(column)) if !maps.is_empty() => maps.resolve(file, line, column),
+            _ => None,
+        };
+        if let Some(o) = original {
+            let _ = writeln!(
+                out,
+                "  at {} ({}:{}:{})",
+                clip(o.name.unwrap_or(function)),
+                clip(o.source),
+                o.line,
+                o.column
+            );
+            continue;
+        }
         let _ = write!(out, "  at {} ({}", clip(function), clip(file));
-        for n in [&frame.lineno, &frame.colno] {
-            if let Some(n) = n.as_ref().and_then(Value::as_u64) {
-                let _ = write!(out, ":{n}");
-            }
+        for n in [line, column].into_iter().flatten() {
+            let _ = write!(out, ":{n}");
         }
         out.push_str(")\n");
     }
@@ -369,7 +386,7 @@ mod tests {
             Frame::default(),
         ];
         assert_eq!(
-            render_stack(&frames),
+            render_stack(&frames, &SourceMaps::default()),
             "  at onClick (https://h/app.js:12:7)\n  at ? (?)\n"
         );
     }

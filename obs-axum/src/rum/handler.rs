@@ -140,7 +140,8 @@ async fn read_body(limit: usize, headers: &HeaderMap, body: Body) -> Result<Vec<
 fn decode(limit: usize, headers: &HeaderMap, bytes: Vec<u8>) -> Result<Vec<u8>, Rejection> {
     let encoding = headers
         .get(CONTENT_ENCODING)
-        .map(|v| v.to_str().map(str::trim).unwrap_or_default());
+        // A value that is not visible ASCII names no coding we know.
+        .map(|v| v.to_str().map(str::trim).unwrap_or("?"));
     match encoding {
         None | Some("") => Ok(bytes),
         Some(e) if e.eq_ignore_ascii_case("identity") => Ok(bytes),

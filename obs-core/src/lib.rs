@@ -59,6 +59,9 @@
 //! | `db_client_connection_timeouts_total` | counter | `db_client_connection_pool_name` |
 //! | `obs_build_info` | gauge (1) | `service_name`, `service_version`, `service_instance_id` |
 //! | `obs_loki_sent_lines_total`, `obs_loki_dropped_lines_total` | counter | — |
+//! | `browser_web_vital_{lcp,fcp,inp,ttfb}_seconds`, `browser_web_vital_cls` | histogram | `app_name`, `page_route`, `rating` |
+//! | `browser_exceptions_total`, `browser_events_total` | counter | `app_name`, `error_type` / `event_name` |
+//! | `obs_rum_items_received_total`, `obs_rum_requests_rejected_total`, `obs_rum_items_dropped_total` | counter | `kind` / `reason` |
 //! | `process_*` | process collector (Linux) | — |
 //!
 //! # Exporters never block the application

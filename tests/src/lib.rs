@@ -164,15 +164,31 @@ impl Drop for PgDatabase {
     }
 }
 
-/// Whether Redis answers on 127.0.0.1:6379; reports it missing otherwise.
-pub async fn redis_available() -> bool {
-    match tokio::net::TcpStream::connect("127.0.0.1:6379").await {
-        Ok(_) => true,
-        Err(_) => {
-            obs_testkit::require("Redis is not answering on 127.0.0.1:6379");
-            false
+/// An emptied Redis database `index` on 127.0.0.1:6379, as a URL; `None` (reported) when Redis
+/// does not answer. Each test uses its own index: the example caches profiles by user id, and
+/// ids restart at 1 in every test's fresh PostgreSQL database.
+pub async fn fresh_redis_db(index: u8) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect("127.0.0.1:6379").await else {
+        obs_testkit::require("Redis is not answering on 127.0.0.1:6379");
+        return None;
+    };
+    // Inline commands: the reply to both is "+OK\r\n".
+    stream
+        .write_all(format!("SELECT {index}\r\nFLUSHDB\r\n").as_bytes())
+        .await
+        .ok()?;
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 64];
+    while reply.windows(2).filter(|w| w == b"\r\n").count() < 2 {
+        let n = stream.read(&mut buf).await.ok()?;
+        if n == 0 {
+            break;
         }
+        reply.extend_from_slice(&buf[..n]);
     }
+    assert_eq!(reply, b"+OK\r\n+OK\r\n", "flushing Redis database {index}");
+    Some(format!("redis://127.0.0.1:6379/{index}"))
 }
 
 /// What the example instances are configured with.

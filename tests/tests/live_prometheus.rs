@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use obs_e2e::monitoring::{self, query};
-use obs_e2e::{BackendOptions, PgDatabase, Stack, redis_available, repo_root};
+use obs_e2e::{BackendOptions, PgDatabase, Stack, repo_root};
 use promql_parser::parser::Expr;
 use promql_parser::util::{ExprVisitor, walk_expr};
 use serde_json::{Value, json};
@@ -329,12 +329,12 @@ async fn dashboards_and_rules_hold_against_a_live_prometheus() {
     let Some(db) = PgDatabase::create().await else {
         return;
     };
-    if !redis_available().await {
+    let Some(redis_url) = obs_e2e::fresh_redis_db(14).await else {
         return;
-    }
+    };
     let options = BackendOptions {
         database_url: db.url.clone(),
-        redis_url: Some("redis://127.0.0.1:6379/14".into()),
+        redis_url: Some(redis_url),
         chaos_token: Some("live-test".into()),
         ..Default::default()
     };

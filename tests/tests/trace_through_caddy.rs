@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use obs_e2e::{BackendOptions, PgDatabase, Stack, redis_available};
+use obs_e2e::{BackendOptions, PgDatabase, Stack};
 use obs_testkit::OtlpCollector;
 use serde_json::{Value, json};
 
@@ -18,13 +18,13 @@ async fn request_through_caddy_is_one_trace_down_to_sql_and_redis() {
     let Some(db) = PgDatabase::create().await else {
         return;
     };
-    if !redis_available().await {
+    let Some(redis_url) = obs_e2e::fresh_redis_db(12).await else {
         return;
-    }
+    };
     let collector = OtlpCollector::start_grpc().await;
     let options = BackendOptions {
         database_url: db.url.clone(),
-        redis_url: Some("redis://127.0.0.1:6379/12".into()),
+        redis_url: Some(redis_url),
         otlp_endpoint: Some(collector.endpoint()),
         ..Default::default()
     };

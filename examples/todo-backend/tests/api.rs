@@ -95,15 +95,17 @@ impl Drop for PgDatabase {
 }
 
 const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/test";
-const REDIS: &str = "redis://127.0.0.1:6379/11";
 
-async fn postgres_redis_service() -> Option<Service> {
+/// Each test gets its own Redis database: user ids restart at 1 in every test's PostgreSQL
+/// database, so a shared Redis would serve one test's cached profiles to another.
+async fn postgres_redis_service(redis_db: u8) -> Option<Service> {
+    let redis_url = format!("redis://127.0.0.1:6379/{redis_db}");
     use sqlx::Connection;
     let Ok(mut admin) = sqlx::PgConnection::connect(PG_ADMIN).await else {
         obs_testkit::require("PostgreSQL is not answering on 127.0.0.1:5432");
         return None;
     };
-    let Ok(redis) = redis::Client::open(REDIS) else {
+    let Ok(redis) = redis::Client::open(redis_url.as_str()) else {
         obs_testkit::require("bad Redis URL");
         return None;
     };
@@ -118,7 +120,7 @@ async fn postgres_redis_service() -> Option<Service> {
         .await
         .unwrap();
     let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
-    Some(start(config(url, Some(REDIS.into())), Some(PgDatabase { name })).await)
+    Some(start(config(url, Some(redis_url)), Some(PgDatabase { name })).await)
 }
 
 impl Service {
@@ -558,7 +560,7 @@ async fn journey_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn journey_on_postgres_and_redis() {
-    let Some(svc) = postgres_redis_service().await else {
+    let Some(svc) = postgres_redis_service(10).await else {
         return;
     };
     journey(&svc, "postgresql").await;
@@ -626,7 +628,7 @@ async fn websocket_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_through_redis_pubsub() {
-    let Some(svc) = postgres_redis_service().await else {
+    let Some(svc) = postgres_redis_service(11).await else {
         return;
     };
     websocket_receives_changes(&svc).await;

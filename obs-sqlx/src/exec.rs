@@ -53,6 +53,42 @@ where
     })
 }
 
+/// The body shared by the single-result methods: start the record, run `$run` on the caller's
+/// connection or on one acquired from the pool for just this statement, note what came back
+/// with `$on_ok`, and finish the record, all inside the statement's span.
+macro_rules! recorded {
+    (
+        $source:ident, $shared:ident, $over:ident, $query:ident,
+        |$conn:ident, $q:ident| $run:expr,
+        |$call:ident, $value:ident| $on_ok:expr
+    ) => {{
+        let (query, mut call) = $shared.start::<DB, E>($query, $over);
+        let span = call.span().clone();
+        Box::pin(
+            async move {
+                let $q = query;
+                let result = match $source {
+                    Source::Connection($conn) => $run,
+                    Source::Pool(pool) => match $shared.acquire(pool).await {
+                        Ok(mut $conn) => $run,
+                        Err(e) => Err(e),
+                    },
+                };
+                match &result {
+                    Ok($value) => {
+                        let $call = &mut call;
+                        $on_ok;
+                        call.finish(None);
+                    }
+                    Err(e) => call.finish(Some(e)),
+                }
+                result
+            }
+            .instrument(span),
+        )
+    }};
+}
+
 pub(crate) fn fetch_optional<'e, 'q: 'e, DB, E>(
     source: Source<'e, DB>,
     shared: &'e Shared,
@@ -64,27 +100,13 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     E: 'q + Execute<'q, DB>,
 {
-    let (query, mut call) = shared.start::<DB, E>(query, over);
-    let span = call.span().clone();
-    Box::pin(
-        async move {
-            let result = match source {
-                Source::Connection(conn) => conn.fetch_optional(query).await,
-                Source::Pool(pool) => match shared.acquire(pool).await {
-                    Ok(mut conn) => conn.fetch_optional(query).await,
-                    Err(e) => Err(e),
-                },
-            };
-            match &result {
-                Ok(row) => {
-                    call.add_returned(u64::from(row.is_some()));
-                    call.finish(None);
-                }
-                Err(e) => call.finish(Some(e)),
-            }
-            result
-        }
-        .instrument(span),
+    recorded!(
+        source,
+        shared,
+        over,
+        query,
+        |conn, q| conn.fetch_optional(q).await,
+        |call, row| call.add_returned(u64::from(row.is_some()))
     )
 }
 
@@ -99,28 +121,14 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     E: 'q + Execute<'q, DB>,
 {
-    let (query, mut call) = shared.start::<DB, E>(query, over);
-    let span = call.span().clone();
-    Box::pin(
-        async move {
-            // Through `fetch_one` rather than the trait's default, so `RowNotFound` is recorded.
-            let result = match source {
-                Source::Connection(conn) => conn.fetch_one(query).await,
-                Source::Pool(pool) => match shared.acquire(pool).await {
-                    Ok(mut conn) => conn.fetch_one(query).await,
-                    Err(e) => Err(e),
-                },
-            };
-            match &result {
-                Ok(_) => {
-                    call.add_returned(1);
-                    call.finish(None);
-                }
-                Err(e) => call.finish(Some(e)),
-            }
-            result
-        }
-        .instrument(span),
+    // Through `fetch_one` rather than the trait's default, so `RowNotFound` is recorded.
+    recorded!(
+        source,
+        shared,
+        over,
+        query,
+        |conn, q| conn.fetch_one(q).await,
+        |call, _row| call.add_returned(1)
     )
 }
 
@@ -135,27 +143,13 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     E: 'q + Execute<'q, DB>,
 {
-    let (query, mut call) = shared.start::<DB, E>(query, over);
-    let span = call.span().clone();
-    Box::pin(
-        async move {
-            let result = match source {
-                Source::Connection(conn) => conn.fetch_all(query).await,
-                Source::Pool(pool) => match shared.acquire(pool).await {
-                    Ok(mut conn) => conn.fetch_all(query).await,
-                    Err(e) => Err(e),
-                },
-            };
-            match &result {
-                Ok(rows) => {
-                    call.add_returned(rows.len() as u64);
-                    call.finish(None);
-                }
-                Err(e) => call.finish(Some(e)),
-            }
-            result
-        }
-        .instrument(span),
+    recorded!(
+        source,
+        shared,
+        over,
+        query,
+        |conn, q| conn.fetch_all(q).await,
+        |call, rows| call.add_returned(rows.len() as u64)
     )
 }
 
@@ -170,27 +164,13 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     E: 'q + Execute<'q, DB>,
 {
-    let (query, mut call) = shared.start::<DB, E>(query, over);
-    let span = call.span().clone();
-    Box::pin(
-        async move {
-            let result = match source {
-                Source::Connection(conn) => conn.execute(query).await,
-                Source::Pool(pool) => match shared.acquire(pool).await {
-                    Ok(mut conn) => conn.execute(query).await,
-                    Err(e) => Err(e),
-                },
-            };
-            match &result {
-                Ok(done) => {
-                    call.add_affected::<DB>(done);
-                    call.finish(None);
-                }
-                Err(e) => call.finish(Some(e)),
-            }
-            result
-        }
-        .instrument(span),
+    recorded!(
+        source,
+        shared,
+        over,
+        query,
+        |conn, q| conn.execute(q).await,
+        |call, done| call.add_affected::<DB>(done)
     )
 }
 

@@ -120,3 +120,22 @@ async fn sampler_always_off_exports_nothing_but_keeps_trace_ids_in_logs() {
         .unwrap();
     assert_eq!(line["trace_id"].as_str().unwrap().len(), 32);
 }
+
+/// `https://` collectors get TLS (rustls with the webpki roots) on both transports: building
+/// succeeds, and an unreachable TLS endpoint costs the caller nothing.
+#[test]
+fn https_endpoints_build_with_tls_on_both_transports() {
+    for protocol in [OtlpProtocol::Grpc, OtlpProtocol::HttpProtobuf] {
+        let telemetry = Telemetry::builder("tls")
+            .otlp_endpoint(format!("https://127.0.0.1:{}", common::closed_port()))
+            .otlp_protocol(protocol)
+            .shutdown_timeout(Duration::from_secs(2))
+            .log_writer(common::Captured::default())
+            .build()
+            .unwrap_or_else(|e| panic!("{protocol:?}: {e}"));
+        tracing::dispatcher::with_default(telemetry.dispatch(), checkout);
+        let started = std::time::Instant::now();
+        let _ = telemetry.shutdown();
+        assert!(started.elapsed() < Duration::from_secs(4), "{protocol:?}");
+    }
+}

@@ -1,4 +1,4 @@
-//! An OTLP trace collector over gRPC or HTTP/protobuf that records what it receives.
+//! An OTLP trace collector over gRPC or HTTP (protobuf or JSON) that records what it receives.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, StatusCode};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -188,7 +189,9 @@ impl OtlpCollector {
         }
     }
 
-    /// Starts an HTTP/protobuf collector answering `POST /v1/traces`.
+    /// Starts an HTTP collector answering `POST /v1/traces`, in protobuf or, with
+    /// `Content-Type: application/json`, in OTLP/JSON (as the RUM receiver forwards browser
+    /// spans); the answer uses the request's encoding.
     ///
     /// # Panics
     /// When no local port can be bound.
@@ -200,21 +203,45 @@ impl OtlpCollector {
         let handler_store = store.clone();
         let app = axum::Router::new().route(
             "/v1/traces",
-            axum::routing::post(move |body: Bytes| {
+            axum::routing::post(move |headers: HeaderMap, body: Bytes| {
                 let store = handler_store.clone();
                 async move {
-                    match ExportTraceServiceRequest::decode(body) {
-                        Ok(request) => {
-                            store.record(request);
-                            (
-                                StatusCode::OK,
-                                ExportTraceServiceResponse {
-                                    partial_success: None,
-                                }
-                                .encode_to_vec(),
-                            )
+                    let json = headers
+                        .get(CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|v| v.starts_with("application/json"));
+                    let response = ExportTraceServiceResponse {
+                        partial_success: None,
+                    };
+                    if json {
+                        match serde_json::from_slice::<ExportTraceServiceRequest>(&body) {
+                            Ok(request) => {
+                                store.record(request);
+                                let body = serde_json::to_vec(&response).unwrap_or_default();
+                                (StatusCode::OK, [(CONTENT_TYPE, "application/json")], body)
+                            }
+                            Err(_) => (
+                                StatusCode::BAD_REQUEST,
+                                [(CONTENT_TYPE, "application/json")],
+                                Vec::new(),
+                            ),
                         }
-                        Err(_) => (StatusCode::BAD_REQUEST, Vec::new()),
+                    } else {
+                        match ExportTraceServiceRequest::decode(body) {
+                            Ok(request) => {
+                                store.record(request);
+                                (
+                                    StatusCode::OK,
+                                    [(CONTENT_TYPE, "application/x-protobuf")],
+                                    response.encode_to_vec(),
+                                )
+                            }
+                            Err(_) => (
+                                StatusCode::BAD_REQUEST,
+                                [(CONTENT_TYPE, "application/x-protobuf")],
+                                Vec::new(),
+                            ),
+                        }
                     }
                 }
             }),
@@ -267,5 +294,33 @@ impl OtlpCollector {
             }
             let _ = tokio::time::timeout_at(deadline, notified).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// The shape Faro's web tracing sends: hex ids, nanoseconds as strings, kind as a number.
+    #[test]
+    fn browser_otlp_json_decodes() {
+        let body = br#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"todo-frontend"}}]},
+            "scopeSpans":[{"scope":{"name":"@opentelemetry/instrumentation-fetch","version":"0.57.2"},
+            "spans":[{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331","parentSpanId":"",
+            "name":"HTTP POST","kind":3,"startTimeUnixNano":"1764238555917000000","endTimeUnixNano":"1764238555990000000",
+            "attributes":[{"key":"http.status_code","value":{"intValue":201}},{"key":"http.url","value":{"stringValue":"http://localhost/api/todos"}}],
+            "droppedAttributesCount":0,"events":[],"links":[],"status":{"code":0}}]}]}]}"#;
+        let request: ExportTraceServiceRequest = serde_json::from_slice(body).unwrap();
+        let store = Store::default();
+        store.record(request);
+        let spans = store.spans.lock().unwrap().clone();
+        assert_eq!(spans.len(), 1);
+        assert_eq!(spans[0].trace_id(), "0af7651916cd43dd8448eb211c80319c");
+        assert_eq!(spans[0].span_id(), "b7ad6b7169203331");
+        assert_eq!(spans[0].kind(), 3);
+        assert_eq!(spans[0].resource["service.name"], "todo-frontend");
+        assert_eq!(spans[0].int_attr("http.status_code"), Some(201));
     }
 }

@@ -124,7 +124,13 @@ pub async fn build(config: &Config, telemetry: &Telemetry) -> Result<App, StartE
         state.clone(),
         config.business_metrics_interval,
     ))];
-    let router = router(state.clone(), metrics, !config.instrumentation_off);
+    let rum_otlp = rum_otlp_endpoint();
+    let router = router(
+        state.clone(),
+        metrics,
+        !config.instrumentation_off,
+        rum_otlp.as_deref(),
+    );
     tracing::info!(
         database = state.db.system(),
         redis = state.redis.is_some(),
@@ -137,13 +143,54 @@ pub async fn build(config: &Config, telemetry: &Telemetry) -> Result<App, StartE
     })
 }
 
+/// `RUM_OTLP_ENDPOINT`: where the RUM receiver forwards browser spans (OTLP/HTTP JSON).
+pub const RUM_OTLP_ENDPOINT: &str = "RUM_OTLP_ENDPOINT";
+
+/// Where browser spans are forwarded: `RUM_OTLP_ENDPOINT`, else `OTEL_EXPORTER_OTLP_ENDPOINT`
+/// when the service's own spans go over HTTP too (`OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`).
+/// The forwarder posts OTLP/JSON to `<endpoint>/v1/traces`, which a gRPC port does not
+/// answer, so with a gRPC exporter browser spans are forwarded only to `RUM_OTLP_ENDPOINT`.
+pub fn rum_otlp_endpoint() -> Option<String> {
+    use obs_core::config::{
+        OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL,
+        OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
+    };
+    let var = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .map(|value| value.trim().to_owned())
+            .filter(|value| !value.is_empty())
+    };
+    if let Some(endpoint) = var(RUM_OTLP_ENDPOINT) {
+        return Some(endpoint);
+    }
+    let endpoint = var(OTEL_EXPORTER_OTLP_ENDPOINT)?;
+    let protocol =
+        var(OTEL_EXPORTER_OTLP_TRACES_PROTOCOL).or_else(|| var(OTEL_EXPORTER_OTLP_PROTOCOL));
+    if protocol.as_deref() == Some("http/protobuf") {
+        Some(endpoint)
+    } else {
+        tracing::info!(
+            "browser spans are not forwarded: the OTLP exporter uses gRPC; set {RUM_OTLP_ENDPOINT} to the collector's OTLP/HTTP address"
+        );
+        None
+    }
+}
+
 /// Every route; with `instrument` the obs layer wraps them all (`/metrics` and `/health` are
-/// served but not measured).
-pub fn router(state: AppState, metrics: &Metrics, instrument: bool) -> Router {
+/// served but not measured). With `rum_otlp_endpoint` the RUM receiver forwards browser spans
+/// there (see [`rum_otlp_endpoint`]).
+pub fn router(
+    state: AppState,
+    metrics: &Metrics,
+    instrument: bool,
+    rum_otlp_endpoint: Option<&str>,
+) -> Router {
     use routes::{admin, auth, health, page, todos, ws};
     let app = Router::new()
         .route("/", get(page::index))
         .route("/app.js", get(page::app_js))
+        .route("/vendor/{file}", get(page::vendor))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/api/auth/signup", post(auth::signup))
@@ -167,12 +214,13 @@ pub fn router(state: AppState, metrics: &Metrics, instrument: bool) -> Router {
     } else {
         app
     };
+    let mut rum = obs_axum::rum::RumReceiver::from_metrics(metrics)
+        .app_names(["todo-frontend"])
+        .page_routes(["/"])
+        .event_names(["todo_created", "todo_completed", "signup", "login"]);
+    if let Some(endpoint) = rum_otlp_endpoint {
+        rum = rum.otlp_forwarding(endpoint);
+    }
     app.merge(MetricsRoute::new(metrics.clone()).into_router())
-        .merge(
-            obs_axum::rum::RumReceiver::from_metrics(metrics)
-                .app_names(["todo-frontend"])
-                .page_routes(["/"])
-                .event_names(["todo_created", "todo_completed", "signup", "login"])
-                .into_router(),
-        )
+        .merge(rum.into_router())
 }

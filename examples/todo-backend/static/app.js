@@ -1,5 +1,34 @@
-// The todo page: plain JavaScript against the JSON API, no build step.
+// The todo page: plain JavaScript against the JSON API, no build step. Real-user monitoring
+// with Grafana Faro when its browser bundles were loaded (see index.html).
 "use strict";
+
+const APP_VERSION = "0.1.0";
+
+// Web vitals, uncaught errors, console warnings and errors, and a span per fetch whose
+// `traceparent` makes the backend's spans children of it. Sessions are sampled as Faro's
+// defaults say. Returns null (and says how to install the SDK) when the bundles are missing.
+function initRum() {
+  const sdk = window.GrafanaFaroWebSdk;
+  if (!sdk) {
+    document.getElementById("rum-missing").hidden = false;
+    return null;
+  }
+  const instrumentations = [...sdk.getWebInstrumentations()];
+  const tracing = window.GrafanaFaroWebTracing;
+  if (tracing) instrumentations.push(new tracing.TracingInstrumentation());
+  return sdk.initializeFaro({
+    url: "/faro/collect",
+    app: { name: "todo-frontend", version: APP_VERSION },
+    instrumentations,
+  });
+}
+
+const faro = initRum();
+
+// A custom event: `browser_events_total{event_name}` on the backend, and a log line.
+function track(name, attributes) {
+  if (faro) faro.api.pushEvent(name, attributes);
+}
 
 const state = { token: localStorage.getItem("token"), socket: null };
 const $ = (id) => document.getElementById(id);
@@ -73,6 +102,9 @@ function render(items, total) {
     done.checked = todo.status === "done";
     done.onchange = () =>
       api("PATCH", `/api/todos/${todo.id}`, { status: done.checked ? "done" : "todo" })
+        .then(() => {
+          if (done.checked) track("todo_completed", { priority: todo.priority });
+        })
         .then(refresh).catch(fail);
     const title = document.createElement("span");
     title.className = "title";
@@ -109,6 +141,7 @@ $("login-form").onsubmit = async (event) => {
       email: $("login-email").value,
       password: $("login-password").value,
     });
+    track("login");
     signIn(result.token, result.user);
   } catch (error) {
     fail(error);
@@ -124,6 +157,7 @@ $("signup-form").onsubmit = async (event) => {
       email: $("signup-email").value,
       password: $("signup-password").value,
     });
+    track("signup");
     signIn(result.token, result.user);
   } catch (error) {
     fail(error);
@@ -134,10 +168,9 @@ $("todo-form").onsubmit = async (event) => {
   event.preventDefault();
   showError();
   try {
-    await api("POST", "/api/todos", {
-      title: $("todo-title").value,
-      priority: $("todo-priority").value,
-    });
+    const priority = $("todo-priority").value;
+    await api("POST", "/api/todos", { title: $("todo-title").value, priority });
+    track("todo_created", { priority });
     $("todo-title").value = "";
     refresh();
   } catch (error) {
@@ -145,6 +178,12 @@ $("todo-form").onsubmit = async (event) => {
   }
 };
 
+// For the exercises: an uncaught error, reported by Faro with its stack trace.
+function throwDeliberateError() {
+  throw new Error("deliberate error from the todo page");
+}
+
+$("deliberate-error").onclick = throwDeliberateError;
 $("filter").onchange = refresh;
 $("logout").onclick = () => api("POST", "/api/auth/logout").catch(() => {}).finally(signOut);
 

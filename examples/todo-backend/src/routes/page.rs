@@ -1,10 +1,48 @@
-//! The small web page at `/`: plain HTML and JS, embedded in the binary.
+//! The small web page at `/`: plain HTML and JS, embedded in the binary, and the Grafana Faro
+//! browser bundles it loads from `/vendor/`, served from the npm packages in `frontend/` when
+//! they are installed (`npm install` there); without them the page runs without RUM.
 
+use std::path::PathBuf;
+
+use axum::extract::Path;
+use axum::http::StatusCode;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 
 const INDEX_HTML: &str = include_str!("../../static/index.html");
 const APP_JS: &str = include_str!("../../static/app.js");
+
+/// `FRONTEND_DIR`: where `frontend/node_modules` is looked for; defaults to the example's
+/// `frontend/` directory in the source tree it was built from.
+pub const FRONTEND_DIR: &str = "FRONTEND_DIR";
+
+/// Largest vendored file served, in bytes (the bundles are about 120 KB, their maps about 1 MB).
+const MAX_VENDOR_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The files `/vendor/{file}` serves, and where they are under the frontend directory. Nothing
+/// else is ever read, whatever the request asks for.
+const VENDOR_FILES: &[(&str, &str, &str)] = &[
+    (
+        "faro-web-sdk.iife.js",
+        "node_modules/@grafana/faro-web-sdk/dist/bundle/faro-web-sdk.iife.js",
+        "text/javascript; charset=utf-8",
+    ),
+    (
+        "faro-web-sdk.iife.js.map",
+        "node_modules/@grafana/faro-web-sdk/dist/bundle/faro-web-sdk.iife.js.map",
+        "application/json",
+    ),
+    (
+        "faro-web-tracing.iife.js",
+        "node_modules/@grafana/faro-web-tracing/dist/bundle/faro-web-tracing.iife.js",
+        "text/javascript; charset=utf-8",
+    ),
+    (
+        "faro-web-tracing.iife.js.map",
+        "node_modules/@grafana/faro-web-tracing/dist/bundle/faro-web-tracing.iife.js.map",
+        "application/json",
+    ),
+];
 
 /// `GET /`.
 pub async fn index() -> impl IntoResponse {
@@ -26,4 +64,48 @@ pub async fn app_js() -> impl IntoResponse {
         ],
         APP_JS,
     )
+}
+
+/// The directory holding `node_modules/@grafana/...`.
+pub fn frontend_dir() -> PathBuf {
+    std::env::var_os(FRONTEND_DIR)
+        .filter(|dir| !dir.is_empty())
+        .map_or_else(
+            || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/frontend")),
+            PathBuf::from,
+        )
+}
+
+/// `GET /vendor/{file}`: one of the Faro browser bundles, read from the installed npm package
+/// at request time; 404 when it is not installed.
+pub async fn vendor(Path(file): Path<String>) -> Response {
+    let Some(&(_, relative, content_type)) = VENDOR_FILES.iter().find(|(name, _, _)| *name == file)
+    else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let path = frontend_dir().join(relative);
+    let read = tokio::task::spawn_blocking(move || {
+        let size = std::fs::metadata(&path).ok()?.len();
+        if size > MAX_VENDOR_BYTES {
+            return None;
+        }
+        std::fs::read(&path).ok()
+    })
+    .await;
+    match read {
+        Ok(Some(bytes)) => (
+            [
+                (CONTENT_TYPE, content_type),
+                (CACHE_CONTROL, "public, max-age=3600"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        _ => (
+            StatusCode::NOT_FOUND,
+            [(CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "not installed: run `npm install` in examples/todo-backend/frontend\n",
+        )
+            .into_response(),
+    }
 }

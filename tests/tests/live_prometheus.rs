@@ -3,7 +3,8 @@
 //! real Alertmanager. Then:
 //!
 //! - every PromQL expression of every dashboard and rule file parses, and returns data from the
-//!   live Prometheus, except the alert expressions, which must be empty at rest (Watchdog aside);
+//!   live Prometheus (the traffic includes page loads with the Faro batches the page would send,
+//!   so the `browser_*` series of the RUM receiver exist), except the alert expressions, which must be empty at rest (Watchdog aside);
 //! - every metric name they reference is in a real scrape;
 //! - 20% injected errors make HighErrorRate go pending, then firing, reach Alertmanager and the
 //!   development webhook; a stopped backend fires ServiceDown; clearing the faults resolves both.
@@ -195,6 +196,69 @@ impl Webhook {
     }
 }
 
+/// What the Faro Web SDK on the todo page sends after a page load: the five web vitals (ratings
+/// cycling through good, needs-improvement and poor, values on the matching side of the
+/// thresholds), the journey's custom events and, one batch in four, an exception.
+fn faro_batch(worker: usize, i: u64) -> Value {
+    let (rating, scale) = match (i / 6) % 3 {
+        0 => ("good", 0.5),
+        1 => ("needs-improvement", 1.3),
+        _ => ("poor", 2.5),
+    };
+    let timestamp = "2026-01-01T00:00:00.000Z";
+    let id = format!("v5-{worker}-{i}");
+    // (vital, good threshold in the unit Faro sends: milliseconds, unitless for CLS)
+    let measurements: Vec<Value> = [
+        ("lcp", 2500.0),
+        ("fcp", 1800.0),
+        ("inp", 200.0),
+        ("ttfb", 800.0),
+        ("cls", 0.1),
+    ]
+    .iter()
+    .map(|(name, good)| {
+        let value = good * scale;
+        json!({
+            "type": "web-vitals",
+            "values": {*name: value, "delta": value},
+            "timestamp": timestamp,
+            "context": {"rating": rating, "id": format!("{name}-{id}"), "navigation_type": "navigate"},
+        })
+    })
+    .collect();
+    let names: &[&str] = if i % 12 == 3 {
+        &["signup", "login", "todo_created"]
+    } else {
+        &["todo_created", "todo_completed"]
+    };
+    let events: Vec<Value> = names
+        .iter()
+        .map(|name| json!({"name": name, "domain": "browser", "attributes": {"priority": "high"}, "timestamp": timestamp}))
+        .collect();
+    let mut batch = json!({
+        "meta": {
+            "sdk": {"name": "@grafana/faro-web-sdk", "version": "2.12.1"},
+            "app": {"name": "todo-frontend", "version": "0.1.0"},
+            "session": {"id": format!("session-{worker}"), "attributes": {"isSampled": "true"}},
+            "page": {"id": format!("page-{id}"), "url": "http://localhost/"},
+            "browser": {"name": "Chrome", "version": "140", "os": "Linux", "mobile": false},
+        },
+        "measurements": measurements,
+        "events": events,
+    });
+    if i % 24 == 3 {
+        batch["exceptions"] = json!([{
+            "type": "Error",
+            "value": "deliberate error from the todo page",
+            "timestamp": timestamp,
+            "stacktrace": {"frames": [
+                {"filename": "http://localhost/app.js", "function": "throwDeliberateError", "lineno": 171, "colno": 9},
+            ]},
+        }]);
+    }
+    batch
+}
+
 /// Keeps a realistic mix of requests flowing through Caddy until stopped.
 struct Traffic {
     stop: Arc<AtomicBool>,
@@ -242,6 +306,15 @@ impl Traffic {
                             .json(&json!({"email": email, "password": if i % 12 == 2 { "wrong-password" } else { "password123" }}))
                             .send()
                             .await,
+                        // A page load: the page, then the batch Faro sends from it.
+                        3 => {
+                            let _ = client.get(format!("{base}/")).send().await;
+                            client
+                                .post(format!("{base}/faro/collect"))
+                                .json(&faro_batch(w, i))
+                                .send()
+                                .await
+                        }
                         _ => client.get(format!("{base}/api/todos?limit=5")).bearer_auth(&token).send().await,
                     };
                     sent.fetch_add(1, Ordering::Relaxed);

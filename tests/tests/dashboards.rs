@@ -21,6 +21,10 @@ const EXPECTED: &[&str] = &[
     "database.json",
     "redis.json",
     "slo.json",
+    "web-vitals.json",
+    "frontend-errors.json",
+    "user-journey.json",
+    "end-to-end.json",
 ];
 
 /// Every `*.json` under `monitoring/grafana/dashboards`, with its parsed content.

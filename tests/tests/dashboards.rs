@@ -25,6 +25,7 @@ const EXPECTED: &[&str] = &[
     "frontend-errors.json",
     "user-journey.json",
     "end-to-end.json",
+    "load-test.json",
 ];
 
 /// Every `*.json` under `monitoring/grafana/dashboards`, with its parsed content.

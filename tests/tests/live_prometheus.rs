@@ -469,6 +469,23 @@ async fn dashboards_and_rules_hold_against_a_live_prometheus() {
     tokio::time::sleep(Duration::from_secs(25)).await;
     let up = query(&prom, "sum(up)").await;
     assert_eq!(up[0]["value"][1], "7", "all targets up: {up:?}");
+    // Rule groups keep their own intervals (the SLO group evaluates every 30 s) and start at an
+    // offset: wait until every recording rule has been evaluated once.
+    let recorded: Vec<&str> = rules
+        .iter()
+        .filter(|q| q.alert.is_none())
+        .map(|q| q.origin.rsplit(' ').next().unwrap_or_default())
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for name in &recorded {
+        while query(&prom, name).await.is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "recording rule {name} never evaluated"
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
 
     // Every dashboard and recording-rule expression returns data; alert expressions are empty.
     let mut empty = Vec::new();

@@ -87,6 +87,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod body;
+pub mod client_addr;
 mod future;
 mod instruments;
 mod layer;
@@ -101,6 +102,7 @@ mod service;
 mod span;
 
 pub use body::{RequestBody, ResponseBody};
+pub use client_addr::{TrustedProxies, TrustedProxiesError};
 pub use future::ResponseFuture;
 pub use layer::ObsLayer;
 pub use metrics_route::{DEFAULT_METRICS_PATH, MetricsRoute, metrics_router};

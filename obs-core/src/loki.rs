@@ -5,10 +5,18 @@
 //! pushes it. When the queue is full or Loki stays unreachable, lines are dropped and counted in
 //! `obs_loki_dropped_lines_total`; the application never waits for Loki.
 //!
+//! The queue is bounded twice: [`LOKI_QUEUE_LINES`] lines and [`LOKI_QUEUE_BYTES`] bytes, the
+//! bytes counting every line from the moment it is queued until its push is over (delivered or
+//! given up), so a few huge lines cannot hold more memory than many small ones. A line longer
+//! than Loki's default limit, [`LOKI_MAX_LINE_BYTES`], is cut and ends with
+//! [`LOKI_CUT_MARKER`]; one push carries at most [`LOKI_MAX_BATCH_BYTES`].
+//!
 //! Stream labels are `service`, `instance` and `level` only: anything per request belongs in the
 //! line, where LogQL's `| json` finds it, not in the index.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use prometheus::IntCounter;
@@ -20,10 +28,11 @@ use tracing_subscriber::registry::LookupSpan;
 use url::Url;
 
 use crate::log_format::{LogIdentity, render_line};
+use crate::names::{
+    LOKI_CUT_MARKER, LOKI_MAX_BATCH_BYTES, LOKI_MAX_LINE_BYTES, LOKI_QUEUE_BYTES, LOKI_QUEUE_LINES,
+};
 use crate::runtime::on_exporter_thread;
 
-/// Lines buffered between the application and the pusher.
-pub(crate) const QUEUE_CAPACITY: usize = 8192;
 /// Lines sent in one push at most.
 const MAX_BATCH: usize = 1000;
 /// How long a line may wait for its batch to fill.
@@ -44,9 +53,51 @@ struct Line {
     text: String,
 }
 
+/// Bytes of the lines queued or being pushed, against [`LOKI_QUEUE_BYTES`].
+#[derive(Clone, Debug, Default)]
+struct ByteBudget(Arc<AtomicUsize>);
+
+impl ByteBudget {
+    /// Takes `n` bytes from the budget; false (and nothing taken) when they do not fit.
+    fn take(&self, n: usize) -> bool {
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(n)
+                    .filter(|&total| total <= LOKI_QUEUE_BYTES)
+            })
+            .is_ok()
+    }
+
+    /// Gives back what [`take`](Self::take) took.
+    fn give_back(&self, n: usize) {
+        // Never more than was taken: every caller returns the size of lines it took for.
+        let _ = self
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                Some(used.saturating_sub(n))
+            });
+    }
+}
+
+/// Cuts `text` to [`LOKI_MAX_LINE_BYTES`] on a character boundary, ending it with
+/// [`LOKI_CUT_MARKER`].
+fn cut_line(mut text: String) -> String {
+    if text.len() <= LOKI_MAX_LINE_BYTES {
+        return text;
+    }
+    let mut end = LOKI_MAX_LINE_BYTES - LOKI_CUT_MARKER.len();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push_str(LOKI_CUT_MARKER);
+    text
+}
+
 /// The `tracing` layer: renders and enqueues.
 pub(crate) struct LokiLayer {
     tx: mpsc::Sender<Line>,
+    budget: ByteBudget,
     identity: LogIdentity,
     counters: LokiCounters,
 }
@@ -59,12 +110,19 @@ where
         if on_exporter_thread() {
             return;
         }
+        let text = cut_line(render_line(event, ctx.event_span(event), &self.identity));
+        let len = text.len();
+        if !self.budget.take(len) {
+            self.counters.dropped.inc();
+            return;
+        }
         let line = Line {
             time: SystemTime::now(),
             level: *event.metadata().level(),
-            text: render_line(event, ctx.event_span(event), &self.identity),
+            text,
         };
         if self.tx.try_send(line).is_err() {
+            self.budget.give_back(len);
             self.counters.dropped.inc();
         }
     }
@@ -105,7 +163,8 @@ pub(crate) fn start(
         .timeout(Duration::from_secs(5))
         .build()
         .map_err(|e| crate::Error::Exporter(format!("Loki client: {e}")))?;
-    let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+    let (tx, rx) = mpsc::channel(LOKI_QUEUE_LINES);
+    let budget = ByteBudget::default();
     let (stop_tx, stop_rx) = oneshot::channel();
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let pusher = Pusher {
@@ -113,11 +172,13 @@ pub(crate) fn start(
         url: push_url,
         labels: StreamLabels::new(&identity),
         counters: counters.clone(),
+        budget: budget.clone(),
     };
     runtime.spawn(pusher.run(rx, stop_rx, done_tx));
     Ok((
         LokiLayer {
             tx,
+            budget,
             identity,
             counters,
         },
@@ -177,6 +238,7 @@ struct Pusher {
     url: Url,
     labels: StreamLabels,
     counters: LokiCounters,
+    budget: ByteBudget,
 }
 
 impl Pusher {
@@ -190,13 +252,17 @@ impl Pusher {
         loop {
             let deadline = tokio::time::sleep(FLUSH_INTERVAL);
             tokio::pin!(deadline);
+            let mut bytes = 0;
             // Fill a batch until it is full or the interval is up.
             let stopping = loop {
                 tokio::select! {
                     line = rx.recv() => match line {
                         Some(line) => {
+                            bytes += line.text.len();
                             batch.push(line);
-                            if batch.len() >= MAX_BATCH { break false; }
+                            if batch.len() >= MAX_BATCH || bytes >= LOKI_MAX_BATCH_BYTES {
+                                break false;
+                            }
                         }
                         None => break true,
                     },
@@ -210,20 +276,27 @@ impl Pusher {
                 while let Ok(line) = rx.try_recv() {
                     batch.push(line);
                 }
-                for chunk in batch.chunks(MAX_BATCH) {
+                for chunk in Batches(&batch) {
                     self.push(chunk).await;
                 }
                 let _ = done.send(());
                 return;
             }
-            if !batch.is_empty() {
-                self.push(&batch).await;
-                batch.clear();
+            for chunk in Batches(&batch) {
+                self.push(chunk).await;
             }
+            batch.clear();
         }
     }
 
+    /// Pushes `lines`, retrying, then returns their bytes to the budget whatever the outcome.
     async fn push(&self, lines: &[Line]) {
+        self.try_push(lines).await;
+        self.budget
+            .give_back(lines.iter().map(|l| l.text.len()).sum());
+    }
+
+    async fn try_push(&self, lines: &[Line]) {
         let body = encode(lines, &self.labels);
         for attempt in 0..ATTEMPTS {
             let sent = self
@@ -247,6 +320,32 @@ impl Pusher {
             }
         }
         self.counters.dropped.inc_by(lines.len() as u64);
+    }
+}
+
+/// Splits lines into pushes of at most [`MAX_BATCH`] lines and [`LOKI_MAX_BATCH_BYTES`] bytes
+/// (a push holds at least one line; no line is longer than a push may be).
+struct Batches<'a>(&'a [Line]);
+
+impl<'a> Iterator for Batches<'a> {
+    type Item = &'a [Line];
+
+    fn next(&mut self) -> Option<&'a [Line]> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let mut bytes = 0;
+        let mut n = 0;
+        for line in self.0.iter().take(MAX_BATCH) {
+            if n > 0 && bytes + line.text.len() > LOKI_MAX_BATCH_BYTES {
+                break;
+            }
+            bytes += line.text.len();
+            n += 1;
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(head)
     }
 }
 
@@ -360,6 +459,51 @@ mod tests {
         );
         let full = Url::parse("http://loki:3100/loki/api/v1/push").unwrap();
         assert_eq!(push_url(&full), full);
+    }
+
+    #[test]
+    fn long_lines_are_cut_on_a_char_boundary_with_the_marker() {
+        let short = "x".repeat(LOKI_MAX_LINE_BYTES);
+        assert_eq!(cut_line(short.clone()), short);
+
+        let cut = cut_line("x".repeat(LOKI_MAX_LINE_BYTES + 1));
+        assert_eq!(cut.len(), LOKI_MAX_LINE_BYTES);
+        assert!(cut.ends_with(&format!("x{LOKI_CUT_MARKER}")));
+
+        // A three-byte character straddling the cut is left out whole.
+        let keep = LOKI_MAX_LINE_BYTES - LOKI_CUT_MARKER.len();
+        let text = format!("{}€{}", "x".repeat(keep - 1), "y".repeat(10));
+        let cut = cut_line(text);
+        assert_eq!(cut.len(), LOKI_MAX_LINE_BYTES - 1);
+        assert_eq!(cut, format!("{}{LOKI_CUT_MARKER}", "x".repeat(keep - 1)));
+    }
+
+    #[test]
+    fn the_byte_budget_refuses_what_does_not_fit_and_takes_it_back() {
+        let budget = ByteBudget::default();
+        assert!(budget.take(LOKI_QUEUE_BYTES - 10));
+        assert!(!budget.take(11));
+        assert!(budget.take(10));
+        assert!(!budget.take(1));
+        budget.give_back(LOKI_QUEUE_BYTES - 10);
+        assert!(budget.take(LOKI_QUEUE_BYTES - 10));
+        assert!(!budget.take(usize::MAX));
+    }
+
+    #[test]
+    fn pushes_are_bounded_in_lines_and_bytes() {
+        let line = |n: usize| Line {
+            time: SystemTime::now(),
+            level: Level::INFO,
+            text: "x".repeat(n),
+        };
+        let big: Vec<Line> = (0..9).map(|_| line(LOKI_MAX_LINE_BYTES)).collect();
+        let sizes: Vec<usize> = Batches(&big).map(<[Line]>::len).collect();
+        assert_eq!(sizes, [4, 4, 1]);
+        let small: Vec<Line> = (0..2500).map(|_| line(10)).collect();
+        let sizes: Vec<usize> = Batches(&small).map(<[Line]>::len).collect();
+        assert_eq!(sizes, [1000, 1000, 500]);
+        assert_eq!(Batches(&[]).count(), 0);
     }
 
     #[test]

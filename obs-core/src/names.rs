@@ -1,4 +1,5 @@
-//! Every metric name, label name, label value and bucket set obs emits.
+//! Every metric name, label name, label value and bucket set obs emits, and the limits on what
+//! one request can make it write.
 //!
 //! The names follow the OpenTelemetry semantic conventions in their Prometheus form
 //! (`http.server.request.duration` in seconds becomes `http_server_request_duration_seconds`).
@@ -160,6 +161,37 @@ pub const BUILD_INFO_LABELS: [&str; 3] = [SERVICE_NAME, SERVICE_VERSION, SERVICE
 pub const OBS_LOKI_DROPPED_LINES: &str = "obs_loki_dropped_lines_total";
 /// Counter: log lines the Loki exporter delivered.
 pub const OBS_LOKI_SENT_LINES: &str = "obs_loki_sent_lines_total";
+
+// ---------------------------------------------------------------------------------------------
+// Bounds on what one request can write
+// ---------------------------------------------------------------------------------------------
+
+/// Appended to a client-sent value that was cut to its limit. The limits below count it.
+pub const CUT_MARKER: &str = "…";
+/// Longest `user_agent.original` span attribute, in bytes; longer values are cut on a
+/// character boundary and end with [`CUT_MARKER`].
+pub const MAX_USER_AGENT_LEN: usize = 256;
+/// Longest `url.path` span attribute, in bytes; longer paths are cut on a character boundary
+/// and end with [`CUT_MARKER`].
+pub const MAX_URL_PATH_LEN: usize = 1024;
+/// Longest client-sent `x-request-id` kept, in bytes. A longer one, or one with a character
+/// outside ASCII letters, digits and `-_.:;=+/@`, is replaced by a generated id, never echoed.
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// Longest log line pushed to Loki, in bytes: Loki's default `max_line_size` (256 KiB).
+/// A longer line is cut on a character boundary and ends with [`LOKI_CUT_MARKER`]; it is sent,
+/// not dropped (the cut line is no longer valid JSON, so LogQL's `| json` flags it).
+pub const LOKI_MAX_LINE_BYTES: usize = 256 * 1024;
+/// Appended to a log line cut to [`LOKI_MAX_LINE_BYTES`], which counts it.
+pub const LOKI_CUT_MARKER: &str = "…[cut]";
+/// Log lines waiting for Loki at most; more are dropped and counted in
+/// [`OBS_LOKI_DROPPED_LINES`].
+pub const LOKI_QUEUE_LINES: usize = 8192;
+/// Bytes of log lines waiting for Loki, or in a push not yet acknowledged, at most; a line
+/// that would pass it is dropped and counted in [`OBS_LOKI_DROPPED_LINES`]. 8 MiB.
+pub const LOKI_QUEUE_BYTES: usize = 8 * 1024 * 1024;
+/// Bytes of log lines sent in one push at most (before compression). 1 MiB.
+pub const LOKI_MAX_BATCH_BYTES: usize = 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
 // Browser real-user monitoring (the Faro receiver in obs-axum)

@@ -300,6 +300,12 @@ impl TelemetryBuilder {
     }
 
     /// The Loki base URL (`http://loki:3100`). Defaults to `LOKI_URL`; without it, no push.
+    ///
+    /// Lines wait for Loki in a queue bounded by
+    /// [`LOKI_QUEUE_LINES`](crate::names::LOKI_QUEUE_LINES) lines and
+    /// [`LOKI_QUEUE_BYTES`](crate::names::LOKI_QUEUE_BYTES) bytes; a line that does not fit is
+    /// dropped and counted in `obs_loki_dropped_lines_total`. A line longer than
+    /// [`LOKI_MAX_LINE_BYTES`](crate::names::LOKI_MAX_LINE_BYTES) is cut.
     pub fn loki_url(mut self, url: impl Into<String>) -> Self {
         self.loki_url = Some(url.into());
         self

@@ -813,7 +813,30 @@ async fn browser_spans_are_forwarded_as_otlp_json() {
     let received = received.lock().unwrap().clone();
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].0, "application/json");
-    assert_eq!(received[0].1, payload["traces"]);
+    // The browser's resource is replaced by the receiver's; the span goes on as sent.
+    assert_eq!(
+        received[0].1,
+        json!({"resourceSpans": [{
+            "resource": {"attributes": [
+                {"key": "service.name", "value": {"stringValue": "todo-frontend"}},
+                {"key": "obs.rum.source", "value": {"stringValue": "browser"}},
+                {"key": "telemetry.sdk.language", "value": {"stringValue": "webjs"}}
+            ]},
+            "scopeSpans": [{
+                "scope": {"name": "@opentelemetry/instrumentation-fetch", "version": ""},
+                "spans": [{
+                    "traceId": "4bf92f3577b34da6a3ce929d0e0e4736",
+                    "spanId": "00f067aa0ba902b7",
+                    "name": "HTTP POST",
+                    "kind": 3,
+                    "startTimeUnixNano": "1795774555917000000",
+                    "endTimeUnixNano": "1795774555990000000",
+                    "attributes": [],
+                    "events": []
+                }]
+            }]
+        }]})
+    );
     assert_eq!(
         sample(
             &metrics,

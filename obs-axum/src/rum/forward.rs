@@ -8,13 +8,15 @@ use obs_core::RumMetrics;
 use tokio::sync::mpsc;
 
 use super::rejection::ForwardError;
+use super::spans::Traces;
 
 /// How many batches of spans wait for the exporter at most; more are dropped and counted.
 pub(crate) const QUEUE_CAPACITY: usize = 64;
 /// How long one export may take.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One batch: OTLP/JSON `{resourceSpans: [...]}` as the browser sent it, and its span count.
+/// One batch: OTLP/JSON `{resourceSpans: [...]}` as re-encoded by the receiver, and its span
+/// count.
 #[derive(Debug)]
 struct Batch {
     body: Vec<u8>,
@@ -79,7 +81,7 @@ impl Forwarder {
     }
 
     /// Queues `traces` for export; `false` when the queue is full (the spans are dropped).
-    pub(crate) fn send(&self, traces: &serde_json::Value, spans: u64) -> bool {
+    pub(crate) fn send(&self, traces: &Traces, spans: u64) -> bool {
         let Ok(body) = serde_json::to_vec(traces) else {
             return false;
         };

@@ -1,5 +1,6 @@
-//! The request pipeline: CORS → rate limit → body (size, gzip, size again) → JSON → API key →
-//! idempotency → record → `202 ok`.
+//! The request pipeline: CORS → API key → per-client and global rate limits → a processing
+//! permit → body (size, time) → off the async workers: gzip, size again, JSON with caps,
+//! per-app limit, idempotency, record → `202 ok`.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -14,11 +15,14 @@ use http::header::{
 };
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use tracing::{Dispatch, Span};
 
+use super::limits;
 use super::payload::Payload;
 use super::receiver::Shared;
 use super::record;
 use super::rejection::Rejection;
+use super::{BODY_READ_TIMEOUT, PERMIT_WAIT};
 
 /// The header carrying the SDK's API key.
 const X_API_KEY: &str = "x-api-key";
@@ -55,9 +59,10 @@ pub(crate) async fn preflight(
 
 /// `POST`: one Faro batch.
 pub(crate) async fn collect(State(shared): State<Arc<Shared>>, request: Request) -> Response<Body> {
+    let client = shared.trusted_proxies.client_ip_of(&request);
     let (parts, body) = request.into_parts();
     let origin = allowed_origin(&shared, &parts.headers);
-    let mut response = match accept(&shared, &parts.headers, body).await {
+    let mut response = match accept(&shared, client, parts.headers, body).await {
         Ok(()) => {
             let mut ok = Response::new(Body::from("ok"));
             *ok.status_mut() = StatusCode::ACCEPTED;
@@ -77,30 +82,14 @@ pub(crate) async fn collect(State(shared): State<Arc<Shared>>, request: Request)
     response
 }
 
-async fn accept(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<(), Rejection> {
-    if !shared.per_app_rate_limit {
-        shared
-            .limiter
-            .check_global(Instant::now())
-            .map_err(|retry_after| Rejection::RateLimited { retry_after })?;
-    }
-    let bytes = read_body(shared.max_body_bytes, headers, body).await?;
-    let bytes = decode(shared.max_body_bytes, headers, bytes)?;
-    // serde reads a struct from an array too; a batch is always an object.
-    if bytes.trim_ascii_start().first() != Some(&b'{') {
-        return Err(Rejection::BadJson(serde::de::Error::custom(
-            "expected a JSON object",
-        )));
-    }
-    let payload: Payload = serde_json::from_slice(&bytes).map_err(Rejection::BadJson)?;
-    drop(bytes);
-    let app_name = record::app_label(shared, &payload);
-    if shared.per_app_rate_limit {
-        shared
-            .limiter
-            .check_key(app_name, Instant::now())
-            .map_err(|retry_after| Rejection::RateLimited { retry_after })?;
-    }
+async fn accept(
+    shared: &Arc<Shared>,
+    client: Option<std::net::IpAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(), Rejection> {
+    // Cheapest checks first, and the key before any token is taken, so requests without the
+    // key can neither cost a decompression nor drain the legitimate senders' buckets.
     if let Some(key) = &shared.api_key
         && !headers
             .get(X_API_KEY)
@@ -109,6 +98,66 @@ async fn accept(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<(), 
         return Err(Rejection::Unauthorized);
     }
     let now = Instant::now();
+    // The client's own bucket before the shared one: a flooding client empties only its own.
+    if let Some(client) = client {
+        shared
+            .client_limiter
+            .check(client, now)
+            .map_err(|retry_after| Rejection::RateLimited { retry_after })?;
+    }
+    if !shared.per_app_rate_limit {
+        shared
+            .limiter
+            .check_global(now)
+            .map_err(|retry_after| Rejection::RateLimited { retry_after })?;
+    }
+    let permit = tokio::time::timeout(PERMIT_WAIT, shared.permits.clone().acquire_owned())
+        .await
+        .map_err(|_| Rejection::Overloaded)?
+        .map_err(|_| Rejection::Overloaded)?;
+    let bytes = tokio::time::timeout(
+        BODY_READ_TIMEOUT,
+        read_body(shared.max_body_bytes, &headers, body),
+    )
+    .await
+    .map_err(|_| Rejection::BodyTimeout)??;
+    // Decompressing, parsing and recording are CPU work bounded by the body limit: they run
+    // on the blocking pool, at most `max_concurrent_batches` at once, so the async workers
+    // keep serving every other route meanwhile.
+    // The events of the batch belong to this request: same subscriber, same span.
+    let shared = Arc::clone(shared);
+    let span = Span::current();
+    let dispatch = tracing::dispatcher::get_default(Dispatch::clone);
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        tracing::dispatcher::with_default(&dispatch, || {
+            span.in_scope(|| process(&shared, &headers, bytes))
+        })
+    })
+    .await
+    .map_err(|_| Rejection::Internal)?
+}
+
+/// Decodes, parses and records one batch. Runs on the blocking pool.
+fn process(shared: &Shared, headers: &HeaderMap, bytes: Vec<u8>) -> Result<(), Rejection> {
+    let bytes = decode(shared.max_body_bytes, headers, bytes)?;
+    // serde reads a struct from an array too; a batch is always an object.
+    if bytes.trim_ascii_start().first() != Some(&b'{') {
+        return Err(Rejection::BadJson(serde::de::Error::custom(
+            "expected a JSON object",
+        )));
+    }
+    let (payload, skipped) =
+        limits::parse::<Payload>(shared.limits, &bytes).map_err(Rejection::BadJson)?;
+    drop(bytes);
+    let app_name = record::app_label(shared, &payload);
+    let now = Instant::now();
+    if shared.per_app_rate_limit {
+        shared
+            .limiter
+            .check_key(app_name, now)
+            .map_err(|retry_after| Rejection::RateLimited { retry_after })?;
+    }
     if let Some(key) = headers.get(IDEMPOTENCY_KEY).and_then(|v| v.to_str().ok())
         && !key.is_empty()
         && !shared.batches_seen.insert(key, now)
@@ -116,7 +165,7 @@ async fn accept(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<(), 
         record::duplicate_batch(shared, &payload);
         return Ok(());
     }
-    record::batch(shared, &payload, app_name, now);
+    record::batch(shared, payload, skipped, now);
     Ok(())
 }
 

@@ -115,15 +115,21 @@
 mod forward;
 mod handler;
 mod idempotency;
+mod limits;
 mod page_route;
 mod payload;
 mod rate_limit;
 mod receiver;
 mod record;
+mod redact;
 mod rejection;
 mod source_map;
+mod spans;
+mod stack;
 
+pub use limits::BatchLimits;
 pub use receiver::RumReceiver;
+pub use redact::{RedactionError, Redactions};
 
 use std::time::Duration;
 
@@ -135,6 +141,49 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
 pub const DEFAULT_RATE: f64 = 50.0;
 /// The default burst of the rate limit, in requests.
 pub const DEFAULT_BURST: u32 = 100;
+/// The default rate limit per client address, in requests per second. The Faro SDK sends a
+/// batch at most every 250 ms per page.
+pub const DEFAULT_CLIENT_RATE: f64 = 5.0;
+/// The default burst of the per-client rate limit, in requests.
+pub const DEFAULT_CLIENT_BURST: u32 = 20;
+/// The default number of batches read and processed at once; more wait up to
+/// [`PERMIT_WAIT`], then get `503`.
+pub const DEFAULT_MAX_CONCURRENT_BATCHES: usize = 4;
+/// How long a request waits for a processing permit before `503`.
+pub const PERMIT_WAIT: Duration = Duration::from_secs(1);
+/// How long the body may take to arrive once a permit is held; slower bodies get `408`.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Measurements kept per batch by default.
+pub const DEFAULT_MAX_MEASUREMENTS: usize = 200;
+/// Exceptions kept per batch by default.
+pub const DEFAULT_MAX_EXCEPTIONS: usize = 50;
+/// Log items kept per batch by default.
+pub const DEFAULT_MAX_LOGS: usize = 200;
+/// Custom events kept per batch by default.
+pub const DEFAULT_MAX_EVENTS: usize = 200;
+/// Browser spans kept per batch by default.
+pub const DEFAULT_MAX_SPANS: usize = 500;
+/// Stack frames kept per exception by default.
+pub const DEFAULT_MAX_FRAMES: usize = 50;
+/// Keys kept per context or attribute map (and events per span) by default.
+pub const DEFAULT_MAX_MAP_KEYS: usize = 32;
+/// Bytes kept of each browser string by default.
+pub const DEFAULT_MAX_STRING_BYTES: usize = 2048;
+/// The most [`BatchLimits::string_bytes`] accepts.
+pub const MAX_STRING_BYTES: usize = 2048;
+/// The longest rendered stack trace, in bytes.
+pub const MAX_STACK_BYTES: usize = 4096;
+/// Bytes kept of names, ids and the short per-item copies of batch-wide fields.
+pub const SHORT_FIELD_BYTES: usize = 128;
+/// No log line the receiver writes is longer than this, in bytes, whatever the batch holds
+/// (with the JSON log format of `obs-core`, outside any span with long fields of its own).
+pub const MAX_LOG_LINE_BYTES: usize = 16 * 1024;
+
+/// How many client addresses the per-client limiter remembers (in each of two generations).
+const CLIENT_CAPACITY: usize = 10_000;
+/// The `reason` of items dropped because their batch held more than the cap.
+const DROP_ITEM_LIMIT: &str = "item_limit";
 
 /// How many idempotency keys and web-vital ids are remembered.
 const DEDUPE_CAPACITY: usize = 10_000;

@@ -1,6 +1,7 @@
-//! Token-bucket rate limiting, globally or per application.
+//! Token-bucket rate limiting: globally, per application, and per client address.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -109,9 +110,132 @@ fn retry_after_secs(wait: Duration) -> u64 {
     secs.clamp(MIN_RETRY_AFTER_SECS, MAX_RETRY_AFTER_SECS)
 }
 
+/// One bucket per client address, in a key set bounded by `capacity`.
+///
+/// Two generations of buckets: lookups try the current one, then the previous one (moving the
+/// bucket over). When the current generation is full it becomes the previous one and the
+/// oldest is forgotten whole, so every request costs a constant number of hash operations and
+/// memory stays under two generations, however many addresses send. A forgotten client starts
+/// again with a full bucket; the global limit still bounds them all together.
+#[derive(Debug)]
+pub(crate) struct ClientLimiter {
+    rate: f64,
+    burst: f64,
+    capacity: usize,
+    generations: Mutex<Generations>,
+}
+
+#[derive(Debug, Default)]
+struct Generations {
+    current: HashMap<ClientKey, Bucket>,
+    previous: HashMap<ClientKey, Bucket>,
+}
+
+/// An IPv4 address, or the /64 network of an IPv6 address: one host usually holds a whole /64,
+/// so keying by address would give it 2^64 buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum ClientKey {
+    V4(u32),
+    V6(u64),
+}
+
+impl From<IpAddr> for ClientKey {
+    fn from(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(v4) => ClientKey::V4(u32::from(v4)),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => ClientKey::V4(u32::from(v4)),
+                None => ClientKey::V6((u128::from(v6) >> 64) as u64),
+            },
+        }
+    }
+}
+
+impl ClientLimiter {
+    /// A limiter keeping at most `2 × capacity` clients; a `rate` that is not positive and
+    /// finite turns limiting off.
+    pub(crate) fn new(rate: f64, burst: u32, capacity: usize) -> Self {
+        ClientLimiter {
+            rate,
+            burst: f64::from(burst.max(1)),
+            capacity: capacity.max(1),
+            generations: Mutex::new(Generations::default()),
+        }
+    }
+
+    /// Takes a token from `client`'s bucket; `Err` holds the `Retry-After` in seconds.
+    pub(crate) fn check(&self, client: IpAddr, now: Instant) -> Result<(), u64> {
+        if !(self.rate.is_finite() && self.rate > 0.0) {
+            return Ok(());
+        }
+        let key = ClientKey::from(client);
+        let mut g = self
+            .generations
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Generations { current, previous } = &mut *g;
+        if !current.contains_key(&key) {
+            let bucket = previous
+                .remove(&key)
+                .unwrap_or_else(|| Bucket::full(self.burst, now));
+            if current.len() >= self.capacity {
+                *previous = std::mem::take(current);
+            }
+            current.insert(key, bucket);
+        }
+        let Some(bucket) = current.get_mut(&key) else {
+            return Ok(());
+        };
+        bucket
+            .take(self.rate, self.burst, now)
+            .map_err(retry_after_secs)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        let g = self.generations.lock().unwrap();
+        g.current.len() + g.previous.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clients_have_their_own_buckets_and_a_bounded_key_set() {
+        let t0 = Instant::now();
+        let limiter = ClientLimiter::new(1.0, 2, 100);
+        let flood: IpAddr = "203.0.113.9".parse().unwrap();
+        assert_eq!(limiter.check(flood, t0), Ok(()));
+        assert_eq!(limiter.check(flood, t0), Ok(()));
+        assert_eq!(limiter.check(flood, t0), Err(1));
+        let other: IpAddr = "198.51.100.1".parse().unwrap();
+        assert_eq!(limiter.check(other, t0), Ok(()));
+        for i in 0..10_000u32 {
+            let ip = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            assert_eq!(limiter.check(ip, t0), Ok(()));
+            assert!(limiter.len() <= 200);
+        }
+    }
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_64() {
+        let t0 = Instant::now();
+        let limiter = ClientLimiter::new(1.0, 1, 100);
+        assert_eq!(
+            limiter.check("2001:db8:1:2::1".parse().unwrap(), t0),
+            Ok(())
+        );
+        assert_eq!(
+            limiter.check("2001:db8:1:2::ffff".parse().unwrap(), t0),
+            Err(1)
+        );
+        assert_eq!(
+            limiter.check("2001:db8:1:3::1".parse().unwrap(), t0),
+            Ok(())
+        );
+    }
 
     #[test]
     fn burst_then_refill() {

@@ -10,15 +10,22 @@ use axum::Router;
 use axum::routing::post;
 use obs_core::{Metrics, RumMetrics, Telemetry};
 
+use tokio::sync::Semaphore;
+
 use super::forward::Forwarder;
 use super::handler;
 use super::idempotency::SeenKeys;
+use super::limits::BatchLimits;
 use super::page_route::PageRoutes;
-use super::rate_limit::RateLimiter;
+use super::rate_limit::{ClientLimiter, RateLimiter};
+use super::redact::Redactions;
 use super::source_map::SourceMaps;
 use super::{
-    DEDUPE_CAPACITY, DEDUPE_TTL, DEFAULT_BURST, DEFAULT_MAX_BODY_BYTES, DEFAULT_PATH, DEFAULT_RATE,
+    CLIENT_CAPACITY, DEDUPE_CAPACITY, DEDUPE_TTL, DEFAULT_BURST, DEFAULT_CLIENT_BURST,
+    DEFAULT_CLIENT_RATE, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONCURRENT_BATCHES, DEFAULT_PATH,
+    DEFAULT_RATE,
 };
+use crate::TrustedProxies;
 
 /// A Grafana Faro receiver: configure it, then mount it with [`RumReceiver::into_router`].
 ///
@@ -44,6 +51,12 @@ pub struct RumReceiver {
     max_body_bytes: usize,
     rate: f64,
     burst: u32,
+    client_rate: f64,
+    client_burst: u32,
+    trusted_proxies: TrustedProxies,
+    max_concurrent_batches: usize,
+    limits: BatchLimits,
+    redactions: Redactions,
     per_app_rate_limit: bool,
     allowed_origins: Vec<String>,
     app_names: Vec<String>,
@@ -61,6 +74,12 @@ impl fmt::Debug for RumReceiver {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("rate", &self.rate)
             .field("burst", &self.burst)
+            .field("client_rate", &self.client_rate)
+            .field("client_burst", &self.client_burst)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("max_concurrent_batches", &self.max_concurrent_batches)
+            .field("limits", &self.limits)
+            .field("redactions", &self.redactions)
             .field("per_app_rate_limit", &self.per_app_rate_limit)
             .field("allowed_origins", &self.allowed_origins)
             .field("app_names", &self.app_names)
@@ -87,6 +106,12 @@ impl RumReceiver {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             rate: DEFAULT_RATE,
             burst: DEFAULT_BURST,
+            client_rate: DEFAULT_CLIENT_RATE,
+            client_burst: DEFAULT_CLIENT_BURST,
+            trusted_proxies: TrustedProxies::none(),
+            max_concurrent_batches: DEFAULT_MAX_CONCURRENT_BATCHES,
+            limits: BatchLimits::default(),
+            redactions: Redactions::defaults(),
             per_app_rate_limit: false,
             allowed_origins: Vec::new(),
             app_names: Vec::new(),
@@ -103,8 +128,9 @@ impl RumReceiver {
         self
     }
 
-    /// Requires `x-api-key: <key>` (the SDK's `apiKey`); other requests get `401`. Compared
-    /// in constant time. Defaults to none: every request is accepted.
+    /// Requires `x-api-key: <key>` (the SDK's `apiKey`); other requests get `401`, before
+    /// their body is read and before they take a rate-limit token. Compared in constant time.
+    /// Defaults to none: every request is accepted.
     pub fn api_key(mut self, key: impl AsRef<str>) -> Self {
         self.api_key = Some(Arc::from(key.as_ref().as_bytes()));
         self
@@ -123,6 +149,51 @@ impl RumReceiver {
     pub fn rate_limit(mut self, rate: f64, burst: u32) -> Self {
         self.rate = rate;
         self.burst = burst;
+        self
+    }
+
+    /// Admits `rate` requests per second and bursts of `burst` from each client address,
+    /// checked before the global limit, so a client flooding the receiver empties its own
+    /// bucket and not everyone's. The address is the TCP peer, or what
+    /// [`trusted_proxies`](Self::trusted_proxies) vouch for; IPv6 clients are keyed by their
+    /// /64. Needs the server started with
+    /// [`into_make_service_with_connect_info::<SocketAddr>`](axum::Router::into_make_service_with_connect_info);
+    /// without a peer address only the global limit applies. At most 20 000 addresses are
+    /// remembered. A `rate` of zero turns it off. Defaults to 5 per second, bursts of 20.
+    pub fn client_rate_limit(mut self, rate: f64, burst: u32) -> Self {
+        self.client_rate = rate;
+        self.client_burst = burst;
+        self
+    }
+
+    /// The proxies whose `X-Forwarded-For` names the client for the per-client rate limit.
+    /// Defaults to none: the TCP peer is the client.
+    pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.trusted_proxies = proxies;
+        self
+    }
+
+    /// How many batches are read and processed at once. Decompressing, parsing and
+    /// recording run on tokio's blocking pool, never on the async workers; requests beyond
+    /// the limit wait up to a second for a slot, then get `503` with `Retry-After: 1`.
+    /// Defaults to 4.
+    pub fn max_concurrent_batches(mut self, n: usize) -> Self {
+        self.max_concurrent_batches = n.max(1);
+        self
+    }
+
+    /// The per-batch caps: items per kind, frames per exception, keys per map, bytes per
+    /// string. Defaults to [`BatchLimits::default`].
+    pub fn limits(mut self, limits: BatchLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The patterns scrubbed from browser text (log messages, exception values, event and
+    /// span attributes, page URLs) before it is logged or forwarded. Defaults to
+    /// [`Redactions::defaults`]: emails, bearer tokens, JWTs, secret parameters, card numbers.
+    pub fn redactions(mut self, redactions: Redactions) -> Self {
+        self.redactions = redactions;
         self
     }
 
@@ -225,6 +296,11 @@ pub(crate) struct Shared {
     pub(crate) max_body_bytes: usize,
     pub(crate) per_app_rate_limit: bool,
     pub(crate) limiter: RateLimiter,
+    pub(crate) client_limiter: ClientLimiter,
+    pub(crate) trusted_proxies: TrustedProxies,
+    pub(crate) permits: Arc<Semaphore>,
+    pub(crate) limits: BatchLimits,
+    pub(crate) redactions: Redactions,
     pub(crate) any_origin: bool,
     pub(crate) allowed_origins: HashSet<String>,
     pub(crate) app_names: HashSet<String>,
@@ -267,6 +343,15 @@ impl Shared {
             max_body_bytes: config.max_body_bytes,
             per_app_rate_limit: config.per_app_rate_limit,
             limiter: RateLimiter::new(config.rate, config.burst, Instant::now()),
+            client_limiter: ClientLimiter::new(
+                config.client_rate,
+                config.client_burst,
+                CLIENT_CAPACITY,
+            ),
+            trusted_proxies: config.trusted_proxies,
+            permits: Arc::new(Semaphore::new(config.max_concurrent_batches)),
+            limits: config.limits,
+            redactions: config.redactions,
             any_origin,
             allowed_origins: config.allowed_origins.into_iter().collect(),
             app_names: config.app_names.into_iter().collect(),

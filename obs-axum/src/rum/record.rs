@@ -1,54 +1,119 @@
-//! What a batch becomes: web-vital histograms, exception and event counters, `tracing` events.
+//! What a batch becomes: web-vital histograms, exception and event counters, `tracing` events
+//! (one for the batch, one per item), forwarded spans.
+//!
+//! Every string a browser sent passes through [`Text`] before it reaches a log line or a
+//! span: cut to a length, scrubbed of secrets, control characters replaced. The batch-wide
+//! fields (app, page, session, browser, user) are written in full once, on the batch's line;
+//! item lines carry short copies, so a long page URL costs one line, not one per item.
 
-use std::fmt::Write as _;
 use std::time::Instant;
 
 use obs_core::RumMetrics;
 use obs_core::names::{BROWSER_ERROR_TYPES, RUM_OTHER, WEB_VITAL_RATINGS};
 use obs_core::prometheus::HistogramVec;
-use serde_json::Value;
 
-use super::payload::{Exception, Frame, Log, Payload, TraceContext};
+use super::limits::{Scalar, ScalarMap, Skipped};
+use super::payload::{Exception, Log, Payload, TraceContext};
 use super::receiver::Shared;
-use super::source_map::SourceMaps;
+use super::redact::Redactions;
+use super::stack;
+use super::{DROP_ITEM_LIMIT, SHORT_FIELD_BYTES};
 
 /// The `tracing` target of every event the receiver emits.
 const TARGET: &str = "obs_axum::rum";
-/// Longest message, URL or id written to a `tracing` event, in bytes.
-const MAX_FIELD_LEN: usize = 2048;
-/// Most stack frames written to a `tracing` event.
-const MAX_FRAMES: usize = 50;
+/// Bytes a string may have before redaction; past the cut, a secret split in two could slip
+/// by, so redaction sees a little more than is kept.
+const REDACTION_SLACK: usize = 256;
+/// What marks a string that was cut.
+const CUT_MARKER: &str = "…";
 
 /// The `app_name` label of a batch: its `meta.app.name` when allow-listed, else `other`.
-pub(crate) fn app_label<'a>(shared: &Shared, payload: &'a Payload) -> &'a str {
+pub(crate) fn app_label<'a>(shared: &'a Shared, payload: &Payload) -> &'a str {
     match payload
         .meta
         .app
         .as_ref()
         .and_then(|app| app.name.as_deref())
+        .and_then(|name| shared.app_names.get(name))
     {
-        Some(name) if shared.app_names.contains(name) => name,
-        _ => RUM_OTHER,
+        Some(name) => name.as_str(),
+        None => RUM_OTHER,
     }
 }
 
 /// Counts a batch that was already processed under the same `Idempotency-Key`.
 pub(crate) fn duplicate_batch(shared: &Shared, payload: &Payload) {
     if let Some(m) = &shared.metrics {
-        let items = payload.logs.len()
-            + payload.exceptions.len()
-            + payload.measurements.len()
-            + payload.events.len();
         m.items_dropped
             .with_label_values(&["duplicate_batch"])
-            .inc_by(items as u64 + payload.span_count());
+            .inc_by(payload.item_count());
     }
 }
 
+/// Cleans client text for a log line or a span.
+pub(crate) struct Text<'s> {
+    max: usize,
+    redactions: &'s Redactions,
+}
+
+impl<'s> Text<'s> {
+    pub(crate) fn new(max: usize, redactions: &'s Redactions) -> Self {
+        Text { max, redactions }
+    }
+
+    /// `s` redacted, without control characters, cut to the configured length.
+    pub(crate) fn clean(&self, s: &str) -> String {
+        self.clean_to(s, self.max)
+    }
+
+    /// Like [`clean`](Self::clean), cut to [`SHORT_FIELD_BYTES`]: names, ids, per-item copies.
+    pub(crate) fn short(&self, s: &str) -> String {
+        self.clean_to(s, SHORT_FIELD_BYTES)
+    }
+
+    /// Like [`clean`](Self::clean), cut to `max` bytes (or the configured length if shorter).
+    pub(crate) fn clean_to(&self, s: &str, max: usize) -> String {
+        let max = max.min(self.max);
+        let head = cut(s, max.saturating_add(REDACTION_SLACK));
+        let redacted = self.redactions.apply(head);
+        let mut out: String = redacted
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        if out.len() > max || head.len() < s.len() {
+            let keep = cut(&out, max.saturating_sub(CUT_MARKER.len())).len();
+            out.truncate(keep);
+            out.push_str(CUT_MARKER);
+        }
+        out
+    }
+}
+
+/// `s` cut to at most `max` bytes, on a character boundary.
+pub(crate) fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 /// Records every item of a batch.
-pub(crate) fn batch(shared: &Shared, payload: &Payload, app_name: &str, now: Instant) {
-    let context = Context::new(shared, payload, app_name);
+pub(crate) fn batch(shared: &Shared, mut payload: Payload, skipped: Skipped, now: Instant) {
+    let text = Text::new(shared.limits.string_bytes, &shared.redactions);
+    let context = Context::new(shared, &payload, &text);
     let metrics = shared.metrics.as_ref();
+    if let Some(m) = metrics
+        && skipped.items > 0
+    {
+        m.items_dropped
+            .with_label_values(&[DROP_ITEM_LIMIT])
+            .inc_by(skipped.items);
+    }
+    batch_line(&payload, &context, &text, skipped);
     for measurement in &payload.measurements {
         received(metrics, "measurement");
         if measurement.kind.as_deref() == Some("web-vitals") {
@@ -60,62 +125,69 @@ pub(crate) fn batch(shared: &Shared, payload: &Payload, app_name: &str, now: Ins
                 now,
             );
         } else {
-            let values = serde_json::to_string(&measurement.values).unwrap_or_default();
             tracing::debug!(
                 target: TARGET,
                 kind = "measurement",
-                measurement_type = clip(measurement.kind.as_deref().unwrap_or_default()),
-                values = clip(&values),
-                app_name = context.app_raw,
-                page_url = context.page_url,
-                session_id = context.session_id,
+                measurement_type = text.short(measurement.kind.as_deref().unwrap_or_default()),
+                values = text.clean(&scalars_json(&measurement.values)),
+                app_name = context.app_short,
+                page_url = context.page_short,
+                session_id = context.session_short,
                 "browser measurement"
             );
         }
     }
     for exception in &payload.exceptions {
         received(metrics, "exception");
-        self::exception(shared, &context, exception);
+        self::exception(shared, &context, &text, exception);
     }
     for log in &payload.logs {
         received(metrics, "log");
-        self::log(&context, log);
+        self::log(&context, &text, log);
     }
     for event in &payload.events {
         received(metrics, "event");
         let name = event.name.as_deref().unwrap_or_default();
-        let label = if shared.event_names.contains(name) {
-            name
-        } else {
-            RUM_OTHER
-        };
+        let label = shared
+            .event_names
+            .get(name)
+            .map_or(RUM_OTHER, String::as_str);
         if let Some(m) = metrics {
             m.events
                 .with_label_values(&[context.app_label, label])
                 .inc();
         }
         let (trace_id, span_id) = ids(event.trace.as_ref());
+        let name = text.short(name);
         tracing::info!(
             target: TARGET,
             kind = "event",
-            event_name = clip(name),
-            event_domain = clip(event.domain.as_deref().unwrap_or("browser")),
-            app_name = context.app_raw,
-            page_url = context.page_url,
-            session_id = context.session_id,
+            event_name = name,
+            event_domain = text.short(event.domain.as_deref().unwrap_or("browser")),
+            event_attributes = text.clean(&scalars_json(&event.attributes)),
+            app_name = context.app_short,
+            page_url = context.page_short,
+            session_id = context.session_short,
             browser_trace_id = trace_id,
             browser_span_id = span_id,
-            "browser event {}",
-            clip(name)
+            "browser event {name}"
         );
     }
     let spans = payload.span_count();
     if spans > 0
-        && let Some(traces) = &payload.traces
+        && let Some(traces) = &mut payload.traces
     {
         let reason = match &shared.forwarder {
-            Some(forwarder) if forwarder.send(traces, spans) => None,
-            Some(_) => Some("queue_full"),
+            Some(forwarder) => {
+                traces.set_resource(context.app_label);
+                traces.for_each_string(|s| {
+                    let cleaned = text.clean(s);
+                    if cleaned != *s {
+                        *s = cleaned;
+                    }
+                });
+                (!forwarder.send(traces, spans)).then_some("queue_full")
+            }
             None => Some("traces_not_forwarded"),
         };
         if let Some(m) = metrics {
@@ -127,48 +199,90 @@ pub(crate) fn batch(shared: &Shared, payload: &Payload, app_name: &str, now: Ins
     }
 }
 
-/// What every item of a batch shares.
+/// What every item of a batch shares, cleaned once.
 struct Context<'a> {
     app_label: &'a str,
-    app_raw: &'a str,
     page_route: &'a str,
-    page_url: &'a str,
-    session_id: &'a str,
-    browser: &'a str,
+    /// The batch's line carries these in full (up to the string limit)…
+    app_raw: String,
+    page_url: String,
+    session_id: String,
+    browser: String,
+    user_id: String,
+    /// …item lines carry these.
+    app_short: String,
+    page_short: String,
+    session_short: String,
 }
 
 impl<'a> Context<'a> {
-    fn new(shared: &'a Shared, payload: &'a Payload, app_label: &'a str) -> Self {
+    fn new(shared: &'a Shared, payload: &Payload, text: &Text<'_>) -> Self {
         let meta = &payload.meta;
         let page_url = meta
             .page
             .as_ref()
             .and_then(|p| p.url.as_deref())
             .unwrap_or_default();
+        let app = meta
+            .app
+            .as_ref()
+            .and_then(|a| a.name.as_deref())
+            .unwrap_or_default();
+        let session = meta
+            .session
+            .as_ref()
+            .and_then(|s| s.id.as_deref())
+            .unwrap_or_default();
         Context {
-            app_label,
-            app_raw: clip(
-                meta.app
-                    .as_ref()
-                    .and_then(|a| a.name.as_deref())
-                    .unwrap_or_default(),
-            ),
+            app_label: app_label(shared, payload),
             page_route: shared.page_routes.find(page_url).unwrap_or(RUM_OTHER),
-            page_url: clip(page_url),
-            session_id: clip(
-                meta.session
-                    .as_ref()
-                    .and_then(|s| s.id.as_deref())
-                    .unwrap_or_default(),
-            ),
-            browser: clip(
+            app_raw: text.clean(app),
+            page_url: text.clean(page_url),
+            session_id: text.clean(session),
+            browser: text.short(
                 meta.browser
                     .as_ref()
                     .and_then(|b| b.name.as_deref())
                     .unwrap_or_default(),
             ),
+            user_id: text.short(
+                meta.user
+                    .as_ref()
+                    .and_then(|u| u.id.as_deref())
+                    .unwrap_or_default(),
+            ),
+            app_short: text.short(app),
+            // Item lines keep the page without its query and fragment, where tokens live.
+            page_short: text.short(page_url.split(['?', '#']).next().unwrap_or_default()),
+            session_short: text.short(session),
         }
     }
+}
+
+/// The batch's own line: the batch-wide fields in full, and how many items it held.
+fn batch_line(payload: &Payload, context: &Context<'_>, text: &Text<'_>, skipped: Skipped) {
+    let app = payload.meta.app.as_ref();
+    tracing::info!(
+        target: TARGET,
+        kind = "batch",
+        app_name = context.app_raw,
+        app_version = text.short(app.and_then(|a| a.version.as_deref()).unwrap_or_default()),
+        app_environment = text.short(app.and_then(|a| a.environment.as_deref()).unwrap_or_default()),
+        page_url = context.page_url,
+        page_route = context.page_route,
+        session_id = context.session_id,
+        browser_name = context.browser,
+        user_id = context.user_id,
+        exceptions = payload.exceptions.len(),
+        logs = payload.logs.len(),
+        measurements = payload.measurements.len(),
+        events = payload.events.len(),
+        spans = payload.span_count(),
+        items_dropped = skipped.items,
+        frames_dropped = skipped.frames,
+        keys_dropped = skipped.map_keys,
+        "browser batch"
+    );
 }
 
 fn received(metrics: Option<&RumMetrics>, kind: &str) {
@@ -183,13 +297,31 @@ fn dropped(metrics: Option<&RumMetrics>, reason: &str) {
     }
 }
 
+/// A flat map as a JSON object string, for a log field.
+fn scalars_json(map: &ScalarMap) -> String {
+    let object: serde_json::Map<String, serde_json::Value> = map
+        .0
+        .iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Scalar::Null | Scalar::Nested => serde_json::Value::Null,
+                Scalar::Bool(b) => (*b).into(),
+                Scalar::Number(n) => n.clone().into(),
+                Scalar::String(s) => s.as_str().into(),
+            };
+            (k.clone(), v)
+        })
+        .collect();
+    serde_json::Value::Object(object).to_string()
+}
+
 /// One web-vitals report: the metric is whichever of `lcp`, `fcp`, `inp`, `ttfb`, `cls` is in
 /// `values` (in milliseconds; CLS unitless).
 fn web_vital(
     shared: &Shared,
     context: &Context<'_>,
-    values: &serde_json::Map<String, Value>,
-    extra: &serde_json::Map<String, Value>,
+    values: &ScalarMap,
+    extra: &ScalarMap,
     now: Instant,
 ) {
     let metrics = shared.metrics.as_ref();
@@ -204,13 +336,13 @@ fn web_vital(
         dropped(metrics, "invalid_value");
         return;
     };
-    if let Some(id) = extra.get("id").and_then(Value::as_str)
+    if let Some(id) = extra.get("id").and_then(Scalar::as_str)
         && !shared.vitals_seen.insert(&format!("{name}\u{0}{id}"), now)
     {
         dropped(metrics, "duplicate");
         return;
     }
-    let rating = match extra.get("rating").and_then(Value::as_str) {
+    let rating = match extra.get("rating").and_then(Scalar::as_str) {
         Some(r) if WEB_VITAL_RATINGS.contains(&r) => r,
         _ => RUM_OTHER,
     };
@@ -220,9 +352,9 @@ fn web_vital(
         web_vital = name,
         value,
         rating,
-        app_name = context.app_raw,
-        page_url = context.page_url,
-        session_id = context.session_id,
+        app_name = context.app_short,
+        page_url = context.page_short,
+        session_id = context.session_short,
         "browser web vital"
     );
     let Some(m) = metrics else { return };
@@ -247,7 +379,7 @@ pub(crate) fn error_type(name: &str) -> &str {
     }
 }
 
-fn exception(shared: &Shared, context: &Context<'_>, exception: &Exception) {
+fn exception(shared: &Shared, context: &Context<'_>, text: &Text<'_>, exception: &Exception) {
     let kind = exception.kind.as_deref().unwrap_or_default();
     if let Some(m) = &shared.metrics {
         m.exceptions
@@ -258,75 +390,37 @@ fn exception(shared: &Shared, context: &Context<'_>, exception: &Exception) {
         .stacktrace
         .as_ref()
         .map_or(&[][..], |s| s.frames.as_slice());
-    let stacktrace = render_stack(frames, &shared.source_maps);
+    let stacktrace = stack::render(frames, &shared.source_maps, text);
     let (trace_id, span_id) = ids(exception.trace.as_ref());
-    let message = clip(exception.value.as_deref().unwrap_or_default());
+    let kind = text.short(kind);
     tracing::error!(
         target: TARGET,
         kind = "exception",
-        exception_type = clip(kind),
-        exception_message = message,
-        stacktrace = stacktrace.as_str(),
-        app_name = context.app_raw,
-        page_url = context.page_url,
+        exception_type = kind,
+        exception_message = text.clean(exception.value.as_deref().unwrap_or_default()),
+        stacktrace = stacktrace,
+        app_name = context.app_short,
+        page_url = context.page_short,
         page_route = context.page_route,
-        session_id = context.session_id,
+        session_id = context.session_short,
         browser_name = context.browser,
         browser_trace_id = trace_id,
         browser_span_id = span_id,
-        "browser exception {}: {}",
-        clip(kind),
-        message
+        "browser exception {kind}"
     );
 }
 
-/// Frames as a JavaScript-style stack, one `at function (file:line:column)` per line, each
-/// resolved through `maps` when a map for its script is loaded.
-fn render_stack(frames: &[Frame], maps: &SourceMaps) -> String {
-    let mut out = String::new();
-    for frame in frames.iter().take(MAX_FRAMES) {
-        let function = frame.function.as_deref().unwrap_or("?");
-        let file = frame.filename.as_deref().unwrap_or("?");
-        let line = frame.lineno.as_ref().and_then(Value::as_u64);
-        let column = frame.colno.as_ref().and_then(Value::as_u64);
-        let original = match (line, column) {
-            (Some(line), Some(column)) if !maps.is_empty() => maps.resolve(file, line, column),
-            _ => None,
-        };
-        if let Some(o) = original {
-            let _ = writeln!(
-                out,
-                "  at {} ({}:{}:{})",
-                clip(o.name.unwrap_or(function)),
-                clip(o.source),
-                o.line,
-                o.column
-            );
-            continue;
-        }
-        let _ = write!(out, "  at {} ({}", clip(function), clip(file));
-        for n in [line, column].into_iter().flatten() {
-            let _ = write!(out, ":{n}");
-        }
-        out.push_str(")\n");
-    }
-    if frames.len() > MAX_FRAMES {
-        let _ = writeln!(out, "  … {} more", frames.len() - MAX_FRAMES);
-    }
-    out
-}
-
-fn log(context: &Context<'_>, log: &Log) {
-    let message = clip(log.message.as_deref().unwrap_or_default());
+fn log(context: &Context<'_>, text: &Text<'_>, log: &Log) {
+    let message = text.clean(log.message.as_deref().unwrap_or_default());
     let (trace_id, span_id) = ids(log.trace.as_ref());
     macro_rules! emit {
         ($level:ident) => {
             tracing::$level!(
                 target: TARGET,
                 kind = "log",
-                app_name = context.app_raw,
-                page_url = context.page_url,
-                session_id = context.session_id,
+                app_name = context.app_short,
+                page_url = context.page_short,
+                session_id = context.session_short,
                 browser_trace_id = trace_id,
                 browser_span_id = span_id,
                 "{}",
@@ -343,24 +437,19 @@ fn log(context: &Context<'_>, log: &Log) {
     }
 }
 
+/// An item's trace and span id, when they are W3C-shaped hex; anything else is dropped.
 fn ids(trace: Option<&TraceContext>) -> (&str, &str) {
+    fn hex(s: Option<&str>, len: usize) -> &str {
+        match s {
+            Some(s) if s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit()) => s,
+            _ => "",
+        }
+    }
     let Some(trace) = trace else { return ("", "") };
     (
-        clip(trace.trace_id.as_deref().unwrap_or_default()),
-        clip(trace.span_id.as_deref().unwrap_or_default()),
+        hex(trace.trace_id.as_deref(), 32),
+        hex(trace.span_id.as_deref(), 16),
     )
-}
-
-/// `s` cut to at most [`MAX_FIELD_LEN`] bytes, on a character boundary.
-fn clip(s: &str) -> &str {
-    if s.len() <= MAX_FIELD_LEN {
-        return s;
-    }
-    let mut end = MAX_FIELD_LEN;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 #[cfg(test)]
@@ -375,27 +464,39 @@ mod tests {
     }
 
     #[test]
-    fn stacks_render_as_text() {
-        let frames = vec![
-            Frame {
-                filename: Some("https://h/app.js".into()),
-                function: Some("onClick".into()),
-                lineno: Some(12.into()),
-                colno: Some(7.into()),
-            },
-            Frame::default(),
-        ];
-        assert_eq!(
-            render_stack(&frames, &SourceMaps::default()),
-            "  at onClick (https://h/app.js:12:7)\n  at ? (?)\n"
-        );
+    fn text_is_cut_with_a_marker_on_a_char_boundary() {
+        let r = Redactions::none();
+        let t = Text::new(10, &r);
+        assert_eq!(t.clean("short"), "short");
+        assert_eq!(t.clean("ééééééééé"), "ééé…");
+        assert_eq!(t.clean("0123456789"), "0123456789");
+        assert_eq!(t.clean("0123456789a"), "0123456…");
+        assert_eq!(t.clean("a\nb\u{0}c"), "a b c");
     }
 
     #[test]
-    fn clip_respects_char_boundaries() {
-        let long = "é".repeat(MAX_FIELD_LEN);
-        let clipped = clip(&long);
-        assert!(clipped.len() <= MAX_FIELD_LEN);
-        assert!(clipped.chars().all(|c| c == 'é'));
+    fn text_is_redacted_before_it_is_cut() {
+        let r = Redactions::defaults();
+        let t = Text::new(20, &r);
+        assert_eq!(t.clean("mail bob@example.com now"), "mail [email] now");
+        // The email straddles the cut: redaction sees past it, so no half address is kept.
+        assert_eq!(t.clean("0123456789 bob@example.com"), "0123456789 [email]");
+    }
+
+    #[test]
+    fn ids_must_be_hex_of_the_right_length() {
+        let good = TraceContext {
+            trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
+            span_id: Some("00f067aa0ba902b7".into()),
+        };
+        assert_eq!(
+            ids(Some(&good)),
+            ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7")
+        );
+        let bad = TraceContext {
+            trace_id: Some("x".repeat(5000)),
+            span_id: Some("zz".into()),
+        };
+        assert_eq!(ids(Some(&bad)), ("", ""));
     }
 }

@@ -37,6 +37,15 @@ pub(crate) enum Rejection {
     /// An API key is configured and the request's `x-api-key` is missing or different.
     #[error("missing or wrong API key")]
     Unauthorized,
+    /// Every processing permit stayed taken while the request waited for one.
+    #[error("too many batches in progress, retry later")]
+    Overloaded,
+    /// The body did not arrive in time.
+    #[error("request body not received in time")]
+    BodyTimeout,
+    /// Processing the batch failed unexpectedly; nothing was recorded.
+    #[error("internal error")]
+    Internal,
 }
 
 impl Rejection {
@@ -51,6 +60,9 @@ impl Rejection {
             Rejection::BadBody => "bad_body",
             Rejection::BadJson(_) => "bad_json",
             Rejection::Unauthorized => "unauthorized",
+            Rejection::Overloaded => "overloaded",
+            Rejection::BodyTimeout => "timeout",
+            Rejection::Internal => "internal",
         }
     }
 
@@ -64,6 +76,9 @@ impl Rejection {
             | Rejection::BadBody
             | Rejection::BadJson(_) => StatusCode::BAD_REQUEST,
             Rejection::Unauthorized => StatusCode::UNAUTHORIZED,
+            Rejection::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Rejection::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Rejection::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -71,8 +86,12 @@ impl Rejection {
         let mut builder = Response::builder()
             .status(self.status())
             .header(CONTENT_TYPE, "text/plain; charset=utf-8");
-        if let Rejection::RateLimited { retry_after } = self {
-            builder = builder.header(RETRY_AFTER, retry_after);
+        match self {
+            Rejection::RateLimited { retry_after } => {
+                builder = builder.header(RETRY_AFTER, retry_after);
+            }
+            Rejection::Overloaded => builder = builder.header(RETRY_AFTER, 1),
+            _ => {}
         }
         builder
             .body(Body::from(format!("{self}\n")))

@@ -99,12 +99,24 @@
 //! | `db.system.name`, `db.operation.name`, `db.collection.name` | as the labels |
 //! | `db.namespace` | the database name (SQLite: the file name) |
 //! | `server.address`, `server.port` | the host and port connected to |
-//! | `db.query.text` | the statement with string and numeric literals replaced by `?` and comments removed; off with [`query_text(false)`](InstrumentedPoolBuilder::query_text) |
+//! | `db.query.text` | the statement with string and numeric literals replaced by `?` and comments removed, at most [`MAX_QUERY_TEXT_LEN`] bytes (see [Query text](#query-text)); off with [`query_text(false)`](InstrumentedPoolBuilder::query_text) |
 //! | `db.response.returned_rows`, `db.response.affected_rows` | rows fetched, rows changed |
 //! | `error.type`, status `ERROR` | on failure, the `error_type` value |
 //!
 //! Namespace and server are read from the pool's connect options for the drivers enabled by
 //! the features below, and can be set on the builder for any driver.
+//!
+//! ## Query text
+//!
+//! `db.query.text` keeps the shape of a statement and never its data. Every string literal
+//! (`'…'`, `E'…'`, `N'…'`, `X'…'`, `B'…'`, `U&'…'`, `$tag$…$tag$`, MySQL's `"…"`), every
+//! number and every comment (`--`, `/* */` nested as PostgreSQL nests them, MySQL's `#`) is
+//! masked; keywords, identifiers and bind parameters stay. MySQL strings are read with their
+//! backslash escapes. A literal, quoted identifier or comment that is never closed hides
+//! everything after its start. Where PostgreSQL and SQLite read a statement differently
+//! (`ARRAY['a']` against `[identifier]`, nested comments, `$name`), whatever either reads as a
+//! literal or a comment is masked. A masked statement longer than [`MAX_QUERY_TEXT_LEN`]
+//! bytes is cut on a character boundary and ends in `…`.
 //!
 //! # Transactions
 //!
@@ -145,6 +157,7 @@ mod transaction;
 pub use connection::InstrumentedConnection;
 pub use error::Error;
 pub use executor::InstrumentedExecutor;
+pub use mask::MAX_QUERY_TEXT_LEN;
 pub use pool::{
     DEFAULT_POOL_NAME, DEFAULT_QUERY_TEXT, DEFAULT_STATEMENT_CACHE_CAPACITY, InstrumentedPool,
     InstrumentedPoolBuilder,

@@ -1,7 +1,7 @@
 //! The SQL summariser: the operation and the first table of a statement, for low-cardinality
 //! labels and span names.
 
-use crate::lexer::{Lexer, Token};
+use crate::lexer::{Dialect, Lexer, Token};
 
 /// `db_operation_name` of statements whose first keyword is not a known SQL verb.
 pub const OPERATION_OTHER: &str = "OTHER";
@@ -108,11 +108,10 @@ pub(crate) struct Summary {
     pub(crate) collection: String,
 }
 
-/// Summarises `sql`.
-///
-/// `double_quoted_strings` says whether `"…"` is a string (MySQL) rather than an identifier.
-pub(crate) fn summarize(sql: &str, double_quoted_strings: bool) -> Summary {
-    let mut tokens = Lexer::new(sql, double_quoted_strings)
+/// Summarises `sql`, read with the lexical rules of `dialect` (for MySQL, `"…"` is a string
+/// rather than an identifier).
+pub(crate) fn summarize(sql: &str, dialect: impl Into<Dialect>) -> Summary {
+    let mut tokens = Lexer::new(sql, dialect)
         .filter(|t| !matches!(t, Token::Space(_) | Token::Comment(_)))
         .peekable();
 
@@ -247,13 +246,7 @@ fn table_after(tokens: &[Token<'_>], mut at: usize, from_like: bool) -> Option<S
     if from_like && matches!(tokens.get(at + 1), Some(Token::Punct("("))) {
         return None;
     }
-    if name.len() > MAX_COLLECTION_LEN {
-        let mut cut = MAX_COLLECTION_LEN;
-        while !name.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        name.truncate(cut);
-    }
+    name.truncate(name.floor_char_boundary(MAX_COLLECTION_LEN));
     Some(name)
 }
 

@@ -7,9 +7,11 @@ use std::sync::Arc;
 use obs_core::{Metrics, Telemetry};
 use tower_layer::Layer;
 
+use crate::client_addr::TrustedProxies;
 use crate::instruments::Instruments;
 use crate::route::{KnownMethods, MatchedPathExtractor, RouteExtractor};
 use crate::service::ObsService;
+use crate::span::TraceContext;
 
 /// Records HTTP RED metrics and opens a server span for every request.
 ///
@@ -47,6 +49,8 @@ pub(crate) struct Config {
     pub(crate) body_sizes: bool,
     pub(crate) trace_response: bool,
     pub(crate) request_id: bool,
+    pub(crate) trusted_proxies: Arc<TrustedProxies>,
+    pub(crate) trace_context: TraceContext,
     pub(crate) extractor: Arc<dyn RouteExtractor>,
     families: Option<obs_core::HttpServerMetrics>,
 }
@@ -59,6 +63,8 @@ impl Config {
             body_sizes: true,
             trace_response: true,
             request_id: true,
+            trusted_proxies: Arc::new(TrustedProxies::none()),
+            trace_context: TraceContext::Continue,
             extractor: Arc::new(MatchedPathExtractor),
             families,
         }
@@ -77,6 +83,8 @@ impl fmt::Debug for Shared {
             .field("body_sizes", &self.config.body_sizes)
             .field("trace_response", &self.config.trace_response)
             .field("request_id", &self.config.request_id)
+            .field("trusted_proxies", &self.config.trusted_proxies)
+            .field("trace_context", &self.config.trace_context)
             .finish_non_exhaustive()
     }
 }
@@ -164,9 +172,37 @@ impl ObsLayer {
         self.config(|c| c.trace_response = enabled)
     }
 
-    /// Whether to honour or generate `x-request-id` and echo it. Defaults to `true`.
+    /// Whether to honour or generate `x-request-id` and echo it. A caller's id is kept only
+    /// when it is at most [`MAX_REQUEST_ID_LEN`](obs_core::names::MAX_REQUEST_ID_LEN) bytes of
+    /// ASCII letters, digits and `-_.:;=+/@`; otherwise a generated one replaces it. Defaults
+    /// to `true`.
     pub fn request_id(self, enabled: bool) -> Self {
         self.config(|c| c.request_id = enabled)
+    }
+
+    /// The proxies whose `X-Forwarded-For` is believed for the span's `client.address`; see
+    /// [`TrustedProxies`]. Without them the client is the TCP peer from axum's
+    /// [`ConnectInfo`](axum::extract::ConnectInfo) (absent unless the server was started with
+    /// [`into_make_service_with_connect_info`](axum::Router::into_make_service_with_connect_info)),
+    /// and the header is ignored. Defaults to none.
+    ///
+    /// ```
+    /// # let metrics = obs_core::Metrics::new();
+    /// let proxies: obs_axum::TrustedProxies = "10.0.0.0/8, ::1".parse()?;
+    /// let layer = obs_axum::ObsLayer::from_metrics(&metrics).trusted_proxies(proxies);
+    /// # Ok::<(), obs_axum::TrustedProxiesError>(())
+    /// ```
+    pub fn trusted_proxies(self, proxies: TrustedProxies) -> Self {
+        let proxies = Arc::new(proxies);
+        self.config(|c| c.trusted_proxies = proxies)
+    }
+
+    /// Whether a request's `traceparent` is continued or only linked from a new trace; see
+    /// [`TraceContext`]. Use [`TraceContext::NewRootWithLink`] where untrusted clients reach
+    /// the service directly, so their sampled flag cannot override the sampler. Defaults to
+    /// [`TraceContext::Continue`].
+    pub fn trace_context(self, mode: TraceContext) -> Self {
+        self.config(|c| c.trace_context = mode)
     }
 
     /// How to find the route template. Defaults to axum's `MatchedPath`. See the

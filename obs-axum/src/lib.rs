@@ -58,12 +58,33 @@
 //!
 //! Each request gets an `INFO` span (target `obs_axum`) named `{METHOD} {route}`, kind
 //! `server`, with `http.request.method`, `http.route`, `url.path`, `url.scheme`,
-//! `http.response.status_code` (an integer), `client.address` (from `X-Forwarded-For`, else the
-//! peer address when `ConnectInfo` is available), `user_agent.original` and `http.request_id`;
-//! status `ERROR` with `error.type` on 5xx and on failures. The parent context is extracted
-//! from `traceparent`/`tracestate` with the global propagator, so a request from Caddy or a
-//! browser continues its trace. The response carries `traceresponse: 00-{trace}-{span}-{flags}`
-//! and `x-request-id` (the caller's, or a generated one, also visible to handlers).
+//! `http.response.status_code` (an integer), `client.address`, `user_agent.original` and
+//! `http.request_id`; status `ERROR` with `error.type` on 5xx and on failures. The response
+//! carries `traceresponse: 00-{trace}-{span}-{flags}` and `x-request-id` (the caller's, or a
+//! generated one, also visible to handlers).
+//!
+//! The W3C context is extracted from `traceparent`/`tracestate` with the global propagator.
+//! By default ([`TraceContext::Continue`]) the span continues the caller's trace, so a request
+//! from Caddy or a browser joins its trace and a parent-based sampler follows the caller's
+//! sampled flag. On an edge that untrusted clients reach,
+//! [`ObsLayer::trace_context`]`(`[`TraceContext::NewRootWithLink`]`)` starts a new trace with
+//! a link to the caller's span instead, and the sampler decides by its own ratio.
+//!
+//! # Hostile input
+//!
+//! The work and output one request causes are bounded by us, whatever the client sends
+//! (limits in [`obs_core::names`]):
+//!
+//! | attribute | from | bound |
+//! |---|---|---|
+//! | `user_agent.original` | `User-Agent` | cut to [`MAX_USER_AGENT_LEN`](obs_core::names::MAX_USER_AGENT_LEN) (256) bytes, ending in `…` |
+//! | `url.path` | the request path | cut to [`MAX_URL_PATH_LEN`](obs_core::names::MAX_URL_PATH_LEN) (1024) bytes, ending in `…` |
+//! | `http.request_id`, `x-request-id` | `x-request-id` | kept if at most [`MAX_REQUEST_ID_LEN`](obs_core::names::MAX_REQUEST_ID_LEN) (128) bytes of `[A-Za-z0-9-_.:;=+/@]`, else replaced by a generated id |
+//! | `client.address` | the TCP peer, `X-Forwarded-For` | a parsed IP address: the peer from [`ConnectInfo`](axum::extract::ConnectInfo), or, when the peer is one of the [`ObsLayer::trusted_proxies`], the first `X-Forwarded-For` hop they did not add (at most [`MAX_FORWARDED_HOPS`](client_addr::MAX_FORWARDED_HOPS) examined); absent without `ConnectInfo` |
+//! | `url.scheme` | `X-Forwarded-Proto` | `http` or `https` |
+//!
+//! Values are cut on a character boundary, the marker counted in the limit. Log lines
+//! written inside the span carry these fields, so they are bounded by the same limits.
 //!
 //! # Compared with peers
 //!
@@ -109,3 +130,4 @@ pub use metrics_route::{DEFAULT_METRICS_PATH, MetricsRoute, metrics_router};
 pub use request_id::X_REQUEST_ID;
 pub use route::{MatchedPathExtractor, RouteExtractor, RouteRequest};
 pub use service::ObsService;
+pub use span::TraceContext;

@@ -5,26 +5,34 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
+use obs_core::names::MAX_REQUEST_ID_LEN;
 
 /// The request id header.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Longest caller-supplied id kept; longer ones are replaced.
-const MAX_LEN: usize = 128;
-
-/// The request's id: the caller's `x-request-id` if it is printable ASCII of sane length,
-/// otherwise a new one, written into `headers` so handlers see it.
+/// The request's id: the caller's `x-request-id` if it is sane (see [`is_sane`]), otherwise a
+/// new one, written into `headers` (replacing every caller-sent value) so handlers see it.
 pub(crate) fn ensure(headers: &mut HeaderMap) -> HeaderValue {
-    if let Some(existing) = headers.get(&X_REQUEST_ID)
-        && !existing.is_empty()
-        && existing.len() <= MAX_LEN
-        && existing.as_bytes().iter().all(u8::is_ascii_graphic)
+    let mut sent = headers.get_all(&X_REQUEST_ID).iter();
+    if let (Some(existing), None) = (sent.next(), sent.next())
+        && is_sane(existing.as_bytes())
     {
         return existing.clone();
     }
     let id = generate();
     headers.insert(X_REQUEST_ID, id.clone());
     id
+}
+
+/// One to [`MAX_REQUEST_ID_LEN`] bytes of ASCII letters, digits and `-_.:;=+/@`: what UUIDs,
+/// hex and base64 ids, W3C trace ids and `X-Amzn-Trace-Id` values use, and nothing that needs
+/// escaping in a log line or a header.
+fn is_sane(id: &[u8]) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_REQUEST_ID_LEN
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:;=+/@".contains(b))
 }
 
 /// 128 bits, unique per process (a counter) and across processes (random keys).
@@ -68,6 +76,52 @@ mod tests {
         let id = ensure(&mut headers);
         assert_eq!(id.len(), 32);
         assert_eq!(headers[&X_REQUEST_ID], id);
+    }
+
+    #[test]
+    fn odd_characters_long_and_repeated_ids_are_replaced() {
+        let longest = "a".repeat(MAX_REQUEST_ID_LEN);
+        let kept = [
+            "0af7651916cd43dd8448eb211c80319c",
+            "7d9f2c1e-3b4a-4c5d-8e6f-1a2b3c4d5e6f",
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1",
+            "dXNlcjpwYXNz+/==",
+            longest.as_str(),
+        ];
+        for id in kept {
+            let mut headers = HeaderMap::new();
+            headers.insert(X_REQUEST_ID, HeaderValue::from_str(id).unwrap());
+            assert_eq!(ensure(&mut headers), id);
+        }
+        let too_long = "a".repeat(MAX_REQUEST_ID_LEN + 1);
+        let replaced = [
+            "",
+            too_long.as_str(),
+            "{\"inject\":1}",
+            "<script>",
+            "a b",
+            "id\\n",
+            "ünïcode",
+        ];
+        for id in replaced {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                X_REQUEST_ID,
+                HeaderValue::from_bytes(id.as_bytes()).unwrap(),
+            );
+            let new = ensure(&mut headers);
+            assert_eq!(new.len(), 32, "{id:?}");
+            assert_ne!(new.as_bytes(), id.as_bytes());
+            assert_eq!(headers.get_all(&X_REQUEST_ID).iter().count(), 1);
+            assert_eq!(headers[&X_REQUEST_ID], new);
+        }
+        // Two ids: which one is meant is unclear, so neither is echoed.
+        let mut headers = HeaderMap::new();
+        headers.append(X_REQUEST_ID, HeaderValue::from_static("one"));
+        headers.append(X_REQUEST_ID, HeaderValue::from_static("two"));
+        let new = ensure(&mut headers);
+        assert_eq!(new.len(), 32);
+        assert_eq!(headers.get_all(&X_REQUEST_ID).iter().count(), 1);
     }
 
     #[test]

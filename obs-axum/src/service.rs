@@ -84,6 +84,7 @@ where
                 instruments.methods.label(method),
                 &route.route,
                 request_id.as_ref(),
+                config,
             )
         } else {
             tracing::Span::none()

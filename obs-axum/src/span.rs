@@ -1,29 +1,58 @@
 //! The server span: `{METHOD} {route}` with the semantic-convention attributes, continuing the
-//! caller's trace from `traceparent`/`tracestate`.
+//! caller's trace from `traceparent`/`tracestate` or starting a new one linked to it.
 
-use std::net::SocketAddr;
+use std::borrow::Cow;
 
-use axum::extract::ConnectInfo;
 use http::{HeaderValue, Request};
+use obs_core::names::{CUT_MARKER, MAX_URL_PATH_LEN, MAX_USER_AGENT_LEN};
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry_http::HeaderExtractor;
 use tracing::Span;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::layer::Config;
+
+/// What the server span does with the W3C trace context a request carries.
+///
+/// `traceparent` is written by whoever sends the request. Continued, its sampled flag decides
+/// (under the default parent-based sampler) whether the trace is recorded, so a client that
+/// sets it on every request forces full sampling past a configured ratio. On an edge that
+/// faces the internet, start a new trace instead and keep the caller's as a link.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TraceContext {
+    /// The server span's parent is the incoming `traceparent`: the request continues the
+    /// caller's trace, and its sampled flag is honoured by a parent-based sampler. For hops
+    /// behind your own proxy or from your own services. The default.
+    #[default]
+    Continue,
+    /// Every request starts a new trace; an incoming valid `traceparent` becomes a span link,
+    /// not the parent. The sampler sees no remote parent and decides by its own ratio, so a
+    /// client cannot force sampling. For public edges.
+    NewRootWithLink,
+}
+
 /// Opens the server span of `req`. Returns a disabled span when the subscriber filters it out.
+///
+/// Every attribute taken from the request is bounded: `user_agent.original` and `url.path` are
+/// cut to [`MAX_USER_AGENT_LEN`] and [`MAX_URL_PATH_LEN`], `client.address` is a parsed IP
+/// address and `http.request_id` was vetted by `request_id::ensure`.
 pub(crate) fn make_span<B>(
     req: &Request<B>,
     name: &str,
     method: &str,
     route: &str,
     request_id: Option<&HeaderValue>,
+    config: &Config,
 ) -> Span {
     let headers = req.headers();
     let user_agent = headers
         .get(http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok());
+        .and_then(|v| v.to_str().ok())
+        .map(|v| cut(v, MAX_USER_AGENT_LEN));
     let request_id = request_id.and_then(|v| v.to_str().ok());
+    let client = config.trusted_proxies.client_ip_of(req);
     // Values known now are fields from the start: recording them later costs every layer a
     // second pass over the span.
     let span = tracing::info_span!(
@@ -36,28 +65,45 @@ pub(crate) fn make_span<B>(
         http.route = route,
         http.response.status_code = Empty,
         http.request_id = request_id,
-        url.path = req.uri().path(),
+        url.path = &*cut(req.uri().path(), MAX_URL_PATH_LEN),
         url.scheme = scheme(req),
-        client.address = forwarded_for(req),
-        user_agent.original = user_agent,
+        client.address = client.map(tracing::field::display),
+        user_agent.original = user_agent.as_deref(),
         error.type = Empty,
     );
     if span.is_disabled() {
         return span;
     }
-    if forwarded_for(req).is_none()
-        && let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>()
-    {
-        span.record("client.address", tracing::field::display(addr.ip()));
-    }
-    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+    let remote = opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.extract(&HeaderExtractor(req.headers()))
     });
-    if parent.span().span_context().is_valid() {
-        // Fails only when the span was already started, which it cannot be here.
-        let _ = span.set_parent(parent);
+    let remote_span = remote.span().span_context().clone();
+    if remote_span.is_valid() {
+        match config.trace_context {
+            TraceContext::Continue => {
+                // Fails only when the span was already started, which it cannot be here.
+                let _ = span.set_parent(remote);
+            }
+            TraceContext::NewRootWithLink => span.add_link(remote_span),
+        }
     }
     span
+}
+
+/// `value` if it is at most `max` bytes, else its longest prefix that fits with
+/// [`CUT_MARKER`] appended, cut on a character boundary.
+pub(crate) fn cut(value: &str, max: usize) -> Cow<'_, str> {
+    if value.len() <= max {
+        return Cow::Borrowed(value);
+    }
+    let mut end = max.saturating_sub(CUT_MARKER.len());
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut out = String::with_capacity(end + CUT_MARKER.len());
+    out.push_str(&value[..end]);
+    out.push_str(CUT_MARKER);
+    Cow::Owned(out)
 }
 
 /// Records the response status on the span; 5xx marks it as an error.
@@ -118,9 +164,21 @@ fn scheme<B>(req: &Request<B>) -> &str {
     }
 }
 
-/// The first address of `X-Forwarded-For`, as the proxy in front (Caddy) reports the client.
-fn forwarded_for<B>(req: &Request<B>) -> Option<&str> {
-    let value = req.headers().get("x-forwarded-for")?.to_str().ok()?;
-    let first = value.split(',').next()?.trim();
-    (!first.is_empty()).then_some(first)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_over_the_limit_are_cut_with_the_marker() {
+        assert_eq!(cut("short", 10), "short");
+        assert!(matches!(cut("0123456789", 10), Cow::Borrowed(_)));
+        assert_eq!(cut("0123456789a", 10), "0123456…");
+        assert_eq!(cut("0123456789a", 10).len(), 10);
+        // "é" is two bytes: it does not fit in the 7 before the marker and is left out whole.
+        assert_eq!(cut("012345é89ab", 10), "012345…");
+        let long = "ü".repeat(40_000);
+        let cut_long = cut(&long, MAX_USER_AGENT_LEN);
+        assert!(cut_long.len() <= MAX_USER_AGENT_LEN);
+        assert_eq!(cut_long, format!("{}…", "ü".repeat(126)));
+    }
 }

@@ -5,10 +5,12 @@
 
 mod common;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::routing::get;
 use obs_axum::ObsLayer;
 use obs_core::Telemetry;
@@ -39,29 +41,23 @@ async fn server_span_continues_the_callers_trace() {
             "/fail",
             get(|| async { (http::StatusCode::INTERNAL_SERVER_ERROR, "no") }),
         )
-        .layer(ObsLayer::new(&telemetry));
+        .layer(ObsLayer::new(&telemetry).trusted_proxies("10.0.0.0/8".parse().unwrap()));
 
     let dispatch = telemetry.dispatch().clone();
-    let request = http::Request::get("/api/todos/42?secret=1")
+    let mut request = http::Request::get("/api/todos/42?secret=1")
         .header("traceparent", format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01"))
         .header("user-agent", "obs-test/1.0")
-        .header("x-forwarded-for", "203.0.113.9, 10.0.0.1")
+        .header("x-forwarded-for", "198.51.100.1, 203.0.113.9, 10.0.0.1")
         .header("x-request-id", "req-abc")
         .body(Body::empty())
         .unwrap();
-    let response = tower::ServiceExt::oneshot(app.clone(), request)
-        .with_subscriber(dispatch.clone())
-        .await
-        .unwrap();
-    let trace_response = response.headers()["traceresponse"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(response.headers()["x-request-id"], "req-abc");
-    http_body_util::BodyExt::collect(response.into_body())
-        .with_subscriber(dispatch.clone())
-        .await
-        .unwrap();
+    // Reached through two trusted proxies: the first hop they did not add is the client.
+    request
+        .extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 2], 40_000))));
+    let headers = common::send_traced(&app, &dispatch, request).await;
+    let trace_response = headers["traceresponse"].to_str().unwrap().to_owned();
+    assert_eq!(headers["x-request-id"], "req-abc");
 
     let failing = http::Request::get("/fail").body(Body::empty()).unwrap();
     let response = tower::ServiceExt::oneshot(app, failing)

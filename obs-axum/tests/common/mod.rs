@@ -83,3 +83,69 @@ pub async fn send(
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     (status, headers, bytes)
 }
+
+/// Everything a `tracing` subscriber writes, for tests that read their log lines back.
+#[derive(Clone, Default)]
+pub struct LogCapture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    /// A `MakeWriter` appending to this capture.
+    pub fn writer(&self) -> impl Fn() -> LogCaptureWriter + Send + Sync + 'static {
+        let buf = self.0.clone();
+        move || LogCaptureWriter(buf.clone())
+    }
+
+    /// The lines written so far.
+    pub fn lines(&self) -> Vec<String> {
+        String::from_utf8(self.0.lock().unwrap().clone())
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The lines written so far, parsed as JSON.
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.lines()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+/// The writer of a [`LogCapture`].
+pub struct LogCaptureWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogCaptureWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Sends `request` through `app` with `dispatch` as the subscriber, collects the whole
+/// response body under it too (the request's record ends there), and returns the headers.
+pub async fn send_traced(
+    app: &Router,
+    dispatch: &tracing::Dispatch,
+    request: Request<Body>,
+) -> http::HeaderMap {
+    use tracing::instrument::WithSubscriber;
+    let response = app
+        .clone()
+        .oneshot(request)
+        .with_subscriber(dispatch.clone())
+        .await
+        .unwrap();
+    let headers = response.headers().clone();
+    response
+        .into_body()
+        .collect()
+        .with_subscriber(dispatch.clone())
+        .await
+        .unwrap();
+    headers
+}

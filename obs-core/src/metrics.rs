@@ -206,14 +206,31 @@ mod tests {
             ))
             .unwrap();
         let metrics = Metrics::with_registry(registry.clone());
-        metrics.db_client().unwrap();
-        assert!(std::ptr::eq(metrics.registry(), metrics.registry()));
+        let db = metrics.db_client().unwrap();
+        db.connection_timeouts.with_label_values(&["main"]).inc();
+        // What obs registered and what the application registers through `registry()` land in
+        // the registry the application owns.
+        let app = prometheus::IntCounter::new("app_jobs_total", "Jobs.").unwrap();
+        metrics.registry().register(Box::new(app.clone())).unwrap();
+        app.inc_by(3);
+        let families = registry.gather();
+        let value = |name: &str| -> Vec<f64> {
+            families
+                .iter()
+                .filter(|f| f.name() == name)
+                .flat_map(|f| f.get_metric().iter().map(|m| m.get_counter().get_value()))
+                .collect()
+        };
+        assert_eq!(value("db_client_connection_timeouts_total"), [1.0]);
+        assert_eq!(value("app_jobs_total"), [3.0]);
+        // The process collector the application registered is kept, not registered twice.
         #[cfg(target_os = "linux")]
-        assert!(
-            metrics
-                .encode()
-                .unwrap()
-                .contains("process_cpu_seconds_total")
+        assert_eq!(
+            families
+                .iter()
+                .filter(|f| f.name() == "process_cpu_seconds_total")
+                .count(),
+            1
         );
     }
 

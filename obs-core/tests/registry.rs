@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use obs_core::{Metrics, Telemetry, names};
 
 #[tokio::test]
@@ -76,13 +78,41 @@ async fn exposition_has_process_and_build_info_and_passes_promtool() {
 #[test]
 fn building_twice_on_one_registry_reuses_families() {
     let metrics = Metrics::new();
+    let first = metrics.http_server().unwrap();
+    first.active_requests.with_label_values(&["GET"]).inc();
     for _ in 0..2 {
         let t = Telemetry::builder("twice")
+            .instance_id("twice-1")
+            .service_version("1.2.3")
             .metrics(metrics.clone())
+            .loki_url(format!("http://127.0.0.1:{}", common::closed_port()))
             .log_writer(std::io::sink)
             .build()
             .unwrap();
         drop(t);
     }
-    assert!(metrics.http_server().is_ok());
+    // The handles taken after both builds are the same families as before them.
+    let again = metrics.http_server().unwrap();
+    again.active_requests.with_label_values(&["GET"]).inc();
+    assert_eq!(first.active_requests.with_label_values(&["GET"]).get(), 2);
+
+    // Each family is registered once, and so is the build-info sample of the two builds.
+    let families = metrics.registry().gather();
+    let mut names: Vec<&str> = families.iter().map(|f| f.name()).collect();
+    let all = names.len();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), all, "{names:?}");
+    let text = metrics.encode().unwrap();
+    let build_info: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("obs_build_info{"))
+        .collect();
+    assert_eq!(
+        build_info,
+        [
+            r#"obs_build_info{service_instance_id="twice-1",service_name="twice",service_version="1.2.3"} 1"#
+        ]
+    );
+    assert!(text.contains("obs_loki_dropped_lines_total 0\n"), "{text}");
 }

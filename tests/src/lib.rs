@@ -141,10 +141,13 @@ impl PgDatabase {
             return None;
         };
         let name = unique("obs_e2e").replace('-', "_");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
             .execute(&mut admin)
             .await
-            .ok()?;
+        {
+            obs_testkit::require(format!("cannot create PostgreSQL database {name}: {e}"));
+            return None;
+        }
         Some(PgDatabase {
             url: format!("postgres://postgres@127.0.0.1:5432/{name}"),
             name,
@@ -174,14 +177,23 @@ pub async fn fresh_redis_db(index: u8) -> Option<String> {
         return None;
     };
     // Inline commands: the reply to both is "+OK\r\n".
-    stream
+    if let Err(e) = stream
         .write_all(format!("SELECT {index}\r\nFLUSHDB\r\n").as_bytes())
         .await
-        .ok()?;
+    {
+        obs_testkit::require(format!("cannot write to Redis on 127.0.0.1:6379: {e}"));
+        return None;
+    }
     let mut reply = Vec::new();
     let mut buf = [0u8; 64];
     while reply.windows(2).filter(|w| w == b"\r\n").count() < 2 {
-        let n = stream.read(&mut buf).await.ok()?;
+        let n = match stream.read(&mut buf).await {
+            Ok(n) => n,
+            Err(e) => {
+                obs_testkit::require(format!("cannot read from Redis on 127.0.0.1:6379: {e}"));
+                return None;
+            }
+        };
         if n == 0 {
             break;
         }

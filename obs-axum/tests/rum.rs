@@ -562,28 +562,12 @@ async fn labels_stay_bounded_under_random_names() {
     );
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-struct CapturedWriter(Arc<Mutex<Vec<u8>>>);
-
-impl Write for CapturedWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn exceptions_are_counted_by_error_type_and_logged() {
-    let logs = Captured::default();
-    let writer = logs.clone();
+    let logs = common::LogCapture::default();
     let telemetry = Telemetry::builder("rum-svc")
         .log_format(obs_core::LogFormat::Json)
-        .log_writer(move || CapturedWriter(writer.0.clone()))
+        .log_writer(logs.writer())
         .build()
         .unwrap();
     let app = RumReceiver::new(&telemetry)
@@ -623,7 +607,7 @@ async fn exceptions_are_counted_by_error_type_and_logged() {
             "{error_type}"
         );
     }
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.lines().join("\n");
     let line: Value = text
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
@@ -898,11 +882,10 @@ async fn exception_stacks_resolve_through_source_maps() {
         r#"{"version":3,"file":"app.min.js","sources":["src/todo.ts"],"names":["completeTodo"],"mappings":"AAAAA;AAEAA"}"#,
     )
     .unwrap();
-    let logs = Captured::default();
-    let writer = logs.clone();
+    let logs = common::LogCapture::default();
     let telemetry = Telemetry::builder("rum-maps-svc")
         .log_format(obs_core::LogFormat::Json)
-        .log_writer(move || CapturedWriter(writer.0.clone()))
+        .log_writer(logs.writer())
         .build()
         .unwrap();
     let app = RumReceiver::new(&telemetry)
@@ -920,7 +903,7 @@ async fn exception_stacks_resolve_through_source_maps() {
         .with_subscriber(telemetry.dispatch().clone())
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.lines().join("\n");
     let line: Value = text
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())

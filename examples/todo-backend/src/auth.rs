@@ -27,15 +27,34 @@ const USER_CACHE_TTL: u64 = 60;
 ///
 /// # Errors
 /// When hashing fails or the blocking pool is gone.
+/// Handlers go through [`HashGate`](crate::hashing::HashGate), which bounds how many run at
+/// once.
 pub async fn hash_password(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .hash_password(password.as_bytes())
-            .map(|h| h.to_string())
-            .map_err(|e| ApiError::Internal(format!("hashing: {e}")))
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?
+    tokio::task::spawn_blocking(move || hash_blocking(&password))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+}
+
+/// Hashes a password with argon2id on the calling thread.
+///
+/// # Errors
+/// When hashing fails.
+pub fn hash_blocking(password: &str) -> Result<String, ApiError> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| ApiError::Internal(format!("hashing: {e}")))
+}
+
+/// Checks a password against its stored hash on the calling thread.
+pub fn verify_blocking(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
 }
 
 /// Checks a password against its stored hash on a blocking thread.
@@ -43,17 +62,9 @@ pub async fn hash_password(password: String) -> Result<String, ApiError> {
 /// # Errors
 /// When the blocking pool is gone.
 pub async fn verify_password(password: String, hash: String) -> Result<bool, ApiError> {
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash)
-            .map(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
-            .unwrap_or(false)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))
+    tokio::task::spawn_blocking(move || verify_blocking(&password, &hash))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 /// A hash that no password matches, so a login for an unknown email costs as much as one for
@@ -141,14 +152,21 @@ impl Sessions {
     /// # Errors
     /// When the store fails.
     pub async fn user_id(&self, token: &str) -> Result<Option<i64>, ApiError> {
-        let hash = token_hash(token);
+        self.user_id_by_hash(&token_hash(token)).await
+    }
+
+    /// The user of a live session, by the hash of its token.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn user_id_by_hash(&self, hash: &str) -> Result<Option<i64>, ApiError> {
         Ok(match self {
             Sessions::Redis { conn, .. } => {
                 let mut conn = conn.clone();
                 conn.get::<_, Option<i64>>(format!("session:{hash}"))
                     .await?
             }
-            Sessions::Sql { db, .. } => store::session_user(db, &hash).await?,
+            Sessions::Sql { db, .. } => store::session_user(db, hash).await?,
         })
     }
 

@@ -4,7 +4,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use obs_axum::TrustedProxies;
+
 use crate::chaos::ChaosSettings;
+use crate::hashing;
 
 /// Everything the service reads from its environment.
 #[derive(Debug, Clone)]
@@ -30,6 +33,104 @@ pub struct Config {
     pub db_max_connections: u32,
     /// `OBS_DISABLE`: `true` serves without the HTTP layer, to measure what it costs.
     pub instrumentation_off: bool,
+    /// What protects the service from hostile clients.
+    pub limits: Limits,
+}
+
+/// Trust, rate limits, the password hashing budget and shutdown timing.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// `TRUSTED_PROXIES`: addresses and CIDR networks whose `X-Forwarded-For` is believed;
+    /// default none (the client is the TCP peer).
+    pub trusted_proxies: TrustedProxies,
+    /// `PASSWORD_HASH_MEMORY_MIB`: memory for concurrent argon2id hashes, default 128
+    /// (6 at once; 19 MiB each).
+    pub password_hash_memory_mib: u64,
+    /// `PASSWORD_HASH_WAIT_MS`: how long a request waits for a hashing slot before 503,
+    /// default 2000.
+    pub password_hash_wait: Duration,
+    /// `LOGIN_LIMIT_PER_CLIENT`: login attempts per client address per minute, default 600.
+    pub logins_per_client: u64,
+    /// `SIGNUP_LIMIT_PER_CLIENT`: signups per client address per hour, default 100.
+    pub signups_per_client: u64,
+    /// `SHUTDOWN_TIMEOUT_SECONDS`: after SIGTERM, how long open requests may finish before
+    /// their connections are dropped and telemetry is flushed, default 8.
+    pub shutdown_timeout: Duration,
+    /// `HEADER_READ_TIMEOUT_SECONDS`: how long a client may take to send a request's
+    /// headers, default 10.
+    pub header_read_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            trusted_proxies: TrustedProxies::none(),
+            password_hash_memory_mib: hashing::DEFAULT_MEMORY_BUDGET_MIB,
+            password_hash_wait: hashing::DEFAULT_WAIT,
+            logins_per_client: 600,
+            signups_per_client: 100,
+            shutdown_timeout: Duration::from_secs(8),
+            header_read_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Limits {
+    fn from_env() -> Result<Self, ConfigError> {
+        let d = Limits::default();
+        let trusted_proxies = match var("TRUSTED_PROXIES") {
+            None => d.trusted_proxies,
+            Some(value) => value.parse().map_err(|_| ConfigError {
+                name: "TRUSTED_PROXIES",
+                value,
+                reason: "expected IP addresses and CIDR networks, e.g. 10.0.0.0/8, 127.0.0.1",
+            })?,
+        };
+        let positive = |name: &'static str, default: u64, reason: &'static str| {
+            let value: u64 = parse(name, default, reason)?;
+            if value == 0 {
+                return Err(ConfigError {
+                    name,
+                    value: value.to_string(),
+                    reason,
+                });
+            }
+            Ok(value)
+        };
+        Ok(Limits {
+            trusted_proxies,
+            password_hash_memory_mib: positive(
+                "PASSWORD_HASH_MEMORY_MIB",
+                d.password_hash_memory_mib,
+                "expected MiB, at least 1",
+            )?,
+            password_hash_wait: Duration::from_millis(parse(
+                "PASSWORD_HASH_WAIT_MS",
+                2000,
+                "expected milliseconds",
+            )?),
+            logins_per_client: positive(
+                "LOGIN_LIMIT_PER_CLIENT",
+                d.logins_per_client,
+                "expected attempts per minute, at least 1",
+            )?,
+            signups_per_client: positive(
+                "SIGNUP_LIMIT_PER_CLIENT",
+                d.signups_per_client,
+                "expected signups per hour, at least 1",
+            )?,
+            shutdown_timeout: Duration::from_secs(parse(
+                "SHUTDOWN_TIMEOUT_SECONDS",
+                8,
+                "expected seconds",
+            )?),
+            header_read_timeout: Duration::from_secs(positive(
+                "HEADER_READ_TIMEOUT_SECONDS",
+                10,
+                "expected seconds, at least 1",
+            )?),
+        })
+    }
 }
 
 /// A setting that could not be parsed.
@@ -102,6 +203,7 @@ impl Config {
             },
             db_max_connections: parse("DB_MAX_CONNECTIONS", 10, "expected a count")?,
             instrumentation_off: parse("OBS_DISABLE", false, "expected true or false")?,
+            limits: Limits::from_env()?,
         })
     }
 

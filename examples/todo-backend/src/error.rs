@@ -29,6 +29,9 @@ pub enum ApiError {
     /// Too many attempts.
     #[error("too many attempts; retry in {0} s")]
     RateLimited(u64),
+    /// The server is saturated (password hashing); retry in the given seconds. 503.
+    #[error("the server is busy; retry in {0} s")]
+    Busy(u64),
     /// Injected by the fault-injection knob.
     #[error("injected fault")]
     Chaos,
@@ -53,6 +56,7 @@ impl ApiError {
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict => (StatusCode::CONFLICT, "conflict"),
             ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             ApiError::Chaos => (StatusCode::INTERNAL_SERVER_ERROR, "injected_fault"),
             ApiError::Database(_) | ApiError::Redis(_) | ApiError::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
@@ -78,7 +82,7 @@ impl IntoResponse for ApiError {
             Json(json!({"error": {"code": code, "message": self.to_string()}})),
         )
             .into_response();
-        if let ApiError::RateLimited(secs) = self
+        if let ApiError::RateLimited(secs) | ApiError::Busy(secs) = self
             && let Ok(v) = secs.to_string().parse()
         {
             response.headers_mut().insert("retry-after", v);

@@ -29,6 +29,25 @@ pub struct TodoEvent {
     /// The todo after the change (absent for `deleted`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub todo: Option<Todo>,
+    /// For [`SESSION_ENDED`]: the hash of the session's token. Never sent to a socket.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub session: Option<String>,
+}
+
+/// The kind of the event that closes the websockets of a session that was logged out.
+pub const SESSION_ENDED: &str = "session_ended";
+
+impl TodoEvent {
+    /// The session whose token hashes to `session_hash` has ended.
+    pub fn session_ended(session_hash: String) -> Self {
+        TodoEvent {
+            user_id: None,
+            kind: SESSION_ENDED.to_owned(),
+            id: 0,
+            todo: None,
+            session: Some(session_hash),
+        }
+    }
 }
 
 /// Publishes and fans out events.

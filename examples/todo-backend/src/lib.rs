@@ -10,12 +10,16 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod hashing;
 pub mod rate_limit;
 pub mod routes;
+pub mod serve;
 pub mod state;
 pub mod store;
+pub mod tickets;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::middleware::from_fn_with_state;
@@ -32,8 +36,10 @@ use crate::chaos::Chaos;
 use crate::config::Config;
 use crate::db::Db;
 use crate::events::Events;
-use crate::rate_limit::RateLimiter;
-use crate::state::AppState;
+use crate::hashing::HashGate;
+use crate::rate_limit::{RateLimiter, Rule};
+use crate::state::{AppState, Rules};
+use crate::tickets::Tickets;
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -101,8 +107,36 @@ pub async fn build(config: &Config, telemetry: &Telemetry) -> Result<App, StartE
     };
     let limiter = match &redis {
         Some((conn, _)) => RateLimiter::Redis(conn.clone()),
-        None => RateLimiter::Local(Mutex::new(Default::default())),
+        None => RateLimiter::local(),
     };
+    let tickets = match &redis {
+        Some((conn, _)) => Tickets::Redis(conn.clone()),
+        None => Tickets::local(),
+    };
+    let limits = &config.limits;
+    let rules = Rules {
+        login_per_client: Rule {
+            name: "login-ip",
+            limit: limits.logins_per_client,
+            window: Duration::from_secs(60),
+        },
+        login_per_account: Rule {
+            name: "login-account",
+            limit: LOGINS_PER_ACCOUNT,
+            window: Duration::from_secs(60),
+        },
+        signup_per_client: Rule {
+            name: "signup-ip",
+            limit: limits.signups_per_client,
+            window: Duration::from_secs(3600),
+        },
+        ws_ticket_per_user: Rule {
+            name: "ws-ticket",
+            limit: WS_TICKETS_PER_USER,
+            window: Duration::from_secs(60),
+        },
+    };
+    let hashing = HashGate::new(limits.password_hash_memory_mib, limits.password_hash_wait);
     let events = match &redis {
         Some((conn, client)) => Events::redis(conn.clone(), client.clone()),
         None => Events::local(),
@@ -112,6 +146,10 @@ pub async fn build(config: &Config, telemetry: &Telemetry) -> Result<App, StartE
         redis: redis.map(|(conn, _)| conn),
         sessions: Arc::new(sessions),
         limiter: Arc::new(limiter),
+        rules: Arc::new(rules),
+        hashing,
+        trusted_proxies: Arc::new(limits.trusted_proxies.clone()),
+        tickets: Arc::new(tickets),
         events,
         business: BusinessMetrics::register(metrics.registry())?,
         chaos: Arc::new(Chaos::new(config.chaos)),
@@ -134,6 +172,9 @@ pub async fn build(config: &Config, telemetry: &Telemetry) -> Result<App, StartE
     tracing::info!(
         database = state.db.system(),
         redis = state.redis.is_some(),
+        trusted_proxies = %limits.trusted_proxies,
+        password_hashes_at_once = state.hashing.concurrency(),
+        fault_injection = state.chaos_token.is_some(),
         "todo-backend assembled"
     );
     Ok(App {
@@ -142,6 +183,12 @@ pub async fn build(config: &Config, telemetry: &Telemetry) -> Result<App, StartE
         tasks,
     })
 }
+
+/// Login attempts per account per minute.
+pub const LOGINS_PER_ACCOUNT: u64 = 10;
+
+/// Websocket tickets a user may ask for per minute.
+pub const WS_TICKETS_PER_USER: u64 = 60;
 
 /// `RUM_OTLP_ENDPOINT`: where the RUM receiver forwards browser spans (OTLP/HTTP JSON).
 pub const RUM_OTLP_ENDPOINT: &str = "RUM_OTLP_ENDPOINT";
@@ -203,6 +250,7 @@ pub fn router(
             get(todos::get).patch(todos::update).delete(todos::delete),
         )
         .route("/api/ws", get(ws::upgrade))
+        .route("/api/ws/ticket", post(ws::ticket))
         .route(
             "/admin/chaos",
             get(admin::get).put(admin::put).delete(admin::delete),

@@ -1,9 +1,9 @@
 //! `cargo run -p todo-backend`: starts on SQLite with no other setup.
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use todo_backend::config::Config;
+use todo_backend::serve::{ServeOptions, serve};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -28,15 +28,16 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let app = todo_backend::build(&config, &telemetry).await?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     tracing::info!(address = %listener.local_addr()?, "listening");
-    axum::serve(
-        listener,
-        app.router
-            .clone()
-            .into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
-    tracing::info!("shut down");
+    let options = ServeOptions {
+        header_read_timeout: config.limits.header_read_timeout,
+        shutdown_timeout: config.limits.shutdown_timeout,
+    };
+    let stopped = serve(listener, app.router.clone(), options, shutdown_signal()).await;
+    tracing::info!(
+        abandoned_connections = stopped.abandoned,
+        drained_ms = stopped.drained_in.as_millis(),
+        "shut down"
+    );
     drop(app);
     // Dropping the telemetry guard flushes spans and log lines.
     drop(telemetry);

@@ -80,13 +80,27 @@ function signOut() {
   $("app").hidden = true;
 }
 
-function connect() {
+// The session token never goes into a URL (proxies log URLs): the socket is opened with a
+// single-use ticket that expires in seconds, fetched with the token in a header.
+async function connect() {
   if (state.socket) state.socket.close();
+  state.socket = null;
+  let ticket;
+  try {
+    ({ ticket } = await api("POST", "/api/ws/ticket"));
+  } catch (error) {
+    console.warn("live updates unavailable", error.message);
+    return;
+  }
+  if (!state.token) return;
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const socket = new WebSocket(
-    `${scheme}://${location.host}/api/ws?token=${encodeURIComponent(state.token)}`);
+    `${scheme}://${location.host}/api/ws?ticket=${encodeURIComponent(ticket)}`);
   socket.onopen = () => { $("live").textContent = "live"; };
-  socket.onclose = () => { $("live").textContent = ""; };
+  socket.onclose = () => {
+    $("live").textContent = "";
+    if (state.socket === socket) state.socket = null;
+  };
   socket.onmessage = () => refresh();
   state.socket = socket;
 }

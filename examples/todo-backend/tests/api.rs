@@ -33,6 +33,7 @@ fn config(database_url: String, redis_url: Option<String>) -> Config {
         chaos: ChaosSettings::default(),
         db_max_connections: 5,
         instrumentation_off: false,
+        limits: Default::default(),
     }
 }
 
@@ -583,7 +584,10 @@ async fn journey_on_postgres_and_redis() {
 
 async fn websocket_receives_changes(svc: &Service) {
     let token = svc.signup(&(unique("ws") + "@example.com")).await;
-    let url = format!("{}/api/ws?token={token}", svc.base.replace("http", "ws"));
+    let (s, b) = svc.call("POST", "/api/ws/ticket", Some(&token), None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let ticket = b["ticket"].as_str().unwrap();
+    let url = format!("{}/api/ws?ticket={ticket}", svc.base.replace("http", "ws"));
     let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     // Give the subscription a moment to be in place (Redis pub/sub is asynchronous).
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -609,8 +613,17 @@ async fn websocket_receives_changes(svc: &Service) {
     assert_eq!(metric(&text, &["todo_ws_connections "]), Some(1.0));
     assert!(metric(&text, &["todo_ws_messages_total{direction=\"out\"}"]).unwrap() >= 1.0);
 
-    // A handshake without a token, or with a forged one, is refused with 401.
-    for query in ["", "?token=forged"] {
+    // A handshake without a ticket, with a forged one, with the used one, or with the session
+    // token itself, is refused with 401.
+    let used = format!("?ticket={ticket}");
+    let token_query = format!("?ticket={token}");
+    for query in [
+        "",
+        "?ticket=forged",
+        &used,
+        &token_query,
+        &format!("?token={token}"),
+    ] {
         let url = format!("{}/api/ws{query}", svc.base.replace("http", "ws"));
         match tokio_tungstenite::connect_async(url).await {
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {

@@ -1,17 +1,18 @@
 //! Sign up, log in, log out, who am I.
 
-use std::net::SocketAddr;
-use std::time::Duration;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::Json;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::auth::{CurrentUser, dummy_hash, hash_password, verify_password};
+use crate::auth::{CurrentUser, dummy_hash, token_hash};
 use crate::error::{ApiError, ApiJson};
+use crate::events::TodoEvent;
+use crate::rate_limit::Rule;
 use crate::state::AppState;
 use crate::store;
 
@@ -21,10 +22,6 @@ const MAX_EMAIL: usize = 254;
 const PASSWORD_LEN: std::ops::RangeInclusive<usize> = 8..=128;
 /// Longest display name.
 const MAX_NAME: usize = 100;
-/// Login attempts per account per minute.
-const LOGINS_PER_ACCOUNT: u64 = 10;
-/// Login attempts per client address per minute.
-const LOGINS_PER_IP: u64 = 600;
 
 /// `POST /api/auth/signup` body.
 #[derive(Debug, Deserialize)]
@@ -60,6 +57,7 @@ fn normalise_email(email: &str) -> Result<String, ApiError> {
 /// Creates an account and signs it in.
 pub async fn signup(
     State(state): State<AppState>,
+    client: ClientIp,
     ApiJson(body): ApiJson<Signup>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let email = normalise_email(&body.email)?;
@@ -74,7 +72,8 @@ pub async fn signup(
             "name must be 1 to 100 characters".into(),
         ));
     }
-    let hash = hash_password(body.password).await?;
+    limit(&state, &state.rules.signup_per_client, &client.key()).await?;
+    let hash = state.hashing.hash(body.password).await?;
     let user = match store::create_user(&state.db, &email, name, &hash).await {
         Ok(user) => user,
         Err(e)
@@ -94,64 +93,73 @@ pub async fn signup(
     ))
 }
 
-/// The client address as Caddy reports it (`X-Forwarded-For`), else the peer.
-#[derive(Debug)]
-pub struct ClientIp(String);
+/// The client's address: the TCP peer, or the address a trusted proxy (`TRUSTED_PROXIES`)
+/// forwarded for. Never text the client chose.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl ClientIp {
+    /// The rate limit key: the address, or `unknown` without a peer address (a server not
+    /// started with connect info).
+    pub fn key(&self) -> String {
+        self.0
+            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+    }
+}
+
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
+            .map(|c| c.0.ip());
         Ok(ClientIp(
-            forwarded_for(&parts.headers)
-                .or(peer)
-                .unwrap_or_else(|| "unknown".to_owned()),
+            state.trusted_proxies.client_ip(peer, &parts.headers),
         ))
     }
 }
 
-fn forwarded_for(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get("x-forwarded-for")?
-        .to_str()
-        .ok()?
-        .split(',')
-        .next()
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
+/// Counts one attempt under `rule`; a 429 with `Retry-After` when over it.
+async fn limit(state: &AppState, rule: &Rule, key: &str) -> Result<(), ApiError> {
+    match state.limiter.hit(rule, key).await? {
+        Ok(()) => Ok(()),
+        Err(retry_after) => {
+            tracing::warn!(rule = rule.name, "rate limited");
+            Err(ApiError::RateLimited(retry_after))
+        }
+    }
 }
 
 /// Exchanges credentials for a session token, with rate limits per account and per address.
 pub async fn login(
     State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
+    client: ClientIp,
     ApiJson(body): ApiJson<Login>,
 ) -> Result<Json<Value>, ApiError> {
     let email = normalise_email(&body.email)?;
-    let window = Duration::from_secs(60);
-    for (key, limit) in [
-        (format!("login:ip:{ip}"), LOGINS_PER_IP),
-        (format!("login:account:{email}"), LOGINS_PER_ACCOUNT),
+    for (rule, key) in [
+        (&state.rules.login_per_client, client.key()),
+        (&state.rules.login_per_account, email.clone()),
     ] {
-        if let Err(retry_after) = state.limiter.hit(&key, limit, window).await? {
+        if let Err(limited) = limit(&state, rule, &key).await {
             state
                 .business
                 .logins
                 .with_label_values(&["rate_limited"])
                 .inc();
-            tracing::warn!("login rate limited");
-            return Err(ApiError::RateLimited(retry_after));
+            return Err(limited);
         }
     }
     let credentials = store::credentials(&state.db, &email).await?;
     let hash = credentials
         .as_ref()
         .map_or_else(|| dummy_hash().to_owned(), |c| c.password_hash.clone());
-    let valid = verify_password(body.password, hash).await?;
+    let valid = state.hashing.verify(body.password, hash).await?;
     let Some(credentials) = credentials.filter(|_| valid) else {
         state
             .business
@@ -176,6 +184,11 @@ pub async fn logout(
     current: CurrentUser,
 ) -> Result<StatusCode, ApiError> {
     state.sessions.revoke(&current.token).await?;
+    // Its websockets, on every instance, close now.
+    state
+        .events
+        .publish(TodoEvent::session_ended(token_hash(&current.token)))
+        .await;
     tracing::info!(user_id = current.user.id, "user logged out");
     Ok(StatusCode::NO_CONTENT)
 }

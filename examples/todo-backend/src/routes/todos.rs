@@ -162,6 +162,7 @@ pub async fn create(
             kind: "created".into(),
             id: todo.id,
             todo: Some(todo.clone()),
+            session: None,
         })
         .await;
     Ok((StatusCode::CREATED, Json(json!(todo))))
@@ -222,6 +223,7 @@ pub async fn update(
             kind: "updated".into(),
             id,
             todo: Some(new.clone()),
+            session: None,
         })
         .await;
     Ok(Json(json!(new)))
@@ -245,6 +247,7 @@ pub async fn delete(
             kind: "deleted".into(),
             id,
             todo: None,
+            session: None,
         })
         .await;
     Ok(StatusCode::NO_CONTENT)

@@ -136,5 +136,8 @@ async fn no_session_token_in_caddys_access_log_and_no_operator_endpoints() {
         "{log}"
     );
     assert!(!log.contains(&token), "the session token is in Caddy's log");
-    assert!(!log.contains("caddy-log-admin"), "the admin token is in Caddy's log");
+    assert!(
+        !log.contains("caddy-log-admin"),
+        "the admin token is in Caddy's log"
+    );
 }

@@ -24,7 +24,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
-use obs_axum::{MetricsRoute, ObsLayer};
+use obs_axum::{MetricsRoute, ObsLayer, TrustedProxies};
 use obs_core::{Metrics, Telemetry};
 use obs_redis::InstrumentedConnection;
 use redis::aio::ConnectionManager;
@@ -234,6 +234,8 @@ pub fn router(
     rum_otlp_endpoint: Option<&str>,
 ) -> Router {
     use routes::{admin, auth, health, page, todos, ws};
+    // Spans' `client.address` follows the same rule as the rate limits.
+    let trusted_proxies = state.trusted_proxies.clone();
     let app = Router::new()
         .route("/", get(page::index))
         .route("/app.js", get(page::app_js))
@@ -258,7 +260,11 @@ pub fn router(
         .layer(from_fn_with_state(state.clone(), chaos::inject))
         .with_state(state);
     let app = if instrument {
-        app.layer(ObsLayer::from_metrics(metrics).skip_paths(["/health"]))
+        app.layer(
+            ObsLayer::from_metrics(metrics)
+                .skip_paths(["/health"])
+                .trusted_proxies(TrustedProxies::clone(&trusted_proxies)),
+        )
     } else {
         app
     };

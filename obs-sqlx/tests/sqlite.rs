@@ -26,17 +26,13 @@ async fn statements_land_with_their_labels() {
     common::scenario(pool, &metrics, "sqlite").await;
 }
 
+/// The pool gauges count connections in use and the maximum; a pool name is held by one pool
+/// at a time. (`query_text(false)` has its own test binary, `query_text_off.rs`.)
 #[tokio::test]
-async fn pool_gauges_and_query_text_off() {
+async fn pool_gauges_and_one_pool_per_name() {
     let metrics = Metrics::new();
-    let raw = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(2)
-        .connect("sqlite::memory:")
-        .await
-        .unwrap();
-    let pool = InstrumentedPool::builder(raw, &metrics)
+    let pool = InstrumentedPool::builder(common::sqlite_memory(2).await, &metrics)
         .pool_name("lite")
-        .query_text(false)
         .build()
         .unwrap();
     let conn = pool.acquire().await.unwrap();

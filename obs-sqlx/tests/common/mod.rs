@@ -23,6 +23,15 @@ pub(crate) fn unique(prefix: &str) -> String {
     )
 }
 
+/// An in-memory SQLite pool of at most `max` connections.
+pub(crate) async fn sqlite_memory(max: u32) -> sqlx::SqlitePool {
+    sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(max)
+        .connect("sqlite::memory:")
+        .await
+        .unwrap()
+}
+
 /// Samples in `db_client_operation_duration_seconds` with these labels.
 pub(crate) fn count(metrics: &Metrics, system: &str, op: &str, table: &str, error: &str) -> u64 {
     metrics
@@ -108,6 +117,8 @@ where
 
     // Transactions: statements inside, then commit or rollback, each recorded.
     let begins = count(metrics, system, "BEGIN", "", "");
+    let commits = count(metrics, system, "COMMIT", "", "");
+    let rollbacks = count(metrics, system, "ROLLBACK", "", "");
     let mut tx = pool.begin().await.unwrap();
     q::<DB>(format!("INSERT INTO {t} (id, name) VALUES (10, 'tx')"))
         .execute(tx.executor())
@@ -121,8 +132,8 @@ where
         .unwrap();
     tx.rollback().await.unwrap();
     assert_eq!(count(metrics, system, "BEGIN", "", ""), begins + 2);
-    assert!(count(metrics, system, "COMMIT", "", "") >= 1);
-    assert!(count(metrics, system, "ROLLBACK", "", "") >= 1);
+    assert_eq!(count(metrics, system, "COMMIT", "", ""), commits + 1);
+    assert_eq!(count(metrics, system, "ROLLBACK", "", ""), rollbacks + 1);
     assert_eq!(c("INSERT", ""), 7);
     let kept = q::<DB>(format!("SELECT id FROM {t} WHERE id = 10"))
         .fetch_optional(&pool)

@@ -317,7 +317,30 @@ mod tests {
         let (b, _) = new_token().unwrap();
         assert_ne!(a, b);
         assert_eq!(a.len(), 64);
+        assert!(
+            a.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')),
+            "{a}"
+        );
+        // What is stored is the hash lookups compute; its value is pinned below.
         assert_eq!(ha, token_hash(&a));
         assert_ne!(ha, a);
+    }
+
+    /// The stored hash is the hex SHA-256 of the token's text. Expected values from
+    /// `printf '<token>' | sha256sum` (the first is FIPS 180-2's "abc" vector).
+    #[test]
+    fn token_hash_is_the_hex_sha256_of_the_token_text() {
+        assert_eq!(
+            token_hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            token_hash(""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            token_hash("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"),
+            "6c86c6aac5fb24bcf5d9939cb7d7d5645ce39418f449e03b262dd4fa14b4b92b"
+        );
     }
 }

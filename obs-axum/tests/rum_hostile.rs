@@ -285,8 +285,8 @@ async fn deep_and_wide_contexts_keep_the_key_cap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gzip_at_the_size_limit_is_accepted() {
     let s = setup(|r| r);
-    let mut text = format!(
-        r#"{{"meta":{{"app":{{"name":"todo-frontend"}}}},"logs":[{{"message":"hello"}}],"pad":""#
+    let mut text = String::from(
+        r#"{"meta":{"app":{"name":"todo-frontend"}},"logs":[{"message":"hello"}],"pad":""#,
     );
     let room = DEFAULT_MAX_BODY_BYTES - text.len() - 2;
     text.push_str(&"x".repeat(room));

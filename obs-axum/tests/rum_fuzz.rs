@@ -173,7 +173,7 @@ fn value(rng: &mut Rng, depth: u32, out: &mut String) {
 /// A batch of the right shape with random strings everywhere: what gets past parsing and
 /// into log lines.
 fn faro_shaped(rng: &mut Rng, out: &mut String) {
-    let mut s = |rng: &mut Rng| {
+    let s = |rng: &mut Rng| {
         let mut v = String::new();
         string(rng, &mut v);
         v

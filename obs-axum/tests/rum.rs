@@ -757,7 +757,12 @@ fn traces_payload() -> Value {
                     "name": "HTTP POST",
                     "kind": 3,
                     "startTimeUnixNano": "1795774555917000000",
-                    "endTimeUnixNano": "1795774555990000000"
+                    "endTimeUnixNano": "1795774555990000000",
+                    "attributes": [
+                        {"key": "http.url", "value": {"stringValue": "https://todo.example/api?token=abc123"}},
+                        {"key": "http.status_code", "value": {"intValue": 200}},
+                        {"key": "user.emails", "value": {"arrayValue": {"values": [{"stringValue": "bob@example.com"}]}}}
+                    ]
                 }]
             }]
         }]}
@@ -797,7 +802,8 @@ async fn browser_spans_are_forwarded_as_otlp_json() {
     let received = received.lock().unwrap().clone();
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].0, "application/json");
-    // The browser's resource is replaced by the receiver's; the span goes on as sent.
+    // The browser's resource is replaced by the receiver's; the span goes on scrubbed, with
+    // its scalar attributes only.
     assert_eq!(
         received[0].1,
         json!({"resourceSpans": [{
@@ -815,7 +821,10 @@ async fn browser_spans_are_forwarded_as_otlp_json() {
                     "kind": 3,
                     "startTimeUnixNano": "1795774555917000000",
                     "endTimeUnixNano": "1795774555990000000",
-                    "attributes": [],
+                    "attributes": [
+                        {"key": "http.url", "value": {"stringValue": "https://todo.example/api?token=[redacted]"}},
+                        {"key": "http.status_code", "value": {"intValue": "200"}}
+                    ],
                     "events": []
                 }]
             }]

@@ -271,7 +271,8 @@ pub fn router(
     let mut rum = obs_axum::rum::RumReceiver::from_metrics(metrics)
         .app_names(["todo-frontend"])
         .page_routes(["/"])
-        .event_names(["todo_created", "todo_completed", "signup", "login"]);
+        .event_names(["todo_created", "todo_completed", "signup", "login"])
+        .trusted_proxies(TrustedProxies::clone(&trusted_proxies));
     if let Some(endpoint) = rum_otlp_endpoint {
         rum = rum.otlp_forwarding(endpoint);
     }

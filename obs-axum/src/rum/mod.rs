@@ -45,8 +45,8 @@
 //! | `browser_exceptions_total` | counter | exceptions | `app_name`, `error_type` |
 //! | `browser_events_total` | counter | events | `app_name`, `event_name` |
 //! | `obs_rum_items_received_total` | counter | items | `kind` (`measurement`, `exception`, `log`, `event`, `span`) |
-//! | `obs_rum_requests_rejected_total` | counter | requests | `reason` (`origin`, `rate_limited`, `too_large`, `bad_gzip`, `bad_encoding`, `bad_body`, `bad_json`, `unauthorized`) |
-//! | `obs_rum_items_dropped_total` | counter | items | `reason` (`duplicate`, `duplicate_batch`, `unknown_web_vital`, `invalid_value`, `traces_not_forwarded`, `queue_full`, `export_failed`) |
+//! | `obs_rum_requests_rejected_total` | counter | requests | `reason` (`origin`, `unauthorized`, `rate_limited`, `overloaded`, `timeout`, `too_large`, `bad_gzip`, `bad_encoding`, `bad_body`, `bad_json`, `internal`) |
+//! | `obs_rum_items_dropped_total` | counter | items | `reason` (`item_limit`, `duplicate`, `duplicate_batch`, `unknown_web_vital`, `invalid_value`, `traces_not_forwarded`, `queue_full`, `export_failed`) |
 //!
 //! Names, label names and buckets are in [`obs_core::names`]. Web vitals arrive in
 //! milliseconds and are recorded in seconds; CLS is unitless. A report repeated with the same
@@ -63,54 +63,101 @@
 //! `SecurityError`, `NetworkError`, `AbortError`) or `other`. Raw values (the app name as sent,
 //! page URLs, session ids) appear only in `tracing` events.
 //!
+//! # What one request can cost
+//!
+//! The receiver faces the public internet, so the work a single request causes is bounded by
+//! the constants below, never by what the client sends. Each is configurable where the
+//! "setter" column says so.
+//!
+//! | bound | default | setter |
+//! |---|---|---|
+//! | body, as sent and decompressed | 5 MiB ([`DEFAULT_MAX_BODY_BYTES`]) | [`RumReceiver::max_body_bytes`] |
+//! | measurements per batch | 200 ([`DEFAULT_MAX_MEASUREMENTS`]) | [`BatchLimits::measurements`] |
+//! | exceptions per batch | 50 ([`DEFAULT_MAX_EXCEPTIONS`]) | [`BatchLimits::exceptions`] |
+//! | logs per batch | 200 ([`DEFAULT_MAX_LOGS`]) | [`BatchLimits::logs`] |
+//! | events per batch | 200 ([`DEFAULT_MAX_EVENTS`]) | [`BatchLimits::events`] |
+//! | spans per batch | 500 ([`DEFAULT_MAX_SPANS`]) | [`BatchLimits::spans`] |
+//! | frames per exception | 50 ([`DEFAULT_MAX_FRAMES`]) | [`BatchLimits::frames`] |
+//! | keys per context or attribute map, events per span | 32 ([`DEFAULT_MAX_MAP_KEYS`]) | [`BatchLimits::map_keys`] |
+//! | bytes per string | 2 KiB ([`DEFAULT_MAX_STRING_BYTES`], at most [`MAX_STRING_BYTES`]) | [`BatchLimits::string_bytes`] |
+//! | names, ids, per-item copies of batch fields | 128 bytes ([`SHORT_FIELD_BYTES`]) | — |
+//! | rendered stack trace | 4 KiB ([`MAX_STACK_BYTES`]) | — |
+//! | log line | 16 KiB ([`MAX_LOG_LINE_BYTES`]) | follows from the above |
+//! | batches read and processed at once | 4 ([`DEFAULT_MAX_CONCURRENT_BATCHES`]), waiting ≤ 1 s ([`PERMIT_WAIT`]) | [`RumReceiver::max_concurrent_batches`] |
+//! | time for the body to arrive | 10 s ([`BODY_READ_TIMEOUT`]) | — |
+//! | requests per client address | 5/s, bursts of 20 ([`DEFAULT_CLIENT_RATE`], [`DEFAULT_CLIENT_BURST`]); 20 000 addresses remembered | [`RumReceiver::client_rate_limit`] |
+//! | requests overall | 50/s, bursts of 100 ([`DEFAULT_RATE`], [`DEFAULT_BURST`]) | [`RumReceiver::rate_limit`] |
+//! | idempotency keys and web-vital ids remembered | 10 000 each, for 10 minutes | — |
+//! | browser span batches waiting for export | 64 | — |
+//!
+//! Items past a cap are skipped by the JSON parser without being built, so a body of a million
+//! empty items costs one pass over its bytes, not a million objects; they are counted in
+//! `obs_rum_items_dropped_total{reason="item_limit"}` and the batch is still answered `202`.
+//! Nested objects and arrays inside context and attribute maps are not kept. Decompression,
+//! parsing and recording run on tokio's blocking pool, never on the async workers, so the
+//! service keeps answering its other routes while batches are processed.
+//!
+//! # Redaction
+//!
+//! Before anything is logged or forwarded, browser text (log messages, exception values, event
+//! attributes, page URLs, span names and attributes) is scrubbed with [`Redactions`]: by
+//! default email addresses, bearer tokens, JWTs, `password=`/`token=`/`secret=`/`api_key=`
+//! style parameters and card numbers become `[email]`, `[redacted]`, `[jwt]` and `[card]`.
+//! Set your own with [`RumReceiver::redactions`]. Control characters become spaces, and text
+//! cut to its limit ends in `…`.
+//!
 //! # Logs
 //!
-//! Every item becomes a `tracing` event with target `obs_axum::rum` and the fields `kind`,
-//! `app_name`, `page_url`, `session_id` and, when the item carries one, `browser_trace_id` and
-//! `browser_span_id`:
+//! Each batch writes one `INFO` event with target `obs_axum::rum`, `kind = "batch"` and the
+//! batch-wide fields in full (up to the string limit): `app_name`, `app_version`,
+//! `app_environment`, `page_url`, `page_route`, `session_id`, `browser_name`, `user_id` (never
+//! the user's name or email), the item counts and `items_dropped`, `frames_dropped`,
+//! `keys_dropped`. Then every item becomes an event with `kind`, and short copies of
+//! `app_name`, `page_url` (without query and fragment) and `session_id`, plus
+//! `browser_trace_id` and `browser_span_id` when the item carries W3C-shaped ids:
 //!
 //! - exceptions: `ERROR`, with `exception_type`, `exception_message`, `stacktrace` (the
 //!   frames as `at function (file:line:column)` lines, resolved through the source maps of
-//!   [`RumReceiver::source_maps_dir`] when one matches the script) and `browser_name`;
+//!   [`RumReceiver::source_maps_dir`] when one matches the script), `page_route` and
+//!   `browser_name`;
 //! - logs: at the level the browser gave (`log` is `INFO`);
-//! - events: `INFO`, with `event_name` and `event_domain`;
+//! - events: `INFO`, with `event_name`, `event_domain` and `event_attributes` (a JSON object);
 //! - measurements: `DEBUG`.
-//!
-//! Strings are cut to 2 KiB and stacks to 50 frames.
 //!
 //! # Status codes
 //!
-//! Checks run in this order; the first that fails answers.
+//! Checks run in this order; the first that fails answers. The API key is checked before
+//! the body is read and before a rate-limit token is taken, so requests without it cost
+//! nothing and cannot drain the buckets of those that have it.
 //!
 //! | status | when |
 //! |---|---|
 //! | `204 No Content` | `OPTIONS` preflight from an origin in [`RumReceiver::allowed_origins`] |
 //! | `403 Forbidden` | `OPTIONS` preflight from any other origin |
-//! | `429 Too Many Requests` | the token bucket is empty; `Retry-After` is 1 to 30 s |
-//! | `413 Payload Too Large` | the body is over [`RumReceiver::max_body_bytes`], as sent or once decompressed |
-//! | `400 Bad Request` | bad gzip, a content encoding other than gzip, a broken body stream, or not a Faro JSON payload |
 //! | `401 Unauthorized` | an API key is configured and `x-api-key` is missing or different |
+//! | `429 Too Many Requests` | the client's or the global token bucket is empty; `Retry-After` is 1 to 30 s |
+//! | `503 Service Unavailable` | every processing slot stayed busy for a second; `Retry-After: 1` |
+//! | `408 Request Timeout` | the body took longer than 10 s |
+//! | `413 Payload Too Large` | the body is over [`RumReceiver::max_body_bytes`], as sent or once decompressed |
+//! | `400 Bad Request` | bad gzip, a content encoding other than gzip, a broken body stream, not a Faro JSON payload, or `traces` that are not OTLP spans |
+//! | `429 Too Many Requests` | with [`RumReceiver::per_app_rate_limit`], the application's bucket is empty (known once the body is parsed) |
 //! | `202 Accepted` (`ok`) | accepted, or a repeated `Idempotency-Key` already accepted within 10 minutes |
 //! | `405 Method Not Allowed` | any method other than `POST` and `OPTIONS` |
 //!
-//! Bodies are read up to the limit and no further, and gzip is decompressed with the same
-//! cap, so a small gzip bomb costs at most the limit. With
-//! [`RumReceiver::per_app_rate_limit`] the rate check runs after parsing, since the
-//! application name is in the body.
-//!
-//! The work per batch is synchronous and bounded by the body limit: no I/O happens on the
-//! request path beyond `tracing` events (span forwarding only queues). The idempotency and
-//! web-vital dedupe caches each hold at most 10 000 keys for 10 minutes.
-//!
 //! # Traces
 //!
-//! With [`RumReceiver::otlp_forwarding`], the OTLP/JSON spans in a batch (`traces`) go
-//! unchanged to `<endpoint>/v1/traces` (OTLP/HTTP, JSON), so the browser's fetch span and the
-//! backend's server span (which continued the browser's `traceparent`) form one trace. The
-//! request only queues them: a background thread posts them from a queue of 64 batches. A
-//! full queue or a failed export drops the spans and counts them (`queue_full`,
-//! `export_failed`). Without an endpoint, spans are counted (`kind="span"`) and dropped with
-//! reason `traces_not_forwarded`.
+//! With [`RumReceiver::otlp_forwarding`], the OTLP/JSON spans in a batch (`traces`) go to
+//! `<endpoint>/v1/traces` (OTLP/HTTP, JSON), so the browser's fetch span and the backend's
+//! server span (which continued the browser's `traceparent`) form one trace. The receiver
+//! parses the spans (a span needs a 32-hex-digit `traceId` and a 16-hex-digit `spanId`;
+//! anything else answers `400`), keeps their names, times, kinds, statuses, events and scalar
+//! attributes, scrubbed and cut like log text, and replaces the browser's resource with its
+//! own: `service.name` is the allow-listed application name (or `other`), with
+//! `obs.rum.source = "browser"` and `telemetry.sdk.language = "webjs"`. A page cannot name
+//! itself as another service. The request only queues them: a background thread posts them
+//! from a queue of 64 batches. A full queue or a failed export drops the spans and counts them
+//! (`queue_full`, `export_failed`). Without an endpoint, spans are counted (`kind="span"`)
+//! and dropped with reason `traces_not_forwarded`.
 
 mod forward;
 mod handler;

@@ -133,7 +133,8 @@ pub struct PgDatabase {
 pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 impl PgDatabase {
-    /// Creates the database, or reports PostgreSQL missing.
+    /// Creates the database; `None`, reported through [`obs_testkit::require`] (a failure
+    /// under `OBS_TEST_REQUIRE=1`), when PostgreSQL does not answer or refuses to create it.
     pub async fn create() -> Option<Self> {
         use sqlx::Connection;
         let Ok(mut admin) = sqlx::PgConnection::connect(PG_ADMIN_URL).await else {
@@ -167,8 +168,9 @@ impl Drop for PgDatabase {
     }
 }
 
-/// An emptied Redis database `index` on 127.0.0.1:6379, as a URL; `None` (reported) when Redis
-/// does not answer. Each test uses its own index: the example caches profiles by user id, and
+/// An emptied Redis database `index` on 127.0.0.1:6379, as a URL; `None`, reported through
+/// [`obs_testkit::require`], when Redis does not answer or the connection fails while selecting
+/// and flushing it (an error reply fails the test). Each test uses its own index: the example caches profiles by user id, and
 /// ids restart at 1 in every test's fresh PostgreSQL database.
 pub async fn fresh_redis_db(index: u8) -> Option<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

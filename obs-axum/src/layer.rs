@@ -52,8 +52,14 @@ pub(crate) struct Config {
     pub(crate) trusted_proxies: Arc<TrustedProxies>,
     pub(crate) trace_context: TraceContext,
     pub(crate) extractor: Arc<dyn RouteExtractor>,
+    pub(crate) only_unobserved: bool,
     families: Option<obs_core::HttpServerMetrics>,
 }
+
+/// Left in a request's extensions by every [`ObsService`] it passes, recorded or skipped, so
+/// that a layer set to [`ObsLayer::only_unobserved`] further in lets it through untouched.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Observed;
 
 impl Config {
     fn new(families: Option<obs_core::HttpServerMetrics>) -> Self {
@@ -66,6 +72,7 @@ impl Config {
             trusted_proxies: Arc::new(TrustedProxies::none()),
             trace_context: TraceContext::Continue,
             extractor: Arc::new(MatchedPathExtractor),
+            only_unobserved: false,
             families,
         }
     }
@@ -85,6 +92,7 @@ impl fmt::Debug for Shared {
             .field("request_id", &self.config.request_id)
             .field("trusted_proxies", &self.config.trusted_proxies)
             .field("trace_context", &self.config.trace_context)
+            .field("only_unobserved", &self.config.only_unobserved)
             .finish_non_exhaustive()
     }
 }
@@ -145,6 +153,10 @@ impl ObsLayer {
 
     /// Paths that are neither measured nor traced, such as `/metrics` and `/health`; matched
     /// exactly against the request path. Defaults to none.
+    ///
+    /// Requests this layer never sees are not affected: with the metrics router merged after
+    /// this layer, hand the layer to [`MetricsRoute::obs_layer`](crate::MetricsRoute::obs_layer)
+    /// for its paths to be skipped there too.
     pub fn skip_paths<I, P>(self, paths: I) -> Self
     where
         I: IntoIterator<Item = P>,
@@ -210,6 +222,34 @@ impl ObsLayer {
     pub fn route_extractor(self, extractor: impl RouteExtractor) -> Self {
         let extractor: Arc<dyn RouteExtractor> = Arc::new(extractor);
         self.config(|c| c.extractor = extractor)
+    }
+
+    /// Whether to record only the requests that no other `ObsLayer` has seen on their way in.
+    /// Defaults to `false`.
+    ///
+    /// This is for a router that is [merged](axum::Router::merge) into the application after
+    /// the application's [`Router::layer`](axum::Router::layer) call: axum then gives the
+    /// merged router's fallback to the whole application, so without a layer of its own the
+    /// requests that match no route are not recorded at all. With this set, the same router
+    /// can also be merged *before* the application's layer without counting a request twice:
+    /// the outer layer records it (or skips it, by its own [`skip_paths`](Self::skip_paths))
+    /// and this one lets it through. [`metrics_router`](crate::metrics_router) does this for
+    /// its route and fallback.
+    ///
+    /// ```
+    /// use axum::{routing::get, Router};
+    /// use obs_axum::ObsLayer;
+    ///
+    /// let metrics = obs_core::Metrics::new();
+    /// let layer = ObsLayer::from_metrics(&metrics);
+    /// let admin: Router = Router::new().route("/admin", get(|| async { "admin" }));
+    /// let app: Router = Router::new()
+    ///     .route("/todos/{id}", get(|| async { "todo" }))
+    ///     .layer(layer.clone())
+    ///     .merge(admin.layer(layer.only_unobserved(true)));
+    /// ```
+    pub fn only_unobserved(self, enabled: bool) -> Self {
+        self.config(|c| c.only_unobserved = enabled)
     }
 
     /// The methods kept as `http_request_method` values; others become `_OTHER`. Defaults to

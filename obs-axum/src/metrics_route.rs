@@ -16,11 +16,13 @@ use obs_core::names::PROMETHEUS_CONTENT_TYPE;
 use obs_core::{Metrics, Telemetry};
 use tokio::net::TcpListener;
 
+use crate::ObsLayer;
+
 /// The default path of the metrics route.
 pub const DEFAULT_METRICS_PATH: &str = "/metrics";
 
 /// A router serving `telemetry`'s registry on `GET /metrics`, to [`Router::merge`] into the
-/// application.
+/// application, before or after its [`ObsLayer`]; see [`MetricsRoute`] for what it records.
 pub fn metrics_router<S>(telemetry: &Telemetry) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
@@ -29,6 +31,49 @@ where
 }
 
 /// Configures the metrics endpoint.
+///
+/// # What it records
+///
+/// The router from [`into_router`](Self::into_router) carries an [`ObsLayer`] of its own, set
+/// to [`only_unobserved`](ObsLayer::only_unobserved), on its route and on its fallback. That
+/// makes the application's HTTP metrics the same whichever order it is merged in:
+///
+/// - *after* the application's `.layer(ObsLayer)` (the order the README shows): axum's
+///   [`Router::merge`] replaces the application's fallback, which the application's layer
+///   wrapped, with this router's. This router's layer then records the requests that match
+///   no route (`http_route="unmatched"`, 404) and the scrapes (`http_route="/metrics"`),
+///   which the application's layer never sees;
+/// - *before* it: the application's layer wraps this router too and records those requests
+///   itself; this router's layer lets them through, so nothing is counted twice.
+///
+/// A method a route does not serve (`POST /todos/1`) is answered 405 inside the route, so the
+/// application's layer records it under the route's template in either order.
+///
+/// Scrapes are recorded by default, like any other route: their duration is the cost of a
+/// scrape. To skip them, or to apply the application's other settings (trusted proxies,
+/// trace context, spans) to unmatched requests as well, hand the application's layer to
+/// [`obs_layer`](Self::obs_layer); [`record_requests(false)`](Self::record_requests) turns
+/// this router's recording off. The first `ObsLayer` a request meets decides whether it is
+/// recorded.
+///
+/// A router merged after this one takes the fallback over in turn; give it a layer with
+/// [`only_unobserved`](ObsLayer::only_unobserved) as well, or merge it before the
+/// application's layer.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use obs_axum::{MetricsRoute, ObsLayer};
+///
+/// let metrics = obs_core::Metrics::new();
+/// let layer = ObsLayer::from_metrics(&metrics).skip_paths(["/metrics", "/health"]);
+/// let app: Router = Router::new()
+///     .route("/todos/{id}", get(|| async { "todo" }))
+///     .route("/health", get(|| async { "ok" }))
+///     .layer(layer.clone())
+///     .merge(MetricsRoute::new(metrics).obs_layer(layer).into_router());
+/// ```
+///
+/// On a listener of its own, nothing is recorded:
 ///
 /// ```no_run
 /// # async fn run() -> std::io::Result<()> {
@@ -47,6 +92,8 @@ pub struct MetricsRoute {
     metrics: Metrics,
     path: String,
     token: Option<Arc<[u8]>>,
+    record: bool,
+    layer: Option<ObsLayer>,
 }
 
 impl fmt::Debug for MetricsRoute {
@@ -54,6 +101,8 @@ impl fmt::Debug for MetricsRoute {
         f.debug_struct("MetricsRoute")
             .field("path", &self.path)
             .field("protected", &self.token.is_some())
+            .field("record_requests", &self.record)
+            .field("obs_layer", &self.layer)
             .finish_non_exhaustive()
     }
 }
@@ -65,6 +114,8 @@ impl MetricsRoute {
             metrics,
             path: DEFAULT_METRICS_PATH.to_owned(),
             token: None,
+            record: true,
+            layer: None,
         }
     }
 
@@ -80,28 +131,59 @@ impl MetricsRoute {
         self
     }
 
+    /// Whether the router records the requests that reach it and that no other [`ObsLayer`]
+    /// saw: the scrapes and, merged after the application's layer, the requests no route
+    /// matched (see [what it records](Self#what-it-records)). Defaults to `true`.
+    pub fn record_requests(mut self, enabled: bool) -> Self {
+        self.record = enabled;
+        self
+    }
+
+    /// The layer that records those requests; pass the application's, so that its settings
+    /// ([`skip_paths`](ObsLayer::skip_paths), trusted proxies, trace context, spans) apply
+    /// to them as well. It is used with [`only_unobserved`](ObsLayer::only_unobserved) set.
+    /// Defaults to [`ObsLayer::from_metrics`] on this route's registry, with its defaults.
+    pub fn obs_layer(mut self, layer: ObsLayer) -> Self {
+        self.layer = Some(layer);
+        self
+    }
+
     /// The router, to merge into the application's.
-    pub fn into_router<S>(self) -> Router<S>
+    pub fn into_router<S>(mut self) -> Router<S>
     where
         S: Clone + Send + Sync + 'static,
     {
         let path = self.path.clone();
+        let layer = if self.record {
+            // A registry that holds foreign metrics of our names leaves the scrapes
+            // unrecorded; the application's own layer reports that conflict.
+            self.layer
+                .take()
+                .or_else(|| ObsLayer::try_from_metrics(&self.metrics).ok())
+        } else {
+            None
+        };
         let route = Arc::new(self);
-        Router::new().route(
+        let router = Router::new().route(
             &path,
             get(move |headers: HeaderMap| {
                 let route = Arc::clone(&route);
                 async move { route.respond(&headers).await }
             }),
-        )
+        );
+        match layer {
+            Some(layer) => router.layer(layer.only_unobserved(true)),
+            None => router,
+        }
     }
 
-    /// Serves only the metrics route on `listener`, until the task is dropped.
+    /// Serves only the metrics route on `listener`, until the task is dropped. Its requests
+    /// are not recorded: they are not the application's.
     ///
     /// # Errors
     /// When accepting connections fails.
     pub async fn serve(self, listener: TcpListener) -> std::io::Result<()> {
-        axum::serve(listener, self.into_router::<()>()).await
+        axum::serve(listener, self.record_requests(false).into_router::<()>()).await
     }
 
     async fn respond(&self, headers: &HeaderMap) -> Response<Body> {

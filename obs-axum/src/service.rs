@@ -12,7 +12,7 @@ use tower_service::Service;
 
 use crate::body::{RequestBody, ResponseBody};
 use crate::future::ResponseFuture;
-use crate::layer::Shared;
+use crate::layer::{Observed, Shared};
 use crate::record::{ActiveGuard, Start};
 use crate::route::RouteRequest;
 use crate::{request_id, span};
@@ -53,8 +53,11 @@ where
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let shared = &self.shared;
         let config = &shared.config;
+        // An outer layer has recorded (or deliberately skipped) this request already.
+        let observed = req.extensions_mut().insert(Observed).is_some();
+        let pass = (observed && config.only_unobserved) || config.is_skipped(req.uri().path());
         let instruments = match &shared.instruments {
-            Some(instruments) if !config.is_skipped(req.uri().path()) => instruments,
+            Some(instruments) if !pass => instruments,
             _ => {
                 let req = req.map(|body| RequestBody::new(body, None));
                 return ResponseFuture::new(self.inner.call(req), None, None, false);

@@ -6,13 +6,11 @@ const APP_VERSION = "0.1.0";
 
 // Web vitals, uncaught errors, console warnings and errors, and a span per fetch whose
 // `traceparent` makes the backend's spans children of it. Sessions are sampled as Faro's
-// defaults say. Returns null (and says how to install the SDK) when the bundles are missing.
+// defaults say. Returns null when no copy of the bundles loaded (index.html loads them and
+// says which copy on the page).
 function initRum() {
   const sdk = window.GrafanaFaroWebSdk;
-  if (!sdk) {
-    document.getElementById("rum-missing").hidden = false;
-    return null;
-  }
+  if (!sdk) return null;
   const instrumentations = [...sdk.getWebInstrumentations()];
   const tracing = window.GrafanaFaroWebTracing;
   if (tracing) instrumentations.push(new tracing.TracingInstrumentation());

@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use regex::{Captures, Regex};
+use regex::{Captures, Regex, RegexSet};
 
 /// An ordered list of patterns and their replacements.
 ///
@@ -29,6 +29,9 @@ use regex::{Captures, Regex};
 #[must_use]
 pub struct Redactions {
     rules: Vec<Rule>,
+    /// Every rule's pattern in one automaton: most text matches none, and one pass over it
+    /// says so.
+    any: RegexSet,
 }
 
 #[derive(Clone)]
@@ -94,12 +97,20 @@ impl Redactions {
                 replacement: Replacement::Card,
             });
         }
-        Redactions { rules }
+        Self::from_rules(rules)
     }
 
     /// No patterns: text is only cut to length.
     pub fn none() -> Self {
-        Redactions { rules: Vec::new() }
+        Self::from_rules(Vec::new())
+    }
+
+    fn from_rules(rules: Vec<Rule>) -> Self {
+        // The patterns compiled one by one, so together they compile too; an empty set is the
+        // fallback that can only make `apply` try every rule.
+        let any = RegexSet::new(rules.iter().map(|r| r.regex.as_str()))
+            .unwrap_or_else(|_| RegexSet::empty());
+        Redactions { rules, any }
     }
 
     /// Adds `pattern` (the `regex` crate's syntax, linear time whatever the input), replaced
@@ -109,17 +120,23 @@ impl Redactions {
             pattern: pattern.to_owned(),
             source,
         })?;
-        self.rules.push(Rule {
+        let mut rules = std::mem::take(&mut self.rules);
+        rules.push(Rule {
             regex,
             replacement: Replacement::Text(replacement.to_owned()),
         });
-        Ok(self)
+        Ok(Self::from_rules(rules))
     }
 
     /// `text` with every pattern replaced, in order.
     pub fn apply<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let mut out = Cow::Borrowed(text);
-        for rule in &self.rules {
+        let matched = self.any.matches(text);
+        let every = self.any.len() != self.rules.len();
+        for (i, rule) in self.rules.iter().enumerate() {
+            if !every && !matched.matched(i) {
+                continue;
+            }
             let replaced = match &rule.replacement {
                 Replacement::Text(with) => rule.regex.replace_all(&out, with.as_str()),
                 Replacement::Card => rule.regex.replace_all(&out, |c: &Captures<'_>| {
@@ -228,7 +245,9 @@ mod tests {
 
     #[test]
     fn every_default_pattern_compiles() {
-        assert_eq!(Redactions::defaults().rules.len(), DEFAULTS.len() + 1);
+        let defaults = Redactions::defaults();
+        assert_eq!(defaults.rules.len(), DEFAULTS.len() + 1);
+        assert_eq!(defaults.any.len(), defaults.rules.len());
     }
 
     #[test]

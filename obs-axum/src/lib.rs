@@ -27,11 +27,11 @@
 //! Apply the layer with [`Router::layer`](axum::Router::layer) after adding the routes: axum
 //! then wraps each route, and the layer sees the matched route template. The metrics router
 //! may be merged after the layer, as here, or before it: either way a path no route matches
-//! is recorded as `http_route="unmatched"` (404), a method a route does not serve under the
-//! route's template (405), and each scrape as `GET /metrics`, once. Merged after, the metrics
-//! router's fallback replaces the application's (that is how axum merges routers), so it
-//! records those requests with an `ObsLayer` of its own; see [`MetricsRoute`] for how to
-//! give it the application's settings or skip the scrapes. Routers that you merge after the
+//! is recorded as `http_route="unmatched"` (404) and a method a route does not serve under the
+//! route's template (405), once. Merged after, the metrics router's fallback replaces the
+//! application's (that is how axum merges routers), so it records those requests with an
+//! `ObsLayer` of its own, which skips the scrapes; see [`MetricsRoute`] for how to give it the
+//! application's settings or record the scrapes. Routers that you merge after the
 //! layer are not wrapped by it; give them
 //! [`ObsLayer::only_unobserved`] so that their routes and the fallback are recorded too.
 //!

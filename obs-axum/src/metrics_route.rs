@@ -36,23 +36,25 @@ where
 ///
 /// The router from [`into_router`](Self::into_router) carries an [`ObsLayer`] of its own, set
 /// to [`only_unobserved`](ObsLayer::only_unobserved), on its route and on its fallback. That
-/// makes the application's HTTP metrics the same whichever order it is merged in:
+/// makes the application's HTTP metrics complete whichever order it is merged in:
 ///
 /// - *after* the application's `.layer(ObsLayer)` (the order the README shows): axum's
 ///   [`Router::merge`] replaces the application's fallback, which the application's layer
 ///   wrapped, with this router's. This router's layer then records the requests that match
-///   no route (`http_route="unmatched"`, 404) and the scrapes (`http_route="/metrics"`),
-///   which the application's layer never sees;
+///   no route (`http_route="unmatched"`, 404), which the application's layer never sees;
 /// - *before* it: the application's layer wraps this router too and records those requests
 ///   itself; this router's layer lets them through, so nothing is counted twice.
 ///
 /// A method a route does not serve (`POST /todos/1`) is answered 405 inside the route, so the
 /// application's layer records it under the route's template in either order.
 ///
-/// Scrapes are recorded by default, like any other route: their duration is the cost of a
-/// scrape. To skip them, or to apply the application's other settings (trusted proxies,
-/// trace context, spans) to unmatched requests as well, hand the application's layer to
-/// [`obs_layer`](Self::obs_layer); [`record_requests(false)`](Self::record_requests) turns
+/// Scrapes are the monitoring system's requests, not the application's: by default this
+/// router's own layer skips its path, so merged after the application's layer, scrapes are
+/// not recorded. Merged before it, the application's layer decides, as for any route (list
+/// the path in its [`skip_paths`](ObsLayer::skip_paths) to leave them out). To have the same
+/// settings either way (skip paths, trusted proxies, trace context, spans) hand the
+/// application's layer to [`obs_layer`](Self::obs_layer); then the scrapes are recorded
+/// unless its `skip_paths` lists them. [`record_requests(false)`](Self::record_requests) turns
 /// this router's recording off. The first `ObsLayer` a request meets decides whether it is
 /// recorded.
 ///
@@ -132,8 +134,8 @@ impl MetricsRoute {
     }
 
     /// Whether the router records the requests that reach it and that no other [`ObsLayer`]
-    /// saw: the scrapes and, merged after the application's layer, the requests no route
-    /// matched (see [what it records](Self#what-it-records)). Defaults to `true`.
+    /// saw: merged after the application's layer, the requests no route matched (see
+    /// [what it records](Self#what-it-records)). Defaults to `true`.
     pub fn record_requests(mut self, enabled: bool) -> Self {
         self.record = enabled;
         self
@@ -141,8 +143,10 @@ impl MetricsRoute {
 
     /// The layer that records those requests; pass the application's, so that its settings
     /// ([`skip_paths`](ObsLayer::skip_paths), trusted proxies, trace context, spans) apply
-    /// to them as well. It is used with [`only_unobserved`](ObsLayer::only_unobserved) set.
-    /// Defaults to [`ObsLayer::from_metrics`] on this route's registry, with its defaults.
+    /// to them as well, scrapes included. It is used with
+    /// [`only_unobserved`](ObsLayer::only_unobserved) set. Defaults to
+    /// [`ObsLayer::from_metrics`] on this route's registry with its defaults, skipping this
+    /// route's path.
     pub fn obs_layer(mut self, layer: ObsLayer) -> Self {
         self.layer = Some(layer);
         self
@@ -157,9 +161,11 @@ impl MetricsRoute {
         let layer = if self.record {
             // A registry that holds foreign metrics of our names leaves the scrapes
             // unrecorded; the application's own layer reports that conflict.
-            self.layer
-                .take()
-                .or_else(|| ObsLayer::try_from_metrics(&self.metrics).ok())
+            self.layer.take().or_else(|| {
+                ObsLayer::try_from_metrics(&self.metrics)
+                    .ok()
+                    .map(|layer| layer.skip_paths([path.as_str()]))
+            })
         } else {
             None
         };

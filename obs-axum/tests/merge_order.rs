@@ -1,6 +1,7 @@
 //! The metrics router may be merged before or after the application's `ObsLayer`: either way,
 //! requests that match no route are recorded as `unmatched` 404, a method a route does not
-//! serve as the route's 405, scrapes as `GET /metrics`, and each request exactly once.
+//! serve as the route's 405, and each request exactly once; scrapes are recorded by the
+//! application's layer when it sees them, not by the metrics router's own by default.
 
 #![allow(clippy::unwrap_used)]
 
@@ -69,7 +70,9 @@ async fn traffic(app: &Router) -> String {
 
 #[tokio::test]
 async fn every_request_is_recorded_once_in_either_order() {
-    for (order, build) in ORDERS {
+    // Scrapes: skipped by the metrics router's own layer; recorded by an application layer
+    // around it, as any route.
+    for ((order, build), scrapes) in ORDERS.into_iter().zip([None, Some(1.0)]) {
         let metrics = Metrics::new();
         let app = build(
             ObsLayer::from_metrics(&metrics),
@@ -93,20 +96,44 @@ async fn every_request_is_recorded_once_in_either_order() {
         );
         assert_eq!(
             count(&text, "GET", "/metrics", "200"),
-            Some(1.0),
+            scrapes,
             "{order}\n{text}"
         );
         let all = series(&text, &format!("{HTTP_SERVER_REQUEST_DURATION}_count"));
-        assert_eq!(all.len(), 4, "{order}: {all:?}");
-        // The gauge of requests in flight: the scrape being answered is the only one, and it
-        // is counted once, not by two layers.
+        let expected = if scrapes.is_some() { 4 } else { 3 };
+        assert_eq!(all.len(), expected, "{order}: {all:?}");
+        // Requests in flight while the scrape is answered: the scrape itself when it is
+        // recorded, counted once, not by two layers.
         assert_eq!(
             sample(
                 &text,
                 "http_server_active_requests",
                 &[("http_request_method", "GET")]
             ),
+            Some(scrapes.unwrap_or(0.0)),
+            "{order}\n{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn handed_the_applications_layer_the_route_records_scrapes_in_either_order() {
+    for (order, build) in ORDERS {
+        let metrics = Metrics::new();
+        let layer = ObsLayer::from_metrics(&metrics);
+        let app = build(
+            layer.clone(),
+            MetricsRoute::new(metrics.clone()).obs_layer(layer),
+        );
+        let text = traffic(&app).await;
+        assert_eq!(
+            count(&text, "GET", "/metrics", "200"),
             Some(1.0),
+            "{order}\n{text}"
+        );
+        assert_eq!(
+            count(&text, "GET", "unmatched", "404"),
+            Some(2.0),
             "{order}\n{text}"
         );
     }

@@ -27,6 +27,9 @@ pub const OTEL_TRACES_SAMPLER_ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
 pub const OTEL_SDK_DISABLED: &str = "OTEL_SDK_DISABLED";
 /// `RUST_LOG`: the `tracing` filter directives (default `info`).
 pub const RUST_LOG: &str = "RUST_LOG";
+/// `OBS_TRACE_FILTER`: the `tracing` filter directives for spans exported over OTLP (default
+/// `info`), separate from `RUST_LOG` so `RUST_LOG=warn` keeps traces and trace ids.
+pub const OBS_TRACE_FILTER: &str = "OBS_TRACE_FILTER";
 /// `OBS_LOG_FORMAT`: `json` or `pretty` (default: `json` unless stdout is a terminal).
 pub const OBS_LOG_FORMAT: &str = "OBS_LOG_FORMAT";
 /// `LOKI_URL`: the Loki base URL; log lines are pushed there when set.
@@ -46,6 +49,7 @@ pub const ENV_VARS: &[&str] = &[
     OTEL_TRACES_SAMPLER_ARG,
     OTEL_SDK_DISABLED,
     RUST_LOG,
+    OBS_TRACE_FILTER,
     OBS_LOG_FORMAT,
     LOKI_URL,
     OBS_INSTANCE_ID,

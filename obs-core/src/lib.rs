@@ -36,7 +36,8 @@
 //! | `OTEL_EXPORTER_OTLP_PROTOCOL` | `grpc` or `http/protobuf` | `grpc` |
 //! | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | sampler and ratio | `parentbased_always_on` |
 //! | `OTEL_SDK_DISABLED` | `true` turns tracing off, logs stay | `false` |
-//! | `RUST_LOG` | log filter | `info` |
+//! | `RUST_LOG` | log filter (stdout and Loki) | `info` |
+//! | `OBS_TRACE_FILTER` | span filter for OTLP export, separate so `RUST_LOG=warn` keeps traces and trace ids | `info` |
 //! | `OBS_LOG_FORMAT` | `json` or `pretty` | JSON unless stdout is a terminal |
 //! | `LOKI_URL` | Loki base URL; lines are pushed when set | none |
 //! | `OBS_INSTANCE_ID` | instance id in metrics, logs, traces | the host name |
@@ -101,7 +102,7 @@ pub use metrics::Metrics;
 pub use rum_metrics::RumMetrics;
 pub use telemetry::{
     DEFAULT_ENVIRONMENT, DEFAULT_EXPORT_TIMEOUT, DEFAULT_LOG_FILTER, DEFAULT_SHUTDOWN_TIMEOUT,
-    DEFAULT_SPAN_QUEUE_SIZE, Telemetry, TelemetryBuilder,
+    DEFAULT_SPAN_QUEUE_SIZE, DEFAULT_TRACE_FILTER, Telemetry, TelemetryBuilder,
 };
 
 pub use opentelemetry;

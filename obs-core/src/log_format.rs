@@ -91,6 +91,11 @@ where
             span_obj.extend(fields);
         }
         line.insert("span".into(), Value::Object(span_obj));
+    } else if let Some((trace_id, span_id)) = current_otel_ids(&identity.dispatch) {
+        // The log filter hid the span (`RUST_LOG=warn` and an `INFO` server span) but the trace
+        // filter kept it: the line still carries the ids that lead to its trace.
+        line.insert("trace_id".into(), Value::String(trace_id));
+        line.insert("span_id".into(), Value::String(span_id));
     }
 
     line.insert("service".into(), Value::String(identity.service.clone()));
@@ -106,6 +111,13 @@ fn otel_ids(dispatch: &OnceLock<WeakDispatch>, id: &tracing::span::Id) -> Option
     let sc = span.span_context();
     sc.is_valid()
         .then(|| (sc.trace_id().to_string(), sc.span_id().to_string()))
+}
+
+/// [`otel_ids`] of the dispatcher's current span, whatever the log filter lets this layer see.
+fn current_otel_ids(dispatch: &OnceLock<WeakDispatch>) -> Option<(String, String)> {
+    let strong = dispatch.get()?.upgrade()?;
+    let current = strong.current_span();
+    otel_ids(dispatch, current.id()?)
 }
 
 fn timestamp() -> String {

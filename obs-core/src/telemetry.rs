@@ -10,9 +10,10 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use tracing::Dispatch;
+use tracing_subscriber::filter::FilterExt;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
-use tracing_subscriber::layer::{Layered, SubscriberExt};
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 use url::Url;
 
@@ -32,11 +33,12 @@ pub const DEFAULT_EXPORT_TIMEOUT: Duration = Duration::from_secs(3);
 pub const DEFAULT_SPAN_QUEUE_SIZE: usize = 2048;
 /// The log filter when neither `RUST_LOG` nor the builder sets one.
 pub const DEFAULT_LOG_FILTER: &str = "info";
+/// The trace filter when neither `OBS_TRACE_FILTER` nor the builder sets one.
+pub const DEFAULT_TRACE_FILTER: &str = "info";
 /// The deployment environment when neither the resource attributes nor the builder set one.
 pub const DEFAULT_ENVIRONMENT: &str = "development";
 
-type Inner = Layered<EnvFilter, Registry>;
-type BoxedLayer = Box<dyn Layer<Inner> + Send + Sync>;
+type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 
 /// The running telemetry of a service: owns the span exporter, the Loki pusher and the metrics
 /// registry. Dropping it (or calling [`shutdown`](Self::shutdown)) flushes spans and log lines,
@@ -171,6 +173,7 @@ pub struct TelemetryBuilder {
     sdk_disabled: Option<bool>,
     log_format: Option<LogFormat>,
     log_filter: Option<String>,
+    trace_filter: Option<String>,
     log_writer: Option<BoxMakeWriter>,
     loki_url: Option<String>,
     metrics: Option<Metrics>,
@@ -204,6 +207,7 @@ impl TelemetryBuilder {
             sdk_disabled: None,
             log_format: None,
             log_filter: None,
+            trace_filter: None,
             log_writer: None,
             loki_url: None,
             metrics: None,
@@ -283,10 +287,20 @@ impl TelemetryBuilder {
         self
     }
 
-    /// The `tracing` filter directives, such as `info,sqlx=warn`. Defaults to `RUST_LOG`, then
-    /// `info`.
+    /// The `tracing` filter directives for log lines (stdout and Loki), such as
+    /// `info,sqlx=warn`. Spans exported over OTLP have their own filter,
+    /// [`trace_filter`](Self::trace_filter). Defaults to `RUST_LOG`, then `info`.
     pub fn log_filter(mut self, directives: impl Into<String>) -> Self {
         self.log_filter = Some(directives.into());
+        self
+    }
+
+    /// The `tracing` filter directives for spans exported over OTLP. Separate from the log
+    /// filter, so a quiet `RUST_LOG=warn` keeps every `INFO` server and database span, and log
+    /// lines written inside them keep their `trace_id` and `span_id`. Defaults to
+    /// `OBS_TRACE_FILTER`, then `info`.
+    pub fn trace_filter(mut self, directives: impl Into<String>) -> Self {
+        self.trace_filter = Some(directives.into());
         self
     }
 
@@ -391,10 +405,12 @@ impl TelemetryBuilder {
                     identity: identity.clone(),
                 })
                 .with_writer(writer)
+                .with_filter(env_filter(&settings.log_filter))
                 .boxed(),
             LogFormat::Pretty => tracing_subscriber::fmt::layer()
                 .with_writer(writer)
                 .with_ansi(std::io::stdout().is_terminal())
+                .with_filter(env_filter(&settings.log_filter))
                 .boxed(),
         });
 
@@ -429,7 +445,7 @@ impl TelemetryBuilder {
                     .with_tracer(tracer)
                     .with_tracked_inactivity(false)
                     .with_threads(false)
-                    .with_filter(NotOnExporterThread)
+                    .with_filter(NotOnExporterThread.and(env_filter(&settings.trace_filter)))
                     .boxed(),
             );
             Some(provider)
@@ -439,13 +455,14 @@ impl TelemetryBuilder {
             (Some(url), Some(runtime)) => {
                 let counters = metrics.loki_counters()?;
                 let (layer, shutdown) = loki::start(url, identity, counters, runtime.handle())?;
-                layers.push(layer.boxed());
+                layers.push(layer.with_filter(env_filter(&settings.log_filter)).boxed());
                 Some(shutdown)
             }
             _ => None,
         };
 
-        let subscriber = Registry::default().with(settings.filter).with(layers);
+        // Logs and traces filter separately: each layer carries its own filter.
+        let subscriber = Registry::default().with(layers);
         let dispatch = Dispatch::new(subscriber);
         let _ = dispatch_slot.set(dispatch.downgrade());
         Ok(Telemetry {
@@ -521,14 +538,19 @@ impl TelemetryBuilder {
                     LogFormat::Json
                 }),
         };
-        let filter = match (&self.log_filter, env.get(config::RUST_LOG)) {
-            (Some(directives), _) => EnvFilter::try_new(directives).map_err(|e| {
-                Error::invalid("TelemetryBuilder::log_filter", directives, e.to_string())
-            })?,
-            (None, Some(directives)) => EnvFilter::try_new(directives)
-                .map_err(|e| Error::invalid(config::RUST_LOG, directives, e.to_string()))?,
-            (None, None) => EnvFilter::new(DEFAULT_LOG_FILTER),
-        };
+        let log_filter = filter_directives(
+            ("TelemetryBuilder::log_filter", self.log_filter.as_deref()),
+            (config::RUST_LOG, env.get(config::RUST_LOG)),
+            DEFAULT_LOG_FILTER,
+        )?;
+        let trace_filter = filter_directives(
+            (
+                "TelemetryBuilder::trace_filter",
+                self.trace_filter.as_deref(),
+            ),
+            (config::OBS_TRACE_FILTER, env.get(config::OBS_TRACE_FILTER)),
+            DEFAULT_TRACE_FILTER,
+        )?;
         let loki_url = match (&self.loki_url, env.get(config::LOKI_URL)) {
             (Some(url), _) => Some(config::parse_http_url("TelemetryBuilder::loki_url", url)?),
             (None, Some(url)) => Some(config::parse_http_url(config::LOKI_URL, url)?),
@@ -574,7 +596,8 @@ impl TelemetryBuilder {
             sampler,
             sdk_disabled,
             log_format,
-            filter,
+            log_filter,
+            trace_filter,
             loki_url,
         })
     }
@@ -608,8 +631,31 @@ struct Settings {
     sampler: TraceSampler,
     sdk_disabled: bool,
     log_format: LogFormat,
-    filter: EnvFilter,
+    /// Directives checked by [`filter_directives`], so building a filter from them cannot fail.
+    log_filter: String,
+    trace_filter: String,
     loki_url: Option<Url>,
+}
+
+/// The first of the builder's and the variable's directives that is set, checked, else
+/// `default`. An error names where the bad directives came from.
+fn filter_directives(
+    builder: (&'static str, Option<&str>),
+    env: (&'static str, Option<&str>),
+    default: &str,
+) -> Result<String, Error> {
+    let (source, directives) = match (builder, env) {
+        ((source, Some(d)), _) | (_, (source, Some(d))) => (source, d),
+        _ => return Ok(default.to_owned()),
+    };
+    EnvFilter::try_new(directives)
+        .map_err(|e| Error::invalid(source, directives, e.to_string()))?;
+    Ok(directives.to_owned())
+}
+
+/// A filter from directives [`filter_directives`] accepted.
+fn env_filter(directives: &str) -> EnvFilter {
+    EnvFilter::try_new(directives).unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER))
 }
 
 #[cfg(test)]

@@ -276,6 +276,7 @@ pub fn router(
     if let Some(endpoint) = rum_otlp_endpoint {
         rum = rum.otlp_forwarding(endpoint);
     }
-    app.merge(MetricsRoute::new(metrics.clone()).into_router())
-        .merge(rum.into_router())
+    // The metrics router last: its fallback becomes the app's and records unmatched requests.
+    app.merge(rum.into_router())
+        .merge(MetricsRoute::new(metrics.clone()).into_router())
 }

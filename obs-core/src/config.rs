@@ -2,6 +2,7 @@
 //! builder overrides.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use url::Url;
 
@@ -25,6 +26,36 @@ pub const OTEL_TRACES_SAMPLER: &str = "OTEL_TRACES_SAMPLER";
 pub const OTEL_TRACES_SAMPLER_ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
 /// `OTEL_SDK_DISABLED`: `true` turns span export off; logs stay on.
 pub const OTEL_SDK_DISABLED: &str = "OTEL_SDK_DISABLED";
+/// `OTEL_EXPORTER_OTLP_TIMEOUT`: how long one export may take, in milliseconds.
+pub const OTEL_EXPORTER_OTLP_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
+/// `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`: as `OTEL_EXPORTER_OTLP_TIMEOUT`, for spans only.
+pub const OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT";
+/// `OTEL_EXPORTER_OTLP_COMPRESSION`: `gzip` or `none` (default).
+pub const OTEL_EXPORTER_OTLP_COMPRESSION: &str = "OTEL_EXPORTER_OTLP_COMPRESSION";
+/// `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION`: as `OTEL_EXPORTER_OTLP_COMPRESSION`, for spans
+/// only.
+pub const OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: &str = "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION";
+/// `OTEL_EXPORTER_OTLP_HEADERS`: `key=value` pairs, comma separated, percent-encoded, sent
+/// with every export (gRPC metadata or HTTP headers).
+pub const OTEL_EXPORTER_OTLP_HEADERS: &str = "OTEL_EXPORTER_OTLP_HEADERS";
+/// `OTEL_EXPORTER_OTLP_TRACES_HEADERS`: as `OTEL_EXPORTER_OTLP_HEADERS`, for spans only; wins
+/// over it.
+pub const OTEL_EXPORTER_OTLP_TRACES_HEADERS: &str = "OTEL_EXPORTER_OTLP_TRACES_HEADERS";
+/// `OTEL_TRACES_EXPORTER`: `otlp` (default), `console` (one JSON line per span on stdout) or
+/// `none` (spans are made, so logs carry trace ids, but not exported).
+pub const OTEL_TRACES_EXPORTER: &str = "OTEL_TRACES_EXPORTER";
+/// `OTEL_PROPAGATORS`: the context propagators, comma separated: `tracecontext`, `baggage` or
+/// `none` (default `tracecontext,baggage`).
+pub const OTEL_PROPAGATORS: &str = "OTEL_PROPAGATORS";
+/// `OTEL_BSP_SCHEDULE_DELAY`: milliseconds between two exports of the batch span processor.
+pub const OTEL_BSP_SCHEDULE_DELAY: &str = "OTEL_BSP_SCHEDULE_DELAY";
+/// `OTEL_BSP_EXPORT_TIMEOUT`: how long one batch export may take, in milliseconds (used when
+/// no `OTEL_EXPORTER_OTLP_*TIMEOUT` is set).
+pub const OTEL_BSP_EXPORT_TIMEOUT: &str = "OTEL_BSP_EXPORT_TIMEOUT";
+/// `OTEL_BSP_MAX_QUEUE_SIZE`: finished spans buffered for export; more are dropped.
+pub const OTEL_BSP_MAX_QUEUE_SIZE: &str = "OTEL_BSP_MAX_QUEUE_SIZE";
+/// `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`: spans sent in one export, at most the queue size.
+pub const OTEL_BSP_MAX_EXPORT_BATCH_SIZE: &str = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE";
 /// `RUST_LOG`: the `tracing` filter directives (default `info`).
 pub const RUST_LOG: &str = "RUST_LOG";
 /// `OBS_TRACE_FILTER`: the `tracing` filter directives for spans exported over OTLP (default
@@ -48,6 +79,18 @@ pub const ENV_VARS: &[&str] = &[
     OTEL_TRACES_SAMPLER,
     OTEL_TRACES_SAMPLER_ARG,
     OTEL_SDK_DISABLED,
+    OTEL_EXPORTER_OTLP_TIMEOUT,
+    OTEL_EXPORTER_OTLP_TRACES_TIMEOUT,
+    OTEL_EXPORTER_OTLP_COMPRESSION,
+    OTEL_EXPORTER_OTLP_TRACES_COMPRESSION,
+    OTEL_EXPORTER_OTLP_HEADERS,
+    OTEL_EXPORTER_OTLP_TRACES_HEADERS,
+    OTEL_TRACES_EXPORTER,
+    OTEL_PROPAGATORS,
+    OTEL_BSP_SCHEDULE_DELAY,
+    OTEL_BSP_EXPORT_TIMEOUT,
+    OTEL_BSP_MAX_QUEUE_SIZE,
+    OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
     RUST_LOG,
     OBS_TRACE_FILTER,
     OBS_LOG_FORMAT,
@@ -83,6 +126,173 @@ impl OtlpProtocol {
             )),
         }
     }
+}
+
+/// Whether span exports are compressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum OtlpCompression {
+    /// Sent as they are.
+    #[default]
+    None,
+    /// gzip, on either transport.
+    Gzip,
+}
+
+impl OtlpCompression {
+    fn parse(setting: &'static str, value: &str) -> Result<Self, Error> {
+        match value.trim() {
+            "none" => Ok(OtlpCompression::None),
+            "gzip" => Ok(OtlpCompression::Gzip),
+            _ => Err(Error::invalid(setting, value, "expected gzip or none")),
+        }
+    }
+}
+
+/// Where spans go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TracesExporter {
+    /// To the OTLP endpoint, when one is set.
+    #[default]
+    Otlp,
+    /// One JSON line per finished span on stdout; for development.
+    Console,
+    /// Nowhere: spans are still made, so log lines carry trace ids, but are not exported.
+    None,
+}
+
+impl TracesExporter {
+    fn parse(value: &str) -> Result<Self, Error> {
+        match value.trim() {
+            "otlp" => Ok(TracesExporter::Otlp),
+            "console" => Ok(TracesExporter::Console),
+            "none" => Ok(TracesExporter::None),
+            other => Err(Error::invalid(
+                OTEL_TRACES_EXPORTER,
+                value,
+                if other.contains(',') {
+                    "one exporter only: otlp, console or none"
+                } else {
+                    "expected otlp, console or none (zipkin and jaeger are not supported)"
+                },
+            )),
+        }
+    }
+}
+
+/// A context propagator named in `OTEL_PROPAGATORS`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Propagator {
+    /// W3C `traceparent` and `tracestate`.
+    TraceContext,
+    /// W3C `baggage`.
+    Baggage,
+}
+
+/// Parses `OTEL_PROPAGATORS`: a comma-separated list; `none` alone means no propagation.
+pub(crate) fn parse_propagators(value: &str) -> Result<Vec<Propagator>, Error> {
+    let mut out = Vec::new();
+    for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let propagator = match name {
+            "tracecontext" => Propagator::TraceContext,
+            "baggage" => Propagator::Baggage,
+            "none" => continue,
+            "b3" | "b3multi" | "jaeger" | "xray" | "ottrace" => {
+                return Err(Error::invalid(
+                    OTEL_PROPAGATORS,
+                    value,
+                    format!("{name} is not supported; use tracecontext, baggage or none"),
+                ));
+            }
+            _ => {
+                return Err(Error::invalid(
+                    OTEL_PROPAGATORS,
+                    value,
+                    format!("unknown propagator {name:?}; expected tracecontext, baggage or none"),
+                ));
+            }
+        };
+        if !out.contains(&propagator) {
+            out.push(propagator);
+        }
+    }
+    Ok(out)
+}
+
+/// Parses OTLP headers: `key=value` pairs, comma separated, with percent-encoded values.
+/// Keys must be valid header names and values valid header values.
+pub(crate) fn parse_headers(
+    setting: &'static str,
+    raw: &str,
+) -> Result<Vec<(String, String)>, Error> {
+    let mut out = Vec::new();
+    for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((key, value)) = pair.split_once('=') else {
+            return Err(Error::invalid(
+                setting,
+                raw,
+                format!("entry {pair:?} is not key=value"),
+            ));
+        };
+        let key = key.trim().to_ascii_lowercase();
+        if http::HeaderName::from_bytes(key.as_bytes()).is_err() {
+            return Err(Error::invalid(
+                setting,
+                raw,
+                format!("{key:?} is not a header name"),
+            ));
+        }
+        let value = percent_decode(value.trim())
+            .filter(|v| http::HeaderValue::from_str(v).is_ok())
+            .ok_or_else(|| {
+                Error::invalid(
+                    setting,
+                    raw,
+                    format!("the value of {key:?} is not a valid header value once decoded"),
+                )
+            })?;
+        out.push((key, value));
+    }
+    Ok(out)
+}
+
+/// The OTLP headers from the process environment (`OTEL_EXPORTER_OTLP_TRACES_HEADERS`, else
+/// `OTEL_EXPORTER_OTLP_HEADERS`), for exporters outside [`Telemetry`](crate::Telemetry) that
+/// post to the same collector, such as the RUM receiver's span forwarder.
+///
+/// # Errors
+///
+/// A malformed value, naming the variable.
+pub fn otlp_headers_from_env() -> Result<Vec<(String, String)>, Error> {
+    EnvVars::from_process().headers()
+}
+
+fn millis(setting: &'static str, value: &str) -> Result<Duration, Error> {
+    value
+        .trim()
+        .parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|_| Error::invalid(setting, value, "expected a whole number of milliseconds"))
+}
+
+fn count(setting: &'static str, value: &str) -> Result<usize, Error> {
+    value
+        .trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| Error::invalid(setting, value, "expected a positive whole number"))
+}
+
+/// The batch span processor's settings from `OTEL_BSP_*`; `None` where unset.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct BspSettings {
+    pub(crate) schedule_delay: Option<Duration>,
+    pub(crate) export_timeout: Option<Duration>,
+    pub(crate) max_queue_size: Option<usize>,
+    pub(crate) max_export_batch_size: Option<usize>,
 }
 
 /// How log lines are written to stdout.
@@ -241,6 +451,64 @@ impl EnvVars {
                 )),
             },
         }
+    }
+
+    /// The first of `names` that is set, with its name.
+    fn first(&self, names: [&'static str; 2]) -> Option<(&'static str, &str)> {
+        names
+            .into_iter()
+            .find_map(|name| self.get(name).map(|v| (name, v)))
+    }
+
+    pub(crate) fn export_timeout(&self) -> Result<Option<Duration>, Error> {
+        self.first([
+            OTEL_EXPORTER_OTLP_TRACES_TIMEOUT,
+            OTEL_EXPORTER_OTLP_TIMEOUT,
+        ])
+        .map(|(name, v)| millis(name, v))
+        .transpose()
+    }
+
+    pub(crate) fn compression(&self) -> Result<Option<OtlpCompression>, Error> {
+        self.first([
+            OTEL_EXPORTER_OTLP_TRACES_COMPRESSION,
+            OTEL_EXPORTER_OTLP_COMPRESSION,
+        ])
+        .map(|(name, v)| OtlpCompression::parse(name, v))
+        .transpose()
+    }
+
+    pub(crate) fn headers(&self) -> Result<Vec<(String, String)>, Error> {
+        match self.first([
+            OTEL_EXPORTER_OTLP_TRACES_HEADERS,
+            OTEL_EXPORTER_OTLP_HEADERS,
+        ]) {
+            Some((name, v)) => parse_headers(name, v),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    pub(crate) fn traces_exporter(&self) -> Result<Option<TracesExporter>, Error> {
+        self.get(OTEL_TRACES_EXPORTER)
+            .map(TracesExporter::parse)
+            .transpose()
+    }
+
+    pub(crate) fn propagators(&self) -> Result<Option<Vec<Propagator>>, Error> {
+        self.get(OTEL_PROPAGATORS)
+            .map(parse_propagators)
+            .transpose()
+    }
+
+    pub(crate) fn bsp(&self) -> Result<BspSettings, Error> {
+        let ms = |name| self.get(name).map(|v| millis(name, v)).transpose();
+        let n = |name| self.get(name).map(|v| count(name, v)).transpose();
+        Ok(BspSettings {
+            schedule_delay: ms(OTEL_BSP_SCHEDULE_DELAY)?,
+            export_timeout: ms(OTEL_BSP_EXPORT_TIMEOUT)?,
+            max_queue_size: n(OTEL_BSP_MAX_QUEUE_SIZE)?,
+            max_export_batch_size: n(OTEL_BSP_MAX_EXPORT_BATCH_SIZE)?,
+        })
     }
 
     pub(crate) fn log_format(&self) -> Result<Option<LogFormat>, Error> {

@@ -36,6 +36,12 @@
 //! | `OTEL_EXPORTER_OTLP_PROTOCOL` | `grpc` or `http/protobuf` | `grpc` |
 //! | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | sampler and ratio | `parentbased_always_on` |
 //! | `OTEL_SDK_DISABLED` | `true` turns tracing off, logs stay | `false` |
+//! | `OTEL_EXPORTER_OTLP_TIMEOUT` (`_TRACES_TIMEOUT`) | longest one export may take, ms | `OTEL_BSP_EXPORT_TIMEOUT`, else 3000 |
+//! | `OTEL_EXPORTER_OTLP_COMPRESSION` (`_TRACES_COMPRESSION`) | `gzip` or `none`, on either transport | `none` |
+//! | `OTEL_EXPORTER_OTLP_HEADERS` (`_TRACES_HEADERS`) | `key=value,...` sent with every export (and by the RUM span forwarder) | none |
+//! | `OTEL_TRACES_EXPORTER` | `otlp`, `console` (JSON lines where logs go) or `none` | `otlp` |
+//! | `OTEL_PROPAGATORS` | `tracecontext`, `baggage`, `none` | `tracecontext,baggage` |
+//! | `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, `OTEL_BSP_EXPORT_TIMEOUT` | batch span processor | 500 ms, 2048, 512, 3000 ms |
 //! | `RUST_LOG` | log filter (stdout and Loki) | `info` |
 //! | `OBS_TRACE_FILTER` | span filter for OTLP export, separate so `RUST_LOG=warn` keeps traces and trace ids | `info` |
 //! | `OBS_LOG_FORMAT` | `json` or `pretty` | JSON unless stdout is a terminal |
@@ -81,6 +87,7 @@
 
 mod build_info;
 pub mod config;
+mod console;
 mod db_metrics;
 mod error;
 mod http_metrics;
@@ -94,7 +101,9 @@ mod runtime;
 mod telemetry;
 
 pub use build_info::BuildInfo;
-pub use config::{LogFormat, OtlpProtocol, TraceSampler};
+pub use config::{
+    LogFormat, OtlpCompression, OtlpProtocol, Propagator, TraceSampler, TracesExporter,
+};
 pub use db_metrics::DbClientMetrics;
 pub use error::Error;
 pub use http_metrics::HttpServerMetrics;

@@ -11,24 +11,44 @@ use tokio::runtime::Handle;
 use url::Url;
 
 use crate::Error;
-use crate::config::OtlpProtocol;
+use crate::config::{OtlpCompression, OtlpProtocol};
+use crate::telemetry::ExportSettings;
 
 /// Builds the OTLP exporter for `endpoint` (the full URL spans are sent to).
 pub(crate) fn build_exporter(
     endpoint: &Url,
     protocol: OtlpProtocol,
-    timeout: Duration,
+    settings: &ExportSettings,
     handle: &Handle,
 ) -> Result<RuntimeExporter, Error> {
+    let timeout = settings.timeout;
+    let compression = match settings.compression {
+        OtlpCompression::Gzip => Some(opentelemetry_otlp::Compression::Gzip),
+        OtlpCompression::None => None,
+    };
     // tonic spawns its connection worker on the current runtime: make that ours.
     let _entered = handle.enter();
     let tls = endpoint.scheme() == "https";
     let exporter = match protocol {
         OtlpProtocol::Grpc => {
+            let mut headers = http::HeaderMap::new();
+            for (key, value) in &settings.headers {
+                // Checked when the settings were resolved.
+                if let (Ok(k), Ok(v)) = (
+                    http::HeaderName::from_bytes(key.as_bytes()),
+                    http::HeaderValue::from_str(value),
+                ) {
+                    headers.insert(k, v);
+                }
+            }
             let mut builder = opentelemetry_otlp::SpanExporter::builder()
                 .with_tonic()
                 .with_endpoint(endpoint.as_str())
-                .with_timeout(timeout);
+                .with_timeout(timeout)
+                .with_metadata(tonic::metadata::MetadataMap::from_headers(headers));
+            if let Some(compression) = compression {
+                builder = builder.with_compression(compression);
+            }
             if tls {
                 builder = builder.with_tls_config(
                     tonic::transport::ClientTlsConfig::new()
@@ -43,13 +63,17 @@ pub(crate) fn build_exporter(
                 .timeout(timeout)
                 .build()
                 .map_err(|e| Error::Exporter(e.to_string()))?;
-            opentelemetry_otlp::SpanExporter::builder()
+            let mut builder = opentelemetry_otlp::SpanExporter::builder()
                 .with_http()
                 .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
                 .with_endpoint(endpoint.as_str())
                 .with_timeout(timeout)
-                .with_http_client(ReqwestClient(client))
-                .build()
+                .with_headers(settings.headers.iter().cloned().collect())
+                .with_http_client(ReqwestClient(client));
+            if let Some(compression) = compression {
+                builder = builder.with_compression(compression);
+            }
+            builder.build()
         }
     }
     .map_err(|e| Error::Exporter(e.to_string()))?;

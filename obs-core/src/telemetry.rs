@@ -6,8 +6,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use opentelemetry::KeyValue;
+use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use tracing::Dispatch;
 use tracing_subscriber::filter::FilterExt;
@@ -18,7 +20,11 @@ use tracing_subscriber::{EnvFilter, Layer, Registry};
 use url::Url;
 
 use crate::build_info::BuildInfo;
-use crate::config::{self, EnvVars, LogFormat, OtlpProtocol, TraceSampler};
+use crate::config::{
+    self, EnvVars, LogFormat, OtlpCompression, OtlpProtocol, Propagator, TraceSampler,
+    TracesExporter,
+};
+use crate::console::{ConsoleExporter, SharedWriter};
 use crate::log_format::{JsonFieldList, JsonFormat, LogIdentity};
 use crate::loki::{self, LokiShutdown};
 use crate::otlp;
@@ -31,6 +37,11 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_EXPORT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Finished spans buffered for export, by default; more are dropped, never waited for.
 pub const DEFAULT_SPAN_QUEUE_SIZE: usize = 2048;
+/// Spans sent in one export when `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` is unset.
+const DEFAULT_EXPORT_BATCH_SIZE: usize = 512;
+/// Time between two exports when `OTEL_BSP_SCHEDULE_DELAY` is unset: shorter than the
+/// specification's 5 s, so traces show up while one still looks at the request.
+const DEFAULT_SCHEDULE_DELAY: Duration = Duration::from_millis(500);
 /// The log filter when neither `RUST_LOG` nor the builder sets one.
 pub const DEFAULT_LOG_FILTER: &str = "info";
 /// The trace filter when neither `OBS_TRACE_FILTER` nor the builder sets one.
@@ -57,6 +68,7 @@ type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 /// ```
 #[must_use = "dropping the guard shuts telemetry down"]
 pub struct Telemetry {
+    propagators: Vec<Propagator>,
     metrics: Metrics,
     dispatch: Dispatch,
     build_info: BuildInfo,
@@ -94,6 +106,22 @@ impl Telemetry {
     /// The service identity used in the resource, the log lines and `obs_build_info`.
     pub fn build_info(&self) -> &BuildInfo {
         &self.build_info
+    }
+
+    /// The configured context propagators as one: what [`TelemetryBuilder::init`] installs
+    /// globally. After [`TelemetryBuilder::build`], extract and inject with it directly.
+    pub fn propagator(&self) -> TextMapCompositePropagator {
+        let propagators: Vec<Box<dyn TextMapPropagator + Send + Sync>> = self
+            .propagators
+            .iter()
+            .map(|p| -> Box<dyn TextMapPropagator + Send + Sync> {
+                match p {
+                    Propagator::TraceContext => Box::new(TraceContextPropagator::new()),
+                    Propagator::Baggage => Box::new(BaggagePropagator::new()),
+                }
+            })
+            .collect();
+        TextMapCompositePropagator::new(propagators)
     }
 
     /// The OpenTelemetry tracer provider, unless `OTEL_SDK_DISABLED` turned it off.
@@ -178,8 +206,12 @@ pub struct TelemetryBuilder {
     loki_url: Option<String>,
     metrics: Option<Metrics>,
     shutdown_timeout: Duration,
-    export_timeout: Duration,
-    span_queue_size: usize,
+    export_timeout: Option<Duration>,
+    span_queue_size: Option<usize>,
+    otlp_compression: Option<OtlpCompression>,
+    otlp_headers: Vec<(String, String)>,
+    traces_exporter: Option<TracesExporter>,
+    propagators: Option<Vec<Propagator>>,
 }
 
 impl fmt::Debug for TelemetryBuilder {
@@ -212,8 +244,12 @@ impl TelemetryBuilder {
             loki_url: None,
             metrics: None,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
-            export_timeout: DEFAULT_EXPORT_TIMEOUT,
-            span_queue_size: DEFAULT_SPAN_QUEUE_SIZE,
+            export_timeout: None,
+            span_queue_size: None,
+            otlp_compression: None,
+            otlp_headers: Vec::new(),
+            traces_exporter: None,
+            propagators: None,
         }
     }
 
@@ -342,15 +378,47 @@ impl TelemetryBuilder {
         self
     }
 
-    /// The longest one span export may take. Defaults to 3 s.
+    /// The longest one span export may take. Defaults to `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`,
+    /// `OTEL_EXPORTER_OTLP_TIMEOUT`, then `OTEL_BSP_EXPORT_TIMEOUT` (milliseconds), then 3 s.
     pub fn export_timeout(mut self, timeout: Duration) -> Self {
-        self.export_timeout = timeout;
+        self.export_timeout = Some(timeout);
         self
     }
 
-    /// Finished spans buffered for export; when full, new spans are dropped. Defaults to 2048.
+    /// Finished spans buffered for export; when full, new spans are dropped. Defaults to
+    /// `OTEL_BSP_MAX_QUEUE_SIZE`, then 2048.
     pub fn span_queue_size(mut self, size: usize) -> Self {
-        self.span_queue_size = size.max(1);
+        self.span_queue_size = Some(size.max(1));
+        self
+    }
+
+    /// Compresses span exports, on either transport. Defaults to
+    /// `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION`, `OTEL_EXPORTER_OTLP_COMPRESSION`, then none.
+    pub fn otlp_compression(mut self, compression: OtlpCompression) -> Self {
+        self.otlp_compression = Some(compression);
+        self
+    }
+
+    /// Sends a header (gRPC metadata) with every span export, such as an API key for a
+    /// hosted collector. Added to those of `OTEL_EXPORTER_OTLP_TRACES_HEADERS` or
+    /// `OTEL_EXPORTER_OTLP_HEADERS`; the builder's value wins for the same key.
+    pub fn otlp_header(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.otlp_headers.push((key.into(), value.into()));
+        self
+    }
+
+    /// Where spans go: OTLP, the console, or nowhere. Defaults to `OTEL_TRACES_EXPORTER`, then
+    /// OTLP (which exports only when an endpoint is set).
+    pub fn traces_exporter(mut self, exporter: TracesExporter) -> Self {
+        self.traces_exporter = Some(exporter);
+        self
+    }
+
+    /// The context propagators [`init`](Self::init) installs and
+    /// [`Telemetry::propagator`] returns. Defaults to `OTEL_PROPAGATORS`, then W3C trace
+    /// context and baggage.
+    pub fn propagators(mut self, propagators: impl IntoIterator<Item = Propagator>) -> Self {
+        self.propagators = Some(propagators.into_iter().collect());
         self
     }
 
@@ -363,7 +431,7 @@ impl TelemetryBuilder {
         let telemetry = self.build()?;
         tracing::dispatcher::set_global_default(telemetry.dispatch.clone())
             .map_err(|_| Error::AlreadyInitialized)?;
-        crate::install_propagator();
+        opentelemetry::global::set_text_map_propagator(telemetry.propagator());
         if let Some(provider) = &telemetry.tracer_provider {
             opentelemetry::global::set_tracer_provider(provider.clone());
         }
@@ -382,7 +450,9 @@ impl TelemetryBuilder {
             Err(e) => return Err(e),
         }
 
-        let runtime = if settings.otlp.is_some() || settings.loki_url.is_some() {
+        let exports_otlp =
+            settings.otlp.is_some() && settings.export.exporter == TracesExporter::Otlp;
+        let runtime = if exports_otlp || settings.loki_url.is_some() {
             Some(ExporterRuntime::start()?)
         } else {
             None
@@ -395,20 +465,22 @@ impl TelemetryBuilder {
 
         let dispatch_slot = Arc::clone(&identity.dispatch);
         let mut layers: Vec<BoxedLayer> = Vec::with_capacity(3);
-        let writer = self
-            .log_writer
-            .unwrap_or_else(|| BoxMakeWriter::new(std::io::stdout));
+        // Shared with the console span exporter, so spans land where the log lines go.
+        let writer = SharedWriter(Arc::new(
+            self.log_writer
+                .unwrap_or_else(|| BoxMakeWriter::new(std::io::stdout)),
+        ));
         layers.push(match settings.log_format {
             LogFormat::Json => tracing_subscriber::fmt::layer()
                 .fmt_fields(JsonFieldList)
                 .event_format(JsonFormat {
                     identity: identity.clone(),
                 })
-                .with_writer(writer)
+                .with_writer(writer.clone())
                 .with_filter(env_filter(&settings.log_filter))
                 .boxed(),
             LogFormat::Pretty => tracing_subscriber::fmt::layer()
-                .with_writer(writer)
+                .with_writer(writer.clone())
                 .with_ansi(std::io::stdout().is_terminal())
                 .with_filter(env_filter(&settings.log_filter))
                 .boxed(),
@@ -420,23 +492,32 @@ impl TelemetryBuilder {
             let mut provider = SdkTracerProvider::builder()
                 .with_sampler(settings.sampler.to_sdk())
                 .with_resource(settings.resource.clone());
-            if let (Some((endpoint, protocol)), Some(runtime)) = (&settings.otlp, &runtime) {
-                let exporter = otlp::build_exporter(
-                    endpoint,
-                    *protocol,
-                    self.export_timeout,
-                    runtime.handle(),
-                )?;
-                let batch = BatchConfigBuilder::default()
-                    .with_max_queue_size(self.span_queue_size)
-                    .with_max_export_batch_size(self.span_queue_size.min(512))
-                    .with_scheduled_delay(Duration::from_millis(500))
-                    .build();
-                provider = provider.with_span_processor(
-                    BatchSpanProcessor::builder(exporter)
-                        .with_batch_config(batch)
-                        .build(),
-                );
+            let export = &settings.export;
+            let batch = || {
+                BatchConfigBuilder::default()
+                    .with_max_queue_size(export.queue_size)
+                    .with_max_export_batch_size(export.batch_size)
+                    .with_scheduled_delay(export.schedule_delay)
+                    .build()
+            };
+            match (export.exporter, &settings.otlp, &runtime) {
+                (TracesExporter::Otlp, Some((endpoint, protocol)), Some(runtime)) => {
+                    let exporter =
+                        otlp::build_exporter(endpoint, *protocol, export, runtime.handle())?;
+                    provider = provider.with_span_processor(
+                        BatchSpanProcessor::builder(exporter)
+                            .with_batch_config(batch())
+                            .build(),
+                    );
+                }
+                (TracesExporter::Console, _, _) => {
+                    provider = provider.with_span_processor(
+                        BatchSpanProcessor::builder(ConsoleExporter::new(writer.clone()))
+                            .with_batch_config(batch())
+                            .build(),
+                    );
+                }
+                _ => {}
             }
             let provider = provider.build();
             let tracer = provider.tracer("obs");
@@ -466,6 +547,7 @@ impl TelemetryBuilder {
         let dispatch = Dispatch::new(subscriber);
         let _ = dispatch_slot.set(dispatch.downgrade());
         Ok(Telemetry {
+            propagators: settings.propagators,
             metrics,
             dispatch,
             build_info: settings.build_info,
@@ -527,6 +609,13 @@ impl TelemetryBuilder {
         let sdk_disabled = match self.sdk_disabled {
             Some(d) => d,
             None => env.sdk_disabled()?.unwrap_or(false),
+        };
+        let export = self.resolve_export()?;
+        let propagators = match &self.propagators {
+            Some(p) => p.clone(),
+            None => env
+                .propagators()?
+                .unwrap_or_else(|| vec![Propagator::TraceContext, Propagator::Baggage]),
         };
         let log_format = match self.log_format {
             Some(f) => f,
@@ -599,6 +688,54 @@ impl TelemetryBuilder {
             log_filter,
             trace_filter,
             loki_url,
+            export,
+            propagators,
+        })
+    }
+
+    /// How spans are exported: builder first, then the signal's variable, then the general
+    /// one, then the batch processor's, then our default.
+    fn resolve_export(&self) -> Result<ExportSettings, Error> {
+        let env = &self.env;
+        let bsp = env.bsp()?;
+        let mut headers = env.headers()?;
+        for (key, value) in &self.otlp_headers {
+            let checked = config::parse_headers(
+                "TelemetryBuilder::otlp_header",
+                &format!("{key}={}", value.replace('%', "%25").replace(',', "%2C")),
+            )?;
+            for (key, value) in checked {
+                headers.retain(|(k, _)| *k != key);
+                headers.push((key, value));
+            }
+        }
+        let queue_size = self
+            .span_queue_size
+            .or(bsp.max_queue_size)
+            .unwrap_or(DEFAULT_SPAN_QUEUE_SIZE);
+        Ok(ExportSettings {
+            exporter: match self.traces_exporter {
+                Some(e) => e,
+                None => env.traces_exporter()?.unwrap_or_default(),
+            },
+            timeout: match self.export_timeout {
+                Some(t) => t,
+                None => env
+                    .export_timeout()?
+                    .or(bsp.export_timeout)
+                    .unwrap_or(DEFAULT_EXPORT_TIMEOUT),
+            },
+            compression: match self.otlp_compression {
+                Some(c) => c,
+                None => env.compression()?.unwrap_or_default(),
+            },
+            headers,
+            queue_size,
+            batch_size: bsp
+                .max_export_batch_size
+                .unwrap_or(DEFAULT_EXPORT_BATCH_SIZE)
+                .min(queue_size),
+            schedule_delay: bsp.schedule_delay.unwrap_or(DEFAULT_SCHEDULE_DELAY),
         })
     }
 
@@ -635,6 +772,20 @@ struct Settings {
     log_filter: String,
     trace_filter: String,
     loki_url: Option<Url>,
+    export: ExportSettings,
+    propagators: Vec<Propagator>,
+}
+
+/// How spans leave the process, after resolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ExportSettings {
+    pub(crate) exporter: TracesExporter,
+    pub(crate) timeout: Duration,
+    pub(crate) compression: OtlpCompression,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) queue_size: usize,
+    pub(crate) batch_size: usize,
+    pub(crate) schedule_delay: Duration,
 }
 
 /// The first of the builder's and the variable's directives that is set, checked, else
@@ -753,5 +904,124 @@ mod tests {
             };
             assert!(err.to_string().contains(name), "{name}: {err}");
         }
+    }
+
+    #[test]
+    fn export_settings_come_from_otel_variables() {
+        let s = builder(&[
+            (OTEL_EXPORTER_OTLP_TIMEOUT, "7000"),
+            (OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, "1500"),
+            (OTEL_EXPORTER_OTLP_COMPRESSION, "gzip"),
+            (OTEL_EXPORTER_OTLP_HEADERS, "api-key=abc%2C1,X-Tenant=acme"),
+            (OTEL_TRACES_EXPORTER, "console"),
+            (OTEL_PROPAGATORS, "baggage"),
+            (OTEL_BSP_SCHEDULE_DELAY, "250"),
+            (OTEL_BSP_MAX_QUEUE_SIZE, "100"),
+            (OTEL_BSP_MAX_EXPORT_BATCH_SIZE, "1000"),
+        ])
+        .resolve()
+        .unwrap();
+        let e = s.export;
+        assert_eq!(e.timeout, Duration::from_millis(1500));
+        assert_eq!(e.compression, OtlpCompression::Gzip);
+        assert_eq!(
+            e.headers,
+            [
+                ("api-key".to_owned(), "abc,1".to_owned()),
+                ("x-tenant".to_owned(), "acme".to_owned())
+            ]
+        );
+        assert_eq!(e.exporter, TracesExporter::Console);
+        assert_eq!(e.schedule_delay, Duration::from_millis(250));
+        assert_eq!(e.queue_size, 100);
+        // A batch is never larger than the queue.
+        assert_eq!(e.batch_size, 100);
+        assert_eq!(s.propagators, [Propagator::Baggage]);
+    }
+
+    #[test]
+    fn export_settings_defaults_and_builder_precedence() {
+        let e = builder(&[]).resolve().unwrap().export;
+        assert_eq!(
+            e,
+            ExportSettings {
+                exporter: TracesExporter::Otlp,
+                timeout: DEFAULT_EXPORT_TIMEOUT,
+                compression: OtlpCompression::None,
+                headers: Vec::new(),
+                queue_size: DEFAULT_SPAN_QUEUE_SIZE,
+                batch_size: 512,
+                schedule_delay: Duration::from_millis(500),
+            }
+        );
+        let s = builder(&[]).resolve().unwrap();
+        assert_eq!(
+            s.propagators,
+            [Propagator::TraceContext, Propagator::Baggage]
+        );
+        let s = builder(&[
+            (OTEL_BSP_EXPORT_TIMEOUT, "9000"),
+            (OTEL_EXPORTER_OTLP_COMPRESSION, "gzip"),
+            (OTEL_EXPORTER_OTLP_HEADERS, "k=env"),
+            (OTEL_TRACES_EXPORTER, "console"),
+            (OTEL_PROPAGATORS, "none"),
+        ]);
+        let e = s.resolve().unwrap().export;
+        assert_eq!(e.timeout, Duration::from_millis(9000));
+        let s = builder(&[
+            (OTEL_BSP_EXPORT_TIMEOUT, "9000"),
+            (OTEL_EXPORTER_OTLP_COMPRESSION, "gzip"),
+            (OTEL_EXPORTER_OTLP_HEADERS, "k=env,j=kept"),
+            (OTEL_TRACES_EXPORTER, "console"),
+            (OTEL_PROPAGATORS, "none"),
+        ])
+        .export_timeout(Duration::from_secs(1))
+        .otlp_compression(OtlpCompression::None)
+        .otlp_header("K", "code")
+        .traces_exporter(TracesExporter::None)
+        .span_queue_size(10)
+        .resolve()
+        .unwrap();
+        assert!(s.propagators.is_empty());
+        let e = s.export;
+        assert_eq!(e.timeout, Duration::from_secs(1));
+        assert_eq!(e.compression, OtlpCompression::None);
+        assert_eq!(
+            e.headers,
+            [
+                ("j".to_owned(), "kept".to_owned()),
+                ("k".to_owned(), "code".to_owned())
+            ]
+        );
+        assert_eq!(e.exporter, TracesExporter::None);
+        assert_eq!((e.queue_size, e.batch_size), (10, 10));
+    }
+
+    #[test]
+    fn bad_export_settings_name_their_variable() {
+        for (name, value) in [
+            (OTEL_EXPORTER_OTLP_TIMEOUT, "10s"),
+            (OTEL_EXPORTER_OTLP_TRACES_COMPRESSION, "zstd"),
+            (OTEL_EXPORTER_OTLP_HEADERS, "novalue"),
+            (OTEL_EXPORTER_OTLP_TRACES_HEADERS, "bad key=1"),
+            (OTEL_EXPORTER_OTLP_HEADERS, "k=%ZZ"),
+            (OTEL_TRACES_EXPORTER, "zipkin"),
+            (OTEL_TRACES_EXPORTER, "otlp,console"),
+            (OTEL_PROPAGATORS, "tracecontext,b3"),
+            (OTEL_PROPAGATORS, "carrier-pigeon"),
+            (OTEL_BSP_SCHEDULE_DELAY, "-1"),
+            (OTEL_BSP_MAX_QUEUE_SIZE, "0"),
+        ] {
+            let err = match builder(&[(name, value)]).resolve() {
+                Ok(_) => panic!("{name}={value} accepted"),
+                Err(err) => err.to_string(),
+            };
+            assert!(err.contains(name), "{name}={value}: {err}");
+        }
+        let err = match builder(&[]).otlp_header("x", "line\nbreak\u{7}").resolve() {
+            Ok(_) => panic!("accepted a control character"),
+            Err(err) => err.to_string(),
+        };
+        assert!(err.contains("TelemetryBuilder::otlp_header"), "{err}");
     }
 }

@@ -12,4 +12,4 @@ mod otlp;
 
 pub use external::{Skip, binary, promtool_check_metrics, require, required};
 pub use loki::{LokiEntry, LokiReceiver};
-pub use otlp::{OtlpCollector, ReceivedSpan};
+pub use otlp::{OtlpCollector, ReceivedSpan, RequestHeaders};

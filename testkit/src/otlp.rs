@@ -97,14 +97,32 @@ fn render(value: &AnyValue) -> String {
     }
 }
 
+/// The headers (gRPC metadata) of one export request, names lowercased.
+pub type RequestHeaders = BTreeMap<String, String>;
+
 #[derive(Clone, Default)]
 struct Store {
     spans: Arc<Mutex<Vec<ReceivedSpan>>>,
+    headers: Arc<Mutex<Vec<RequestHeaders>>>,
     requests: Arc<Mutex<usize>>,
     notify: Arc<Notify>,
 }
 
+fn header_map(headers: &HeaderMap) -> RequestHeaders {
+    headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect()
+}
+
 impl Store {
+    fn record_headers(&self, headers: &HeaderMap) {
+        self.headers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(header_map(headers));
+    }
+
     fn record(&self, request: ExportTraceServiceRequest) {
         let mut spans = self.spans.lock().unwrap_or_else(|p| p.into_inner());
         for rs in request.resource_spans {
@@ -139,6 +157,7 @@ impl TraceService for Store {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.record_headers(&request.metadata().clone().into_headers());
         self.record(request.into_inner());
         Ok(tonic::Response::new(ExportTraceServiceResponse {
             partial_success: None,
@@ -170,7 +189,8 @@ impl OtlpCollector {
         let addr = listener.local_addr().expect("local addr");
         let store = Store::default();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let service = TraceServiceServer::new(store.clone());
+        let service = TraceServiceServer::new(store.clone())
+            .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
         tokio::spawn(async move {
             let _ = tonic::transport::Server::builder()
                 .add_service(service)
@@ -206,6 +226,22 @@ impl OtlpCollector {
             axum::routing::post(move |headers: HeaderMap, body: Bytes| {
                 let store = handler_store.clone();
                 async move {
+                    store.record_headers(&headers);
+                    let gzip = headers
+                        .get(axum::http::header::CONTENT_ENCODING)
+                        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+                    let body = if gzip {
+                        let mut out = Vec::new();
+                        match std::io::Read::read_to_end(
+                            &mut flate2::read::GzDecoder::new(&body[..]),
+                            &mut out,
+                        ) {
+                            Ok(_) => Bytes::from(out),
+                            Err(_) => Bytes::new(),
+                        }
+                    } else {
+                        body
+                    };
                     let json = headers
                         .get(CONTENT_TYPE)
                         .and_then(|v| v.to_str().ok())
@@ -269,6 +305,15 @@ impl OtlpCollector {
     pub fn spans(&self) -> Vec<ReceivedSpan> {
         self.store
             .spans
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The headers (gRPC metadata) of every export request received so far, in order.
+    pub fn request_headers(&self) -> Vec<RequestHeaders> {
+        self.store
+            .headers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()

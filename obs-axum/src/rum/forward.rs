@@ -33,6 +33,9 @@ impl Forwarder {
     /// Starts the exporter thread posting to `<endpoint>/v1/traces`.
     pub(crate) fn start(endpoint: &str, metrics: Option<RumMetrics>) -> Result<Self, ForwardError> {
         let url = traces_url(endpoint);
+        // The collector the backend exports to may want its API key on browser spans too.
+        let headers = obs_core::config::otlp_headers_from_env()
+            .map_err(|e| ForwardError::Client(e.to_string()))?;
         let client = reqwest::Client::builder()
             .timeout(EXPORT_TIMEOUT)
             .build()
@@ -47,12 +50,13 @@ impl Forwarder {
             .spawn(move || {
                 runtime.block_on(async move {
                     while let Some(batch) = rx.recv().await {
-                        let sent = client
+                        let mut request = client
                             .post(&url)
-                            .header(http::header::CONTENT_TYPE, "application/json")
-                            .body(batch.body)
-                            .send()
-                            .await;
+                            .header(http::header::CONTENT_TYPE, "application/json");
+                        for (key, value) in &headers {
+                            request = request.header(key, value);
+                        }
+                        let sent = request.body(batch.body).send().await;
                         let ok = matches!(&sent, Ok(response) if response.status().is_success());
                         if !ok {
                             if let Some(m) = &metrics {

@@ -255,8 +255,10 @@ impl RumReceiver {
     /// Forwards the browser's spans (the batch's `traces`, OTLP/JSON) unchanged to
     /// `<endpoint>/v1/traces` as OTLP/HTTP JSON, so the browser's fetch span and the backend's
     /// server span form one trace. Batches wait in a queue of 64 drained by a background
-    /// thread; when it is full they are dropped and counted. Defaults to none: spans are
-    /// counted and dropped.
+    /// thread; when it is full they are dropped and counted. The headers of
+    /// `OTEL_EXPORTER_OTLP_TRACES_HEADERS` (else `OTEL_EXPORTER_OTLP_HEADERS`) go with every
+    /// post, as with the backend's own exports. Defaults to none: spans are counted and
+    /// dropped.
     pub fn otlp_forwarding(mut self, endpoint: impl Into<String>) -> Self {
         self.otlp_endpoint = Some(endpoint.into());
         self

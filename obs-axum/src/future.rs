@@ -102,7 +102,7 @@ where
 }
 
 /// A bounded `error_type` for an inner service error: its type's name without the path.
-fn short_type_name<E>() -> &'static str {
+pub(crate) fn short_type_name<E>() -> &'static str {
     let full = std::any::type_name::<E>();
     let base = full.split('<').next().unwrap_or(full);
     base.rsplit("::").next().unwrap_or(base)

@@ -94,6 +94,15 @@
 //! Values are cut on a character boundary, the marker counted in the limit. Log lines
 //! written inside the span carry these fields, so they are bounded by the same limits.
 //!
+//! # Outgoing requests
+//!
+//! [`ClientLayer`] instruments the other direction: wrap an HTTP client (hyper-util's legacy
+//! client, or reqwest through a small adapter) and each call records
+//! `http_client_request_duration_seconds` (labels `http_request_method`, `server_address` from
+//! an allow-list else `_OTHER`, `server_port`, `http_response_status_code`, `error_type`) and
+//! opens a client span whose context goes out in `traceparent`, so the called service's server
+//! span joins the caller's trace. See [`client`].
+//!
 //! # Compared with peers
 //!
 //! Measured side by side by `cargo bench -p obs-benches --bench http` on 2 vCPUs (details and
@@ -116,6 +125,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod body;
+pub mod client;
 pub mod client_addr;
 mod future;
 mod instruments;
@@ -131,6 +141,7 @@ mod service;
 mod span;
 
 pub use body::{RequestBody, ResponseBody};
+pub use client::ClientLayer;
 pub use client_addr::{TrustedProxies, TrustedProxiesError};
 pub use future::ResponseFuture;
 pub use layer::ObsLayer;

@@ -69,6 +69,11 @@
 //! | `browser_web_vital_{lcp,fcp,inp,ttfb}_seconds`, `browser_web_vital_cls` | histogram | `app_name`, `page_route`, `rating` |
 //! | `browser_exceptions_total`, `browser_events_total` | counter | `app_name`, `error_type` / `event_name` |
 //! | `obs_rum_items_received_total`, `obs_rum_requests_rejected_total`, `obs_rum_items_dropped_total` | counter | `kind` / `reason` |
+//! | `http_client_request_duration_seconds` | histogram | `http_request_method`, `server_address`, `server_port`, `http_response_status_code`, `error_type` |
+//! | `tokio_runtime_workers`, `tokio_runtime_alive_tasks`, `tokio_runtime_global_queue_depth` | gauge, read at scrape ([`Metrics::runtime`]) | — |
+//! | `tokio_runtime_busy_seconds_total` | counter, summed over workers | — |
+//! | `tokio_runtime_scheduling_delay_seconds` | histogram, from a probe task | — |
+//! | `tokio_runtime_worker_local_queue_depth`, `tokio_runtime_blocking_*`, `tokio_runtime_spawned_tasks_total`, `tokio_runtime_budget_forced_yield_total` | under `--cfg tokio_unstable` only | `worker` (local queue) |
 //! | `process_*` | process collector (Linux) | — |
 //!
 //! # Exporters never block the application
@@ -90,6 +95,7 @@ pub mod config;
 mod console;
 mod db_metrics;
 mod error;
+mod http_client_metrics;
 mod http_metrics;
 mod log_format;
 mod loki;
@@ -98,6 +104,7 @@ pub mod names;
 mod otlp;
 mod rum_metrics;
 mod runtime;
+mod runtime_metrics;
 mod telemetry;
 
 pub use build_info::BuildInfo;
@@ -106,9 +113,13 @@ pub use config::{
 };
 pub use db_metrics::DbClientMetrics;
 pub use error::Error;
+pub use http_client_metrics::HttpClientMetrics;
 pub use http_metrics::HttpServerMetrics;
 pub use metrics::Metrics;
 pub use rum_metrics::RumMetrics;
+pub use runtime_metrics::{
+    DEFAULT_PROBE_INTERVAL, MIN_PROBE_INTERVAL, RuntimeMetrics, RuntimeMetricsBuilder,
+};
 pub use telemetry::{
     DEFAULT_ENVIRONMENT, DEFAULT_EXPORT_TIMEOUT, DEFAULT_LOG_FILTER, DEFAULT_SHUTDOWN_TIMEOUT,
     DEFAULT_SPAN_QUEUE_SIZE, DEFAULT_TRACE_FILTER, Telemetry, TelemetryBuilder,

@@ -8,10 +8,12 @@ use prometheus::{Encoder, IntCounter, Registry, TextEncoder};
 use crate::Error;
 use crate::build_info::BuildInfo;
 use crate::db_metrics::DbClientMetrics;
+use crate::http_client_metrics::HttpClientMetrics;
 use crate::http_metrics::HttpServerMetrics;
 use crate::loki::LokiCounters;
 use crate::names::{OBS_LOKI_DROPPED_LINES, OBS_LOKI_SENT_LINES};
 use crate::rum_metrics::RumMetrics;
+use crate::runtime_metrics::RuntimeMetrics;
 
 /// A cloneable handle to a Prometheus [`Registry`] and to the obs metric families in it.
 ///
@@ -34,6 +36,8 @@ pub struct Metrics {
 struct Inner {
     registry: Registry,
     http: Mutex<Option<HttpServerMetrics>>,
+    http_client: Mutex<Option<HttpClientMetrics>>,
+    runtime: Mutex<Option<RuntimeMetrics>>,
     db: Mutex<Option<DbClientMetrics>>,
     loki: Mutex<Option<LokiCounters>>,
     rum: Mutex<Option<RumMetrics>>,
@@ -54,6 +58,8 @@ impl Metrics {
             inner: Arc::new(Inner {
                 registry,
                 http: Mutex::new(None),
+                http_client: Mutex::new(None),
+                runtime: Mutex::new(None),
                 db: Mutex::new(None),
                 loki: Mutex::new(None),
                 rum: Mutex::new(None),
@@ -74,6 +80,48 @@ impl Metrics {
         get_or_register(&self.inner.http, || {
             HttpServerMetrics::register(&self.inner.registry)
         })
+    }
+
+    /// The HTTP client family (`http_client_request_duration_seconds`), registered on first
+    /// call.
+    ///
+    /// # Errors
+    /// When the registry already holds a metric of the same name that obs did not create.
+    pub fn http_client(&self) -> Result<HttpClientMetrics, Error> {
+        get_or_register(&self.inner.http_client, || {
+            HttpClientMetrics::register(&self.inner.registry)
+        })
+    }
+
+    /// Measures the tokio runtime of `handle`: registers the `tokio_runtime_*` gauges, read
+    /// at scrape time, and spawns the scheduling-delay probe on it with
+    /// [`DEFAULT_PROBE_INTERVAL`](crate::DEFAULT_PROBE_INTERVAL). See [`RuntimeMetrics`] for
+    /// what is measured and [`RuntimeMetrics::builder`] for options.
+    ///
+    /// One runtime per registry: a second call returns the first one.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), obs_core::Error> {
+    /// let metrics = obs_core::Metrics::new();
+    /// metrics.runtime(&tokio::runtime::Handle::current())?;
+    /// assert!(metrics.encode()?.contains("tokio_runtime_workers 1"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// When the registry already holds a metric of one of these names that obs did not create.
+    pub fn runtime(&self, handle: &tokio::runtime::Handle) -> Result<RuntimeMetrics, Error> {
+        RuntimeMetrics::builder(handle).register(self)
+    }
+
+    /// The runtime measured in this registry, registered by `register` on first call.
+    pub(crate) fn runtime_slot(
+        &self,
+        register: impl FnOnce(&Registry) -> Result<RuntimeMetrics, Error>,
+    ) -> Result<RuntimeMetrics, Error> {
+        get_or_register(&self.inner.runtime, || register(&self.inner.registry))
     }
 
     /// The database client families, registered on first call.

@@ -72,6 +72,33 @@ pub const BODY_SIZE_BUCKETS: &[f64] = &[
 ];
 
 // ---------------------------------------------------------------------------------------------
+// HTTP client
+// ---------------------------------------------------------------------------------------------
+
+/// Histogram: duration of outgoing HTTP requests, from the call until the response head
+/// arrived or the request failed.
+pub const HTTP_CLIENT_REQUEST_DURATION: &str = "http_client_request_duration_seconds";
+/// Label: the host a client request went to, from the configured allow-list, else
+/// [`SERVER_ADDRESS_OTHER`].
+pub const SERVER_ADDRESS: &str = "server_address";
+/// Label: the port a client request went to; absent when the address is
+/// [`SERVER_ADDRESS_OTHER`], so unlisted hosts cannot add series by port.
+pub const SERVER_PORT: &str = "server_port";
+/// `server_address` value for hosts outside the allow-list.
+pub const SERVER_ADDRESS_OTHER: &str = "_OTHER";
+/// Label names of [`HTTP_CLIENT_REQUEST_DURATION`], in order.
+pub const HTTP_CLIENT_DURATION_LABELS: [&str; 5] = [
+    HTTP_REQUEST_METHOD,
+    SERVER_ADDRESS,
+    SERVER_PORT,
+    HTTP_RESPONSE_STATUS_CODE,
+    ERROR_TYPE,
+];
+/// Longest `url.full` attribute of a client span, in bytes; longer values are cut on a
+/// character boundary and end with [`CUT_MARKER`].
+pub const MAX_URL_FULL_LEN: usize = 1024;
+
+// ---------------------------------------------------------------------------------------------
 // Database clients (SQL and Redis)
 // ---------------------------------------------------------------------------------------------
 
@@ -136,6 +163,40 @@ pub const DB_DURATION_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.
 /// Buckets of [`DB_CLIENT_CONNECTION_WAIT_TIME`].
 pub const DB_WAIT_TIME_BUCKETS: &[f64] = &[
     0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0,
+];
+
+// ---------------------------------------------------------------------------------------------
+// Tokio runtime
+// ---------------------------------------------------------------------------------------------
+
+/// Gauge: worker threads of the runtime (1 for a current-thread runtime).
+pub const TOKIO_RUNTIME_WORKERS: &str = "tokio_runtime_workers";
+/// Gauge: tasks spawned on the runtime that have not finished yet.
+pub const TOKIO_RUNTIME_ALIVE_TASKS: &str = "tokio_runtime_alive_tasks";
+/// Gauge: tasks waiting in the runtime's global (injection) queue for a worker.
+pub const TOKIO_RUNTIME_GLOBAL_QUEUE_DEPTH: &str = "tokio_runtime_global_queue_depth";
+/// Counter: time the workers spent busy, summed over workers. Its rate divided by
+/// [`TOKIO_RUNTIME_WORKERS`] is the busy ratio (0 … 1). On targets with 64-bit atomics.
+pub const TOKIO_RUNTIME_BUSY_DURATION: &str = "tokio_runtime_busy_seconds_total";
+/// Histogram: how late a probe task runs after its timer fired — the time a ready task
+/// waits for a worker, the runtime's event-loop lag.
+pub const TOKIO_RUNTIME_SCHEDULING_DELAY: &str = "tokio_runtime_scheduling_delay_seconds";
+/// Gauge, `--cfg tokio_unstable` only: tasks in one worker's local queue.
+pub const TOKIO_RUNTIME_WORKER_LOCAL_QUEUE_DEPTH: &str = "tokio_runtime_worker_local_queue_depth";
+/// Gauge, `--cfg tokio_unstable` only: threads of the blocking pool.
+pub const TOKIO_RUNTIME_BLOCKING_THREADS: &str = "tokio_runtime_blocking_threads";
+/// Gauge, `--cfg tokio_unstable` only: tasks waiting for a blocking-pool thread.
+pub const TOKIO_RUNTIME_BLOCKING_QUEUE_DEPTH: &str = "tokio_runtime_blocking_queue_depth";
+/// Counter, `--cfg tokio_unstable` only: tasks spawned on the runtime.
+pub const TOKIO_RUNTIME_SPAWNED_TASKS: &str = "tokio_runtime_spawned_tasks_total";
+/// Counter, `--cfg tokio_unstable` only: times a task was forced to yield after using up its
+/// cooperative budget.
+pub const TOKIO_RUNTIME_BUDGET_FORCED_YIELDS: &str = "tokio_runtime_budget_forced_yield_total";
+/// Label of [`TOKIO_RUNTIME_WORKER_LOCAL_QUEUE_DEPTH`]: the worker's index, `0` to workers − 1.
+pub const TOKIO_WORKER: &str = "worker";
+/// Buckets of [`TOKIO_RUNTIME_SCHEDULING_DELAY`]: 1 ms (the timer's resolution) to 10 s.
+pub const SCHEDULING_DELAY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
 // ---------------------------------------------------------------------------------------------

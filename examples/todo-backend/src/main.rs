@@ -24,6 +24,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         telemetry = telemetry.instance_id(id);
     }
     let telemetry = telemetry.init()?;
+    // Tokio runtime health on /metrics: workers, tasks, queue depth and scheduling delay.
+    telemetry
+        .metrics()
+        .runtime(&tokio::runtime::Handle::current())?;
 
     let app = todo_backend::build(&config, &telemetry).await?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;

@@ -120,7 +120,7 @@
 //!
 //! | name | description | default |
 //! |---|---|---|
-//! | `rum` | [`rum::RumReceiver`]: a Grafana Faro receiver turning browser web vitals, exceptions, logs and events into metrics and `tracing` events | no |
+//! | `rum` | `rum::RumReceiver`: a Grafana Faro receiver turning browser web vitals, exceptions, logs and events into metrics and `tracing` events | no |
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

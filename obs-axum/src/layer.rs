@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use obs_core::{Metrics, Telemetry};
+use opentelemetry::propagation::TextMapPropagator;
 use tower_layer::Layer;
 
 use crate::client_addr::TrustedProxies;
@@ -51,6 +52,8 @@ pub(crate) struct Config {
     pub(crate) request_id: bool,
     pub(crate) trusted_proxies: Arc<TrustedProxies>,
     pub(crate) trace_context: TraceContext,
+    /// `None`: the global propagator, read per request.
+    pub(crate) propagator: Option<Arc<dyn TextMapPropagator + Send + Sync>>,
     pub(crate) extractor: Arc<dyn RouteExtractor>,
     pub(crate) only_unobserved: bool,
     families: Option<obs_core::HttpServerMetrics>,
@@ -71,6 +74,7 @@ impl Config {
             request_id: true,
             trusted_proxies: Arc::new(TrustedProxies::none()),
             trace_context: TraceContext::Continue,
+            propagator: None,
             extractor: Arc::new(MatchedPathExtractor),
             only_unobserved: false,
             families,
@@ -106,7 +110,7 @@ impl fmt::Debug for ObsLayer {
 impl ObsLayer {
     /// A layer recording into the registry of `telemetry`.
     pub fn new(telemetry: &Telemetry) -> Self {
-        Self::from_metrics(telemetry.metrics())
+        Self::from_metrics(telemetry.metrics()).propagator(telemetry.propagator())
     }
 
     /// A layer recording into `metrics`.
@@ -215,6 +219,15 @@ impl ObsLayer {
     /// [`TraceContext::Continue`].
     pub fn trace_context(self, mode: TraceContext) -> Self {
         self.config(|c| c.trace_context = mode)
+    }
+
+    /// The propagator incoming trace context is extracted with. Defaults to the one of the
+    /// [`Telemetry`] given to [`ObsLayer::new`] (`OTEL_PROPAGATORS`), else the global
+    /// propagator, so services set up with [`TelemetryBuilder::build`](obs_core::TelemetryBuilder::build)
+    /// and no global state still continue their callers' traces.
+    pub fn propagator(self, propagator: impl TextMapPropagator + Send + Sync + 'static) -> Self {
+        let propagator: Arc<dyn TextMapPropagator + Send + Sync> = Arc::new(propagator);
+        self.config(|c| c.propagator = Some(propagator))
     }
 
     /// How to find the route template. Defaults to axum's `MatchedPath`. See the

@@ -74,9 +74,12 @@ pub(crate) fn make_span<B>(
     if span.is_disabled() {
         return span;
     }
-    let remote = opentelemetry::global::get_text_map_propagator(|propagator| {
-        propagator.extract(&HeaderExtractor(req.headers()))
-    });
+    let remote = match &config.propagator {
+        Some(propagator) => propagator.extract(&HeaderExtractor(req.headers())),
+        None => opentelemetry::global::get_text_map_propagator(|propagator| {
+            propagator.extract(&HeaderExtractor(req.headers()))
+        }),
+    };
     let remote_span = remote.span().span_context().clone();
     if remote_span.is_valid() {
         match config.trace_context {

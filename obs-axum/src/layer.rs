@@ -1,6 +1,5 @@
 //! [`ObsLayer`]: the one call that instruments a router.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
@@ -10,6 +9,7 @@ use tower_layer::Layer;
 
 use crate::client_addr::TrustedProxies;
 use crate::instruments::Instruments;
+use crate::path_rules::PathRules;
 use crate::route::{KnownMethods, MatchedPathExtractor, RouteExtractor};
 use crate::service::ObsService;
 use crate::span::TraceContext;
@@ -45,7 +45,9 @@ pub(crate) struct Shared {
 
 #[derive(Clone)]
 pub(crate) struct Config {
-    pub(crate) skip_paths: HashSet<Box<str>>,
+    pub(crate) skip_paths: PathRules,
+    pub(crate) skip_metrics: PathRules,
+    pub(crate) skip_spans: PathRules,
     pub(crate) spans: bool,
     pub(crate) body_sizes: bool,
     pub(crate) trace_response: bool,
@@ -67,7 +69,9 @@ pub(crate) struct Observed;
 impl Config {
     fn new(families: Option<obs_core::HttpServerMetrics>) -> Self {
         Config {
-            skip_paths: HashSet::new(),
+            skip_paths: PathRules::default(),
+            skip_metrics: PathRules::default(),
+            skip_spans: PathRules::default(),
             spans: true,
             body_sizes: true,
             trace_response: true,
@@ -81,8 +85,13 @@ impl Config {
         }
     }
 
-    pub(crate) fn is_skipped(&self, path: &str) -> bool {
-        !self.skip_paths.is_empty() && self.skip_paths.contains(path)
+    /// Whether `path` is left out of the metrics, and of the spans.
+    pub(crate) fn skips(&self, path: &str) -> (bool, bool) {
+        let both = self.skip_paths.matches(path);
+        (
+            both || self.skip_metrics.matches(path),
+            both || self.skip_spans.matches(path),
+        )
     }
 }
 
@@ -90,6 +99,8 @@ impl fmt::Debug for Shared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ObsLayer")
             .field("skip_paths", &self.config.skip_paths)
+            .field("skip_metrics", &self.config.skip_metrics)
+            .field("skip_spans", &self.config.skip_spans)
             .field("spans", &self.config.spans)
             .field("body_sizes", &self.config.body_sizes)
             .field("trace_response", &self.config.trace_response)
@@ -155,8 +166,9 @@ impl ObsLayer {
         self
     }
 
-    /// Paths that are neither measured nor traced, such as `/metrics` and `/health`; matched
-    /// exactly against the request path. Defaults to none.
+    /// Paths that are neither measured nor traced, such as `/metrics` and `/health`. A pattern
+    /// matches the request path exactly, or, ending in `*`, as a prefix (`/static/*`).
+    /// Defaults to none.
     ///
     /// Requests this layer never sees are not affected: with the metrics router merged after
     /// this layer, hand the layer to [`MetricsRoute::obs_layer`](crate::MetricsRoute::obs_layer)
@@ -166,11 +178,32 @@ impl ObsLayer {
         I: IntoIterator<Item = P>,
         P: Into<String>,
     {
-        let paths: HashSet<Box<str>> = paths
-            .into_iter()
-            .map(|p| p.into().into_boxed_str())
-            .collect();
-        self.config(|c| c.skip_paths = paths)
+        let rules = PathRules::new(paths);
+        self.config(|c| c.skip_paths = rules)
+    }
+
+    /// Paths left out of the metrics but still traced, such as a slow export endpoint whose
+    /// latency would drown the others' while its traces still matter. Patterns as in
+    /// [`skip_paths`](Self::skip_paths). Defaults to none.
+    pub fn skip_metrics<I, P>(self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        let rules = PathRules::new(paths);
+        self.config(|c| c.skip_metrics = rules)
+    }
+
+    /// Paths measured but not traced, such as a health check whose rate and errors matter but
+    /// whose spans would fill the trace store. Patterns as in [`skip_paths`](Self::skip_paths).
+    /// Defaults to none.
+    pub fn skip_spans<I, P>(self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        let rules = PathRules::new(paths);
+        self.config(|c| c.skip_spans = rules)
     }
 
     /// Whether to open a server span per request. Defaults to `true`.

@@ -131,6 +131,7 @@ mod future;
 mod instruments;
 mod layer;
 mod metrics_route;
+mod path_rules;
 mod record;
 mod request_id;
 pub mod route;

@@ -34,15 +34,19 @@ pub(crate) struct Start {
     pub(crate) method: usize,
     pub(crate) started: Instant,
     pub(crate) request_bytes: Option<Arc<AtomicU64>>,
+    /// `false` for paths left out of the metrics: only the span is kept.
+    pub(crate) record_metrics: bool,
     pub(crate) record_sizes: bool,
     pub(crate) span: tracing::Span,
-    pub(crate) _active: ActiveGuard,
+    pub(crate) _active: Option<ActiveGuard>,
 }
 
 impl Start {
     /// The response head is here: look up its handles; the body decides when it ends.
     pub(crate) fn respond(self, status: u16) -> Completion {
-        let handles = self.instruments.handles(&self.route, self.method, status);
+        let handles = self
+            .record_metrics
+            .then(|| self.instruments.handles(&self.route, self.method, status));
         Completion {
             start: self,
             handles,
@@ -55,6 +59,9 @@ impl Start {
     /// was cancelled.
     pub(crate) fn fail(self, error_type: &str) {
         crate::span::record_failure(&self.span, error_type);
+        if !self.record_metrics {
+            return;
+        }
         self.instruments.record_failure(
             &self.route,
             self.method,
@@ -69,7 +76,8 @@ impl Start {
 #[derive(Debug)]
 pub(crate) struct Completion {
     start: Start,
-    handles: Arc<Handles>,
+    /// `None` when the path is left out of the metrics.
+    handles: Option<Arc<Handles>>,
     status: u16,
     response_bytes: u64,
 }
@@ -81,14 +89,16 @@ impl Completion {
 
     /// Records duration and sizes; drops the span (ending it) and the active-request guard.
     pub(crate) fn finish(self) {
+        let Some(handles) = &self.handles else { return };
         let elapsed = self.start.started.elapsed().as_secs_f64();
-        self.handles.duration.observe(elapsed);
-        self.record_sizes();
+        handles.duration.observe(elapsed);
+        self.record_sizes(handles);
     }
 
     /// The body failed mid-stream: recorded with `error_type` and the status already sent.
     pub(crate) fn finish_with_error(self, error_type: &str) {
         crate::span::record_failure(&self.start.span, error_type);
+        let Some(handles) = &self.handles else { return };
         self.start.instruments.record_failure(
             &self.start.route,
             self.start.method,
@@ -96,10 +106,10 @@ impl Completion {
             error_type,
             self.start.started.elapsed().as_secs_f64(),
         );
-        self.record_sizes();
+        self.record_sizes(handles);
     }
 
-    fn record_sizes(&self) {
+    fn record_sizes(&self, handles: &Handles) {
         if !self.start.record_sizes {
             return;
         }
@@ -108,9 +118,7 @@ impl Completion {
             .request_bytes
             .as_ref()
             .map_or(0, |c| c.load(Ordering::Relaxed));
-        self.handles.request_size.observe(request_bytes as f64);
-        self.handles
-            .response_size
-            .observe(self.response_bytes as f64);
+        handles.request_size.observe(request_bytes as f64);
+        handles.response_size.observe(self.response_bytes as f64);
     }
 }

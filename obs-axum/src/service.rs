@@ -55,7 +55,8 @@ where
         let config = &shared.config;
         // An outer layer has recorded (or deliberately skipped) this request already.
         let observed = req.extensions_mut().insert(Observed).is_some();
-        let pass = (observed && config.only_unobserved) || config.is_skipped(req.uri().path());
+        let (no_metrics, no_span) = config.skips(req.uri().path());
+        let pass = (observed && config.only_unobserved) || (no_metrics && no_span);
         let instruments = match &shared.instruments {
             Some(instruments) if !pass => instruments,
             _ => {
@@ -76,11 +77,11 @@ where
             let found = config.extractor.extract(&parts);
             instruments.route(found.as_deref().unwrap_or(ROUTE_UNMATCHED))
         };
-        let active = ActiveGuard::new(instruments.active(method));
+        let active = (!no_metrics).then(|| ActiveGuard::new(instruments.active(method)));
         let request_id = config
             .request_id
             .then(|| request_id::ensure(req.headers_mut()));
-        let span = if config.spans {
+        let span = if config.spans && !no_span {
             span::make_span(
                 &req,
                 instruments.span_name(&route, method),
@@ -93,8 +94,8 @@ where
             tracing::Span::none()
         };
         // A body that is already over (GET, HEAD, empty POST) has nothing to count.
-        let request_bytes =
-            (config.body_sizes && !req.body().is_end_stream()).then(|| Arc::new(AtomicU64::new(0)));
+        let request_bytes = (config.body_sizes && !no_metrics && !req.body().is_end_stream())
+            .then(|| Arc::new(AtomicU64::new(0)));
         let req = req.map(|body| RequestBody::new(body, request_bytes.clone()));
         let future = span.in_scope(|| self.inner.call(req));
         let start = Start {
@@ -103,6 +104,7 @@ where
             method,
             started,
             request_bytes,
+            record_metrics: !no_metrics,
             record_sizes: config.body_sizes,
             span,
             _active: active,

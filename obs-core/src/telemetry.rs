@@ -133,7 +133,10 @@ impl Telemetry {
     ///
     /// # Errors
     /// [`Error::ShutdownTimeout`] when flushing did not finish in time (the collector or Loki
-    /// is unreachable), [`Error::Shutdown`] when the span exporter reported a failure.
+    /// is unreachable), [`Error::Shutdown`] when the tracer provider could not be shut down.
+    /// A final export the collector refuses (a failed TLS handshake, say) is not an error
+    /// here: the OpenTelemetry SDK drops export failures while shutting down, as it does
+    /// during normal operation.
     pub fn shutdown(mut self) -> Result<(), Error> {
         self.shutdown_inner()
     }

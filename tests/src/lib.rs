@@ -490,7 +490,8 @@ pub mod monitoring {
     pub type Targets = Vec<(String, Vec<(String, String)>)>;
 
     /// Prometheus with the rule files of `monitoring/prometheus/rules`, scraping `targets` and
-    /// evaluating every `interval`, alerting to `alertmanager_port`.
+    /// itself (job `prometheus`) and evaluating every `interval`, alerting to
+    /// `alertmanager_port`.
     pub async fn prometheus(
         targets: &Targets,
         alertmanager_port: u16,
@@ -515,6 +516,11 @@ pub mod monitoring {
                 ));
             }
         }
+        // Prometheus scrapes itself, as in monitoring/prometheus/prometheus.yml: the
+        // meta-monitoring rules read its rule-evaluation counters.
+        config.push_str(&format!(
+            "  - job_name: prometheus\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n        labels:\n          instance: prometheus\n          service: prometheus\n"
+        ));
         let config_path = dir.join("prometheus.yml");
         std::fs::write(&config_path, config).expect("write prometheus.yml");
         let args = [

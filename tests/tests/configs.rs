@@ -167,11 +167,18 @@ fn alert_unit_tests(dir: &std::path::Path) -> (BTreeSet<String>, BTreeSet<String
             };
             for case in cases {
                 let name = case["alertname"].as_str().unwrap().to_owned();
-                if case["exp_alerts"]
-                    .as_sequence()
-                    .is_some_and(|alerts| !alerts.is_empty())
-                {
+                for alert in case["exp_alerts"].as_sequence().into_iter().flatten() {
                     fired.insert(name.clone());
+                    // Routing groups by `service` and inhibition matches on it: every alert
+                    // that pages or tickets carries it.
+                    let labels = &alert["exp_labels"];
+                    if labels["severity"] != "none" {
+                        assert!(
+                            labels["service"].as_str().is_some_and(|s| !s.is_empty()),
+                            "{}: {name} fires without a service label: {labels:?}",
+                            path.display()
+                        );
+                    }
                 }
                 tested.insert(name);
             }
@@ -215,7 +222,7 @@ fn every_alert_is_labelled_documented_and_unit_tested() {
             );
         }
     }
-    assert!(alerts >= 15, "expected the full alert set, found {alerts}");
+    assert!(alerts >= 20, "expected the full alert set, found {alerts}");
 }
 
 #[test]
@@ -227,15 +234,72 @@ fn alertmanager_config_passes_amtool() {
         return;
     };
     assert!(ok, "{text}");
-    // Routing: critical pages, warning tickets, both also reach the development webhook.
-    assert_eq!(
-        receivers(&["severity=critical", "alertname=HighErrorRate"]),
-        ["pages", "dev-webhook"]
-    );
-    assert_eq!(
-        receivers(&["severity=warning", "alertname=HighLatency"]),
-        ["tickets", "dev-webhook"]
-    );
+    // Routing: critical pages, warning tickets, both also reach the development webhook;
+    // Watchdog goes to its own receiver, the dead man's switch.
+    for (labels, expected) in [
+        (
+            &[
+                "severity=critical",
+                "alertname=AvailabilitySLOBudgetBurn",
+                "service=todo-backend",
+                "slo=availability",
+            ][..],
+            &["pages", "dev-webhook"][..],
+        ),
+        (
+            &[
+                "severity=critical",
+                "alertname=ServiceDown",
+                "service=todo-backend",
+            ],
+            &["pages", "dev-webhook"],
+        ),
+        (
+            &[
+                "severity=warning",
+                "alertname=HighErrorRate",
+                "service=todo-backend",
+                "slo=availability",
+            ],
+            &["tickets", "dev-webhook"],
+        ),
+        (
+            &["severity=warning", "alertname=TargetDown", "service=loki"],
+            &["tickets", "dev-webhook"],
+        ),
+        (&["severity=none", "alertname=Watchdog"], &["watchdog"]),
+        (
+            &["severity=none", "alertname=SomethingElse"],
+            &["dev-webhook"],
+        ),
+    ] {
+        assert_eq!(receivers(labels), expected, "{labels:?}");
+    }
+    // The dead man's switch is re-sent every minute, so a missing heartbeat is noticed.
+    let config: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(repo_root().join("monitoring/alertmanager/alertmanager.yml"))
+            .unwrap(),
+    )
+    .unwrap();
+    let watchdog = config["route"]["routes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|r| r["receiver"] == "watchdog")
+        .unwrap();
+    assert_eq!(watchdog["repeat_interval"], "1m");
+    assert_eq!(watchdog["group_interval"], "1m");
+    // Inhibition matches only on labels the alerts carry: `service` and `slo` from the rules,
+    // `environment` from Prometheus' external labels.
+    let carried: BTreeSet<&str> = ["service", "slo", "alertname", "environment"].into();
+    for rule in config["inhibit_rules"].as_sequence().unwrap() {
+        for label in rule["equal"].as_sequence().unwrap() {
+            assert!(
+                carried.contains(label.as_str().unwrap()),
+                "inhibition on {label:?}, which the alerts do not carry"
+            );
+        }
+    }
 }
 
 /// The receivers `amtool config routes test` routes an alert with `labels` to, in order.
@@ -276,5 +340,111 @@ fn caddyfile_adapts() {
     assert!(
         text.contains("reverse_proxy") && text.contains("/health"),
         "{text}"
+    );
+}
+
+/// The memory limit HighMemoryUsage compares against is the backends' limit in compose.
+#[test]
+fn memory_limit_rule_matches_the_compose_limit() {
+    let root = repo_root();
+    let rules: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(root.join("monitoring/prometheus/rules/recording.yml")).unwrap(),
+    )
+    .unwrap();
+    let expr = rules["groups"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_sequence().unwrap())
+        .find(|r| r["record"] == "obs:process_memory_limit_bytes")
+        .unwrap()["expr"]
+        .as_str()
+        .unwrap()
+        .trim()
+        .to_owned();
+    let compose: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(root.join("examples/todo-backend/compose.yaml")).unwrap(),
+    )
+    .unwrap();
+    for backend in ["backend-1", "backend-2", "backend-3"] {
+        // The backends merge the `x-backend` anchor (`<<: *backend`).
+        let service = &compose["services"][backend];
+        let merged = if service["deploy"].is_null() {
+            &service["<<"]
+        } else {
+            service
+        };
+        assert_eq!(
+            merged["deploy"]["resources"]["limits"]["memory"], "512M",
+            "{backend}"
+        );
+    }
+    assert_eq!(expr, format!("vector({})", 512 * 1024 * 1024));
+}
+
+/// SLO panels look back 30 days: Prometheus keeps more than that. Every job of the stack is
+/// scraped with the `service` label routing uses, the telemetry pipeline included.
+#[test]
+fn prometheus_keeps_the_slo_window_and_scrapes_every_job() {
+    let root = repo_root();
+    let compose: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(root.join("examples/todo-backend/compose.yaml")).unwrap(),
+    )
+    .unwrap();
+    let retention: Vec<&str> = compose["services"]["prometheus"]["command"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str()?.strip_prefix("--storage.tsdb.retention.time="))
+        .collect();
+    assert_eq!(retention, ["35d"]);
+
+    let config: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(root.join("monitoring/prometheus/prometheus.yml")).unwrap(),
+    )
+    .unwrap();
+    let mut jobs = BTreeSet::new();
+    for job in config["scrape_configs"].as_sequence().unwrap() {
+        let name = job["job_name"].as_str().unwrap();
+        for target in job["static_configs"].as_sequence().unwrap() {
+            assert_eq!(
+                target["labels"]["service"], name,
+                "{name}: no service label"
+            );
+            for address in target["targets"].as_sequence().unwrap() {
+                let host = address.as_str().unwrap().split(':').next().unwrap();
+                if host != "localhost" {
+                    assert!(
+                        compose["services"][host].is_mapping(),
+                        "{name} scrapes {host}, which compose does not run"
+                    );
+                }
+            }
+        }
+        jobs.insert(name.to_owned());
+    }
+    let expected: BTreeSet<String> = [
+        "todo-backend",
+        "caddy",
+        "postgres",
+        "redis",
+        "alertmanager",
+        "prometheus",
+        "loki",
+        "alloy",
+        "jaeger",
+        "grafana",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    assert_eq!(jobs, expected);
+    // Alloy serves /metrics beyond its own container only with this flag.
+    assert!(
+        compose["services"]["alloy"]["command"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .any(|a| a == "--server.http.listen-addr=0.0.0.0:12345")
     );
 }

@@ -26,6 +26,7 @@ const EXPECTED: &[&str] = &[
     "user-journey.json",
     "end-to-end.json",
     "load-test.json",
+    "frontend-performance.json",
 ];
 
 /// Every `*.json` under `monitoring/grafana/dashboards`, with its parsed content.
@@ -180,13 +181,16 @@ fn every_dashboard_is_complete() {
             ds["query"], "prometheus",
             "{name}: datasource variable query"
         );
+        // Only jobs every panel has data for: services instrumented with obs, never Caddy or
+        // an exporter (whose series have no http_server_* or obs metrics).
         let job = vars
             .get("job")
             .unwrap_or_else(|| panic!("{name}: no job variable"));
-        assert!(
-            job.to_string().contains("label_values(up, job)"),
+        assert_eq!(
+            job["query"]["query"], "label_values(obs_build_info, job)",
             "{name}: job variable query"
         );
+        assert_eq!(job["definition"], "label_values(obs_build_info, job)");
         assert_eq!(
             job["current"]["value"], "todo-backend",
             "{name}: job default"
@@ -216,6 +220,42 @@ fn every_dashboard_is_complete() {
             .any(|(n, d)| n == "application.json" && d.to_string().contains("\"name\":\"route\"")),
         "application.json has no route variable"
     );
+
+    // Deploys (a new service_version in obs_build_info) and alerts (ALERTS) are annotated on
+    // every dashboard, for the selected job and instances.
+    for (name, d) in &all {
+        let list = d["annotations"]["list"].as_array().unwrap();
+        let find = |n: &str| {
+            list.iter()
+                .find(|a| a["name"] == n)
+                .unwrap_or_else(|| panic!("{name}: no {n} annotation"))
+        };
+        let deploys = find("Deploys");
+        assert_eq!(deploys["datasource"]["uid"], "${datasource}", "{name}");
+        assert_eq!(
+            deploys["expr"],
+            "count by (instance, service_version) (obs_build_info{job=\"$job\", instance=~\"$instance\"}) \
+             unless count by (instance, service_version) (obs_build_info{job=\"$job\", instance=~\"$instance\"} offset 2m)",
+            "{name}"
+        );
+        let alerts = find("Alerts");
+        assert_eq!(
+            alerts["expr"], "ALERTS{alertstate=\"firing\", severity=~\"critical|warning\"}",
+            "{name}"
+        );
+        assert_eq!(alerts["enable"], true);
+        assert_eq!(deploys["enable"], true);
+    }
+
+    // The monitoring guide lists every dashboard, by title and file.
+    let readme = std::fs::read_to_string(repo_root().join("monitoring/README.md")).unwrap();
+    for (name, d) in &all {
+        let title = d["title"].as_str().unwrap();
+        assert!(
+            readme.contains(title) && readme.contains(name.as_str()),
+            "monitoring/README.md does not list {title} ({name})"
+        );
+    }
 
     // Links between dashboards lead somewhere.
     for (name, d) in &all {
@@ -278,12 +318,26 @@ fn every_panel_is_described_and_queries_are_sound() {
                 assert_eq!(ds, panel_ds, "{at}: query and panel data sources differ");
                 let expr = target["expr"].as_str().unwrap_or("");
                 assert!(!expr.trim().is_empty(), "{at}: empty expr");
+                // Every query honours the instance selection, or the panel says why not.
+                let per_instance = expr.contains("$instance") || expr.contains("${instance");
+                assert!(
+                    per_instance
+                        || panel["description"]
+                            .as_str()
+                            .is_some_and(|d| d.contains("Not per instance")),
+                    "{at}: ignores $instance without saying why: {expr}"
+                );
                 if is_loki(ds) {
+                    // Only the stream labels our lines carry (service, instance, level).
                     assert!(
-                        expr.contains("service=\"todo-backend\""),
-                        "{at}: Loki query outside the service's streams: {expr}"
+                        expr.contains("{service=\"$job\", instance=~\"$instance\""),
+                        "{at}: Loki query outside the selected streams: {expr}"
                     );
                     continue;
+                }
+                // Stat panels show one number: an instant query, not the last point of a range.
+                if panel["type"] == "stat" {
+                    assert_eq!(target["instant"], true, "{at}: stat panel not instant");
                 }
                 assert!(
                     !expr.contains("$__interval"),

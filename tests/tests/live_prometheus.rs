@@ -6,8 +6,9 @@
 //!   live Prometheus (the traffic includes page loads with the Faro batches the page would send,
 //!   so the `browser_*` series of the RUM receiver exist), except the alert expressions, which must be empty at rest (Watchdog aside);
 //! - every metric name they reference is in a real scrape;
-//! - 20% injected errors make HighErrorRate go pending, then firing, reach Alertmanager and the
-//!   development webhook; a stopped backend fires ServiceDown; clearing the faults resolves both.
+//! - 20% injected errors and one stopped backend of three are one incident and one page: the
+//!   availability burn rate pages through Alertmanager to the webhook, HighErrorRate fires but is
+//!   muted by it, the stopped backend is a TargetDown ticket; clearing the faults resolves both.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -77,8 +78,10 @@ fn dashboard_queries() -> Vec<Query> {
                     });
                 }
                 for (key, child) in map {
-                    // Template variables hold Grafana functions (label_values), not PromQL.
-                    if key == "templating" {
+                    // Template variables hold Grafana functions (label_values), not PromQL;
+                    // annotations are events (a deploy, an alert), empty while none happens:
+                    // they are parsed and their metric names checked in annotation_queries.
+                    if key == "templating" || key == "annotations" {
                         continue;
                     }
                     let panel_title = map.get("title").and_then(Value::as_str).unwrap_or("");
@@ -106,6 +109,26 @@ fn dashboard_queries() -> Vec<Query> {
                     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
                 let name = path.file_name().unwrap().to_string_lossy().to_string();
                 walk(&json, &name, false, &mut out);
+            }
+        }
+    }
+    out
+}
+
+/// The PromQL of every dashboard's annotations (deploys from `obs_build_info`, alerts from
+/// `ALERTS`).
+fn annotation_queries() -> Vec<Query> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(repo_root().join("monitoring/grafana/dashboards/obs")).unwrap() {
+        let path = entry.unwrap().path();
+        let json: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for annotation in json["annotations"]["list"].as_array().into_iter().flatten() {
+            if let Some(expr) = annotation["expr"].as_str() {
+                out.push(Query {
+                    origin: format!("{} annotation {}", path.display(), annotation["name"]),
+                    expr: render_grafana(expr),
+                    alert: None,
+                });
             }
         }
     }
@@ -307,9 +330,10 @@ impl Traffic {
                             .json(&json!({"email": email, "password": if i % 12 == 2 { "wrong-password" } else { "password123" }}))
                             .send()
                             .await,
-                        // A page load: the page, then the batch Faro sends from it.
+                        // A page load: the page and its script, then the batch Faro sends.
                         3 => {
                             let _ = client.get(format!("{base}/")).send().await;
+                            let _ = client.get(format!("{base}/app.js")).send().await;
                             client
                                 .post(format!("{base}/faro/collect"))
                                 .json(&faro_batch(w, i))
@@ -397,8 +421,10 @@ async fn dashboards_and_rules_hold_against_a_live_prometheus() {
         "expected the full rule set, found {}",
         rules.len()
     );
+    let annotations = annotation_queries();
+    assert!(!annotations.is_empty(), "no dashboard annotations");
     let mut names = BTreeSet::new();
-    for q in dashboards.iter().chain(&rules) {
+    for q in dashboards.iter().chain(&rules).chain(&annotations) {
         let parsed = promql_parser::parser::parse(&q.expr)
             .unwrap_or_else(|e| panic!("{}: {e}\n{}", q.origin, q.expr));
         let mut visitor = Names(BTreeSet::new());
@@ -412,10 +438,13 @@ async fn dashboards_and_rules_hold_against_a_live_prometheus() {
     let Some(redis_url) = obs_e2e::fresh_redis_db(14).await else {
         return;
     };
+    // The backends push their logs to a Loki receiver, so the pusher's counters are scraped.
+    let loki = obs_testkit::LokiReceiver::start().await;
     let options = BackendOptions {
         database_url: db.url.clone(),
         redis_url: Some(redis_url),
         chaos_token: Some("live-test".into()),
+        extra_env: BTreeMap::from([("LOKI_URL".to_owned(), loki.url())]),
         ..Default::default()
     };
     let Some(mut stack) = Stack::start(3, &options).await else {
@@ -473,9 +502,18 @@ async fn dashboards_and_rules_hold_against_a_live_prometheus() {
 
     // A healthy traffic mix through Caddy, then give rates and rules time to fill.
     let traffic = Traffic::start(&stack.url, 4, Duration::from_millis(100)).await;
+    // One malformed Faro batch, as a broken SDK would send: the receiver's rejection counter.
+    let rejected = reqwest::Client::new()
+        .post(format!("{}/faro/collect", stack.url))
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rejected.status(), 400, "a malformed batch is rejected");
     tokio::time::sleep(Duration::from_secs(25)).await;
     let up = query(&prom, "sum(up)").await;
-    assert_eq!(up[0]["value"][1], "7", "all targets up: {up:?}");
+    assert_eq!(up[0]["value"][1], "8", "all targets up: {up:?}");
     // Rule groups keep their own intervals (the SLO group evaluates every 30 s) and start at an
     // offset: wait until every recording rule has been evaluated once.
     let recorded: Vec<&str> = rules
@@ -514,6 +552,10 @@ async fn dashboards_and_rules_hold_against_a_live_prometheus() {
         "expressions without data:\n{}",
         empty.join("\n")
     );
+    // Annotation queries run (query() fails on an error); they need no data at rest.
+    for q in &annotations {
+        query(&prom, &q.expr).await;
+    }
 
     // Every metric name referenced exists in a real scrape (or is produced by a rule).
     let scraped: Value = reqwest::get(format!("{prom}/api/v1/label/__name__/values"))
@@ -557,12 +599,22 @@ async fn dashboards_and_rules_hold_against_a_live_prometheus() {
     assert!(
         wait_for_state(
             &prom,
-            "ServiceDown",
+            "AvailabilitySLOBudgetBurn",
             Some("firing"),
             Duration::from_secs(120)
         )
         .await,
-        "ServiceDown never fired"
+        "AvailabilitySLOBudgetBurn never fired"
+    );
+    assert!(
+        wait_for_state(
+            &prom,
+            "TargetDown",
+            Some("firing"),
+            Duration::from_secs(180)
+        )
+        .await,
+        "TargetDown never fired"
     );
     assert!(
         wait_for_state(
@@ -575,39 +627,65 @@ async fn dashboards_and_rules_hold_against_a_live_prometheus() {
         "HighErrorRate never fired"
     );
     let deadline = Instant::now() + Duration::from_secs(30);
-    while webhook.alerts("HighErrorRate", "firing").is_empty() && Instant::now() < deadline {
+    while webhook
+        .alerts("AvailabilitySLOBudgetBurn", "firing")
+        .is_empty()
+        && Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let received = webhook.alerts("HighErrorRate", "firing");
-    assert!(!received.is_empty(), "the webhook never got HighErrorRate");
+    let received = webhook.alerts("AvailabilitySLOBudgetBurn", "firing");
+    assert!(!received.is_empty(), "the webhook never got the page");
     let labels = &received[0]["labels"];
     assert_eq!(labels["severity"], "critical");
+    assert_eq!(labels["slo"], "availability");
     assert_eq!(labels["job"], "todo-backend");
+    assert_eq!(labels["service"], "todo-backend");
     assert!(
         received[0]["annotations"]["runbook_url"]
             .as_str()
             .unwrap()
-            .ends_with("RUNBOOK.md#higherrorrate")
+            .ends_with("RUNBOOK.md#availabilityslobudgetburn")
     );
+    // One incident, one page: in Alertmanager the burn page is the only critical alert left
+    // active; HighErrorRate is there but muted by it; the stopped backend is a ticket.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let in_alertmanager: Value = reqwest::get(format!("{}/api/v2/alerts", alertmanager.url()))
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    let firing: BTreeMap<String, String> = in_alertmanager
+    let state = |name: &str| -> BTreeSet<String> {
+        in_alertmanager
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["labels"]["alertname"] == name)
+            .map(|a| a["status"]["state"].as_str().unwrap_or("").to_owned())
+            .collect()
+    };
+    let pages: Vec<String> = in_alertmanager
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| {
-            (
-                a["labels"]["alertname"].as_str().unwrap().to_owned(),
-                a["status"]["state"].as_str().unwrap_or("").to_owned(),
-            )
-        })
+        .filter(|a| a["labels"]["severity"] == "critical" && a["status"]["state"] == "active")
+        .map(|a| a["labels"]["alertname"].as_str().unwrap().to_owned())
         .collect();
-    assert!(firing.contains_key("HighErrorRate"), "{firing:?}");
-    assert!(firing.contains_key("ServiceDown"), "{firing:?}");
+    assert_eq!(pages, ["AvailabilitySLOBudgetBurn"], "{in_alertmanager}");
+    assert_eq!(
+        state("HighErrorRate"),
+        BTreeSet::from(["suppressed".to_owned()])
+    );
+    assert_eq!(state("TargetDown"), BTreeSet::from(["active".to_owned()]));
+    assert!(
+        webhook.alerts("HighErrorRate", "firing").is_empty(),
+        "a muted alert was notified"
+    );
+    assert!(
+        !webhook.alerts("Watchdog", "firing").is_empty(),
+        "the dead man's switch never arrived"
+    );
 
     // Clear the faults, bring the instance back, and outweigh the errors with healthy traffic.
     for (_, port) in &stack.backends[..2] {
@@ -616,8 +694,8 @@ async fn dashboards_and_rules_hold_against_a_live_prometheus() {
     stack.restart_backend(2).await;
     let busy = Traffic::start(&stack.url, 16, Duration::from_millis(0)).await;
     assert!(
-        wait_for_state(&prom, "ServiceDown", None, Duration::from_secs(60)).await,
-        "ServiceDown did not resolve"
+        wait_for_state(&prom, "TargetDown", None, Duration::from_secs(60)).await,
+        "TargetDown did not resolve"
     );
     assert!(
         wait_for_state(&prom, "HighErrorRate", None, Duration::from_secs(240)).await,

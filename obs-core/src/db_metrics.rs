@@ -3,6 +3,7 @@
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
 use crate::Error;
+use crate::buckets::Buckets;
 use crate::names::*;
 
 /// The database client families of the OpenTelemetry conventions, registered once per registry
@@ -22,13 +23,13 @@ pub struct DbClientMetrics {
 }
 
 impl DbClientMetrics {
-    pub(crate) fn register(registry: &Registry) -> Result<Self, Error> {
+    pub(crate) fn register(registry: &Registry, buckets: &Buckets) -> Result<Self, Error> {
         let operation_duration = HistogramVec::new(
             HistogramOpts::new(
                 DB_CLIENT_OPERATION_DURATION,
                 "Duration of database client operations.",
             )
-            .buckets(DB_DURATION_BUCKETS.to_vec()),
+            .buckets(buckets.db_duration.clone()),
             &DB_OPERATION_LABELS,
         )?;
         let connection_wait_time = HistogramVec::new(
@@ -36,7 +37,7 @@ impl DbClientMetrics {
                 DB_CLIENT_CONNECTION_WAIT_TIME,
                 "Time it took to obtain an open connection from the pool.",
             )
-            .buckets(DB_WAIT_TIME_BUCKETS.to_vec()),
+            .buckets(buckets.db_wait_time.clone()),
             &DB_POOL_LABELS,
         )?;
         let connection_timeouts = IntCounterVec::new(

@@ -3,6 +3,7 @@
 use prometheus::{Histogram, HistogramOpts, HistogramVec, Registry};
 
 use crate::Error;
+use crate::buckets::Buckets;
 use crate::names::*;
 
 /// The HTTP client family of the OpenTelemetry conventions, registered once per registry
@@ -18,13 +19,13 @@ pub struct HttpClientMetrics {
 }
 
 impl HttpClientMetrics {
-    pub(crate) fn register(registry: &Registry) -> Result<Self, Error> {
+    pub(crate) fn register(registry: &Registry, buckets: &Buckets) -> Result<Self, Error> {
         let request_duration_family = HistogramVec::new(
             HistogramOpts::new(
                 HTTP_CLIENT_REQUEST_DURATION,
                 "Duration of HTTP client requests.",
             )
-            .buckets(HTTP_DURATION_BUCKETS.to_vec()),
+            .buckets(buckets.http_duration.clone()),
             &HTTP_CLIENT_DURATION_LABELS,
         )?;
         registry.register(Box::new(request_duration_family.clone()))?;

@@ -3,6 +3,7 @@
 use prometheus::{HistogramOpts, HistogramVec, IntGaugeVec, Opts, Registry};
 
 use crate::Error;
+use crate::buckets::Buckets;
 use crate::names::*;
 
 /// The HTTP server families of the OpenTelemetry conventions, registered once per registry
@@ -24,13 +25,13 @@ pub struct HttpServerMetrics {
 }
 
 impl HttpServerMetrics {
-    pub(crate) fn register(registry: &Registry) -> Result<Self, Error> {
+    pub(crate) fn register(registry: &Registry, buckets: &Buckets) -> Result<Self, Error> {
         let request_duration = HistogramVec::new(
             HistogramOpts::new(
                 HTTP_SERVER_REQUEST_DURATION,
                 "Duration of HTTP server requests.",
             )
-            .buckets(HTTP_DURATION_BUCKETS.to_vec()),
+            .buckets(buckets.http_duration.clone()),
             &HTTP_DURATION_LABELS,
         )?;
         let active_requests = IntGaugeVec::new(
@@ -45,7 +46,7 @@ impl HttpServerMetrics {
                 HTTP_SERVER_REQUEST_BODY_SIZE,
                 "Size of HTTP server request bodies.",
             )
-            .buckets(BODY_SIZE_BUCKETS.to_vec()),
+            .buckets(buckets.http_body_size.clone()),
             &HTTP_BODY_SIZE_LABELS,
         )?;
         let response_body_size = HistogramVec::new(
@@ -53,7 +54,7 @@ impl HttpServerMetrics {
                 HTTP_SERVER_RESPONSE_BODY_SIZE,
                 "Size of HTTP server response bodies.",
             )
-            .buckets(BODY_SIZE_BUCKETS.to_vec()),
+            .buckets(buckets.http_body_size.clone()),
             &HTTP_BODY_SIZE_LABELS,
         )?;
         registry.register(Box::new(request_duration.clone()))?;

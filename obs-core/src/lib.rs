@@ -90,6 +90,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod buckets;
 mod build_info;
 pub mod config;
 mod console;
@@ -107,6 +108,7 @@ mod runtime;
 mod runtime_metrics;
 mod telemetry;
 
+pub use buckets::Buckets;
 pub use build_info::BuildInfo;
 pub use config::{
     LogFormat, OtlpCompression, OtlpProtocol, Propagator, TraceSampler, TracesExporter,

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use prometheus::{Encoder, IntCounter, Registry, TextEncoder};
 
 use crate::Error;
+use crate::buckets::Buckets;
 use crate::build_info::BuildInfo;
 use crate::db_metrics::DbClientMetrics;
 use crate::http_client_metrics::HttpClientMetrics;
@@ -35,6 +36,7 @@ pub struct Metrics {
 
 struct Inner {
     registry: Registry,
+    buckets: Buckets,
     http: Mutex<Option<HttpServerMetrics>>,
     http_client: Mutex<Option<HttpClientMetrics>>,
     runtime: Mutex<Option<RuntimeMetrics>>,
@@ -53,10 +55,17 @@ impl Metrics {
     ///
     /// The process collector is added unless the registry already has one.
     pub fn with_registry(registry: Registry) -> Self {
+        Self::with_buckets(registry, Buckets::default())
+    }
+
+    /// Wraps `registry`, with the obs histogram families using `buckets` instead of the
+    /// default boundaries.
+    pub fn with_buckets(registry: Registry, buckets: Buckets) -> Self {
         register_process_collector(&registry);
         Metrics {
             inner: Arc::new(Inner {
                 registry,
+                buckets,
                 http: Mutex::new(None),
                 http_client: Mutex::new(None),
                 runtime: Mutex::new(None),
@@ -78,7 +87,7 @@ impl Metrics {
     /// When the registry already holds a metric of the same name that obs did not create.
     pub fn http_server(&self) -> Result<HttpServerMetrics, Error> {
         get_or_register(&self.inner.http, || {
-            HttpServerMetrics::register(&self.inner.registry)
+            HttpServerMetrics::register(&self.inner.registry, &self.inner.buckets)
         })
     }
 
@@ -89,7 +98,7 @@ impl Metrics {
     /// When the registry already holds a metric of the same name that obs did not create.
     pub fn http_client(&self) -> Result<HttpClientMetrics, Error> {
         get_or_register(&self.inner.http_client, || {
-            HttpClientMetrics::register(&self.inner.registry)
+            HttpClientMetrics::register(&self.inner.registry, &self.inner.buckets)
         })
     }
 
@@ -130,7 +139,7 @@ impl Metrics {
     /// When the registry already holds a metric of the same name that obs did not create.
     pub fn db_client(&self) -> Result<DbClientMetrics, Error> {
         get_or_register(&self.inner.db, || {
-            DbClientMetrics::register(&self.inner.registry)
+            DbClientMetrics::register(&self.inner.registry, &self.inner.buckets)
         })
     }
 
@@ -141,7 +150,7 @@ impl Metrics {
     /// When the registry already holds a metric of the same name that obs did not create.
     pub fn rum(&self) -> Result<RumMetrics, Error> {
         get_or_register(&self.inner.rum, || {
-            RumMetrics::register(&self.inner.registry)
+            RumMetrics::register(&self.inner.registry, &self.inner.buckets)
         })
     }
 

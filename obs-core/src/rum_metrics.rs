@@ -3,6 +3,7 @@
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
 use crate::Error;
+use crate::buckets::Buckets;
 use crate::names::*;
 
 /// The families the Faro RUM receiver records into, registered once per registry (see
@@ -36,7 +37,7 @@ pub struct RumMetrics {
 }
 
 impl RumMetrics {
-    pub(crate) fn register(registry: &Registry) -> Result<Self, Error> {
+    pub(crate) fn register(registry: &Registry, buckets: &Buckets) -> Result<Self, Error> {
         let vital = |name: &str, help: &str, buckets: &[f64]| {
             HistogramVec::new(
                 HistogramOpts::new(name, help).buckets(buckets.to_vec()),
@@ -46,27 +47,27 @@ impl RumMetrics {
         let lcp = vital(
             BROWSER_WEB_VITAL_LCP,
             "Largest Contentful Paint reported by browsers.",
-            WEB_VITAL_LCP_BUCKETS,
+            &buckets.lcp,
         )?;
         let fcp = vital(
             BROWSER_WEB_VITAL_FCP,
             "First Contentful Paint reported by browsers.",
-            WEB_VITAL_FCP_BUCKETS,
+            &buckets.fcp,
         )?;
         let inp = vital(
             BROWSER_WEB_VITAL_INP,
             "Interaction to Next Paint reported by browsers.",
-            WEB_VITAL_INP_BUCKETS,
+            &buckets.inp,
         )?;
         let ttfb = vital(
             BROWSER_WEB_VITAL_TTFB,
             "Time To First Byte reported by browsers.",
-            WEB_VITAL_TTFB_BUCKETS,
+            &buckets.ttfb,
         )?;
         let cls = vital(
             BROWSER_WEB_VITAL_CLS,
             "Cumulative Layout Shift reported by browsers.",
-            WEB_VITAL_CLS_BUCKETS,
+            &buckets.cls,
         )?;
         let exceptions = IntCounterVec::new(
             Opts::new(BROWSER_EXCEPTIONS, "Exceptions reported by browsers."),

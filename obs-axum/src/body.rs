@@ -11,6 +11,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use crate::record::Completion;
+use obs_core::names::GRPC_STATUS_NAMES;
 
 pin_project! {
     /// The request body handed to the inner service: the original body, counting the bytes
@@ -98,6 +99,11 @@ impl<B: Body> Body for ResponseBody<B> {
                 if let (Some(data), Some(c)) = (frame.data_ref(), this.completion.as_mut()) {
                     c.add_response_bytes(data.remaining() as u64);
                 }
+                if let (Some(trailers), Some(c)) = (frame.trailers_ref(), this.completion.as_mut())
+                    && let Some(error_type) = grpc_error(trailers)
+                {
+                    c.set_error(error_type);
+                }
                 if this.inner.is_end_stream()
                     && let Some(c) = this.completion.take()
                 {
@@ -125,5 +131,40 @@ impl<B: Body> Body for ResponseBody<B> {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// The `error_type` of a gRPC status other than `OK` in `headers` (response headers of a
+/// trailers-only response, or trailers): the code's canonical name from a fixed table.
+pub(crate) fn grpc_error(headers: &http::HeaderMap) -> Option<&'static str> {
+    let status = headers.get("grpc-status")?;
+    let code = std::str::from_utf8(status.as_bytes())
+        .ok()
+        .and_then(|s| s.trim().parse::<usize>().ok());
+    match code {
+        Some(0) => None,
+        Some(code) => Some(GRPC_STATUS_NAMES.get(code).copied().unwrap_or("UNKNOWN")),
+        None => Some("UNKNOWN"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_statuses_map_to_their_names() {
+        let mut h = http::HeaderMap::new();
+        assert_eq!(grpc_error(&h), None);
+        for (value, expected) in [
+            ("0", None),
+            ("5", Some("NOT_FOUND")),
+            ("16", Some("UNAUTHENTICATED")),
+            ("17", Some("UNKNOWN")),
+            ("banana", Some("UNKNOWN")),
+        ] {
+            h.insert("grpc-status", value.parse().unwrap());
+            assert_eq!(grpc_error(&h), expected, "{value}");
+        }
     }
 }

@@ -82,7 +82,11 @@ where
                 {
                     headers.insert("traceresponse", value);
                 }
-                let completion = start.respond(status.as_u16());
+                let mut completion = start.respond(status.as_u16());
+                // A trailers-only gRPC response carries its status in the headers.
+                if let Some(error_type) = crate::body::grpc_error(response.headers()) {
+                    completion.set_error(error_type);
+                }
                 // An upgraded connection (websocket) lives on past the response: the request
                 // itself ends here.
                 let completion = if status == StatusCode::SWITCHING_PROTOCOLS {

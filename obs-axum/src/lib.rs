@@ -48,7 +48,12 @@
 //! (`101`, websockets) it ends with the response. Body sizes are counted from the bytes that
 //! really stream through. `error_type` is empty on success, the status code for 5xx, and
 //! `cancelled`, `panic`, `body_error` or the inner service's error type name when no
-//! complete response was sent. The active-requests gauge falls back whichever way a request
+//! complete response was sent. For gRPC (tonic, or any service answering with a
+//! `grpc-status`), a status other than `0` in the trailers, or in the headers of a
+//! trailers-only response, makes `error_type` the code's name (`NOT_FOUND`, `UNAVAILABLE`, …,
+//! from [`GRPC_STATUS_NAMES`](obs_core::names::GRPC_STATUS_NAMES)). The layer wraps any tower
+//! service, not only an axum `Router`: give it a [`RouteExtractor`] that returns a bounded
+//! route (a gRPC method from a known list, say). The active-requests gauge falls back whichever way a request
 //! ends, client disconnects and panics included.
 //!
 //! # Cardinality

@@ -52,6 +52,7 @@ impl Start {
             handles,
             status,
             response_bytes: 0,
+            error_type: None,
         }
     }
 
@@ -80,6 +81,8 @@ pub(crate) struct Completion {
     handles: Option<Arc<Handles>>,
     status: u16,
     response_bytes: u64,
+    /// Set when the response carries a failure in its trailers (gRPC).
+    error_type: Option<&'static str>,
 }
 
 impl Completion {
@@ -87,8 +90,16 @@ impl Completion {
         self.response_bytes += n;
     }
 
+    /// Marks the request as failed with `error_type`, recorded when it finishes.
+    pub(crate) fn set_error(&mut self, error_type: &'static str) {
+        self.error_type = Some(error_type);
+    }
+
     /// Records duration and sizes; drops the span (ending it) and the active-request guard.
     pub(crate) fn finish(self) {
+        if let Some(error_type) = self.error_type {
+            return self.finish_with_error(error_type);
+        }
         let Some(handles) = &self.handles else { return };
         let elapsed = self.start.started.elapsed().as_secs_f64();
         handles.duration.observe(elapsed);

@@ -9,7 +9,7 @@ use crate::names::*;
 /// The database client families of the OpenTelemetry conventions, registered once per registry
 /// (see [`Metrics::db_client`](crate::Metrics::db_client)).
 ///
-/// The pool gauges (`db_client_connection_count`, `_max`, `_pending_requests`) are read at
+/// The pool gauges (`db_client_connections`, `_max`, `_pending_requests`) are read at
 /// scrape time by a collector of the pool's crate; their names are in [`crate::names`].
 #[derive(Clone, Debug)]
 #[non_exhaustive]

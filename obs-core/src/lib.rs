@@ -76,6 +76,17 @@
 //! | `tokio_runtime_worker_local_queue_depth`, `tokio_runtime_blocking_*`, `tokio_runtime_spawned_tasks_total`, `tokio_runtime_budget_forced_yield_total` | under `--cfg tokio_unstable` only | `worker` (local queue) |
 //! | `process_*` | process collector (Linux) | — |
 //!
+//! # OpenTelemetry names in Prometheus form
+//!
+//! Each metric is the OpenTelemetry semantic-convention instrument with dots as underscores,
+//! the unit as a suffix (`_seconds`, `_bytes`) and `_total` on counters:
+//! `http.server.request.duration` is `http_server_request_duration_seconds`,
+//! `db.client.connection.timeouts` is `db_client_connection_timeouts_total`. One differs:
+//!
+//! | OpenTelemetry instrument | Prometheus name | why |
+//! |---|---|---|
+//! | `db.client.connection.count` | `db_client_connections` | Prometheus reserves `_count` for histograms and summaries; `promtool check metrics` rejects it on a gauge |
+//!
 //! # Exporters never block the application
 //!
 //! Spans go through a bounded batch queue, log lines for Loki through a bounded channel; both

@@ -104,8 +104,10 @@ pub const MAX_URL_FULL_LEN: usize = 1024;
 
 /// Histogram: duration of database client operations (a statement, a command, a pipeline).
 pub const DB_CLIENT_OPERATION_DURATION: &str = "db_client_operation_duration_seconds";
-/// Gauge: connections in a pool, by state.
-pub const DB_CLIENT_CONNECTION_COUNT: &str = "db_client_connection_count";
+/// Gauge: connections in a pool, by state. OpenTelemetry's `db.client.connection.count`,
+/// named without the `_count` suffix, which Prometheus reserves for histograms and summaries
+/// (`promtool check metrics` rejects it on a gauge).
+pub const DB_CLIENT_CONNECTIONS: &str = "db_client_connections";
 /// Gauge: the maximum number of connections a pool allows.
 pub const DB_CLIENT_CONNECTION_MAX: &str = "db_client_connection_max";
 /// Gauge: callers waiting for a pooled connection.
@@ -154,7 +156,7 @@ pub const DB_OPERATION_LABELS: [&str; 4] = [
 ];
 /// Label names of the per-pool metrics, in order.
 pub const DB_POOL_LABELS: [&str; 1] = [DB_CLIENT_CONNECTION_POOL_NAME];
-/// Label names of [`DB_CLIENT_CONNECTION_COUNT`], in order.
+/// Label names of [`DB_CLIENT_CONNECTIONS`], in order.
 pub const DB_CONNECTION_COUNT_LABELS: [&str; 2] =
     [DB_CLIENT_CONNECTION_POOL_NAME, DB_CLIENT_CONNECTION_STATE];
 

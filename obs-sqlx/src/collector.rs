@@ -4,9 +4,9 @@ use std::sync::Weak;
 use std::sync::atomic::Ordering;
 
 use obs_core::names::{
-    CONNECTION_STATE_IDLE, CONNECTION_STATE_USED, DB_CLIENT_CONNECTION_COUNT,
-    DB_CLIENT_CONNECTION_MAX, DB_CLIENT_CONNECTION_PENDING_REQUESTS,
-    DB_CLIENT_CONNECTION_POOL_NAME, DB_CLIENT_CONNECTION_STATE,
+    CONNECTION_STATE_IDLE, CONNECTION_STATE_USED, DB_CLIENT_CONNECTION_MAX,
+    DB_CLIENT_CONNECTION_PENDING_REQUESTS, DB_CLIENT_CONNECTION_POOL_NAME,
+    DB_CLIENT_CONNECTION_STATE, DB_CLIENT_CONNECTIONS,
 };
 use obs_core::prometheus::core::{Collector, Desc};
 use obs_core::prometheus::proto::MetricFamily;
@@ -32,10 +32,7 @@ impl PoolGauges {
             Opts::new(name, help).const_label(DB_CLIENT_CONNECTION_POOL_NAME, pool_name)
         };
         let count = IntGaugeVec::new(
-            opts(
-                DB_CLIENT_CONNECTION_COUNT,
-                "Connections in the pool, by state.",
-            ),
+            opts(DB_CLIENT_CONNECTIONS, "Connections in the pool, by state."),
             &[DB_CLIENT_CONNECTION_STATE],
         )?;
         let max = IntGauge::with_opts(opts(

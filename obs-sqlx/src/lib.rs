@@ -50,7 +50,7 @@
 //! | name | type | unit | labels |
 //! |---|---|---|---|
 //! | `db_client_operation_duration_seconds` | histogram | s | `db_system_name`, `db_operation_name`, `db_collection_name`, `error_type` |
-//! | `db_client_connection_count` | gauge | connections | `db_client_connection_pool_name`, `db_client_connection_state` (`idle`, `used`) |
+//! | `db_client_connections` | gauge | connections | `db_client_connection_pool_name`, `db_client_connection_state` (`idle`, `used`) |
 //! | `db_client_connection_max` | gauge | connections | `db_client_connection_pool_name` |
 //! | `db_client_connection_pending_requests` | gauge | requests | `db_client_connection_pool_name` |
 //! | `db_client_connection_wait_time_seconds` | histogram | s | `db_client_connection_pool_name` |

@@ -81,11 +81,11 @@ async fn pool_exhaustion_counts_timeouts_and_waits() {
     let held = pool.acquire().await.unwrap();
     let text = metrics.encode().unwrap();
     assert_eq!(
-        gauge(&text, "db_client_connection_count", &state("used")),
+        gauge(&text, "db_client_connections", &state("used")),
         Some(1.0)
     );
     assert_eq!(
-        gauge(&text, "db_client_connection_count", &state("idle")),
+        gauge(&text, "db_client_connections", &state("idle")),
         Some(0.0)
     );
     assert_eq!(
@@ -126,11 +126,11 @@ async fn pool_exhaustion_counts_timeouts_and_waits() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let text = metrics.encode().unwrap();
     assert_eq!(
-        gauge(&text, "db_client_connection_count", &state("used")),
+        gauge(&text, "db_client_connections", &state("used")),
         Some(0.0)
     );
     assert_eq!(
-        gauge(&text, "db_client_connection_count", &state("idle")),
+        gauge(&text, "db_client_connections", &state("idle")),
         Some(1.0)
     );
     assert_eq!(

@@ -26,6 +26,23 @@ async fn statements_land_with_their_labels() {
     common::scenario(pool, &metrics, "sqlite").await;
 }
 
+/// The families obs-sqlx fills, pool gauges included, pass Prometheus's own lint.
+#[tokio::test]
+async fn the_exposition_passes_promtool() {
+    let metrics = Metrics::new();
+    let pool = pool(&metrics).await;
+    sqlx::query("SELECT 1").fetch_one(&pool).await.unwrap();
+    let _held = pool.acquire().await.unwrap();
+    let text = metrics.encode().unwrap();
+    assert!(
+        text.contains(r#"db_client_connections{db_client_connection_pool_name="sqlite",db_client_connection_state="used"} 1"#),
+        "{text}"
+    );
+    if let Err(complaints) = obs_testkit::promtool_check_metrics(&text).await {
+        panic!("promtool check metrics:\n{complaints}\n{text}");
+    }
+}
+
 /// The pool gauges count connections in use and the maximum; a pool name is held by one pool
 /// at a time. (`query_text(false)` has its own test binary, `query_text_off.rs`.)
 #[tokio::test]
@@ -38,7 +55,7 @@ async fn pool_gauges_and_one_pool_per_name() {
     let conn = pool.acquire().await.unwrap();
     let text = metrics.encode().unwrap();
     assert!(
-        text.contains(r#"db_client_connection_count{db_client_connection_pool_name="lite",db_client_connection_state="used"} 1"#),
+        text.contains(r#"db_client_connections{db_client_connection_pool_name="lite",db_client_connection_state="used"} 1"#),
         "{text}"
     );
     assert!(text.contains(r#"db_client_connection_max{db_client_connection_pool_name="lite"} 2"#));

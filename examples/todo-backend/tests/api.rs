@@ -519,7 +519,7 @@ async fn journey(svc: &Service, db_system: &str) {
         metric(
             &text,
             &[
-                "db_client_connection_count{",
+                "db_client_connections{",
                 "db_client_connection_pool_name=\"main\""
             ]
         )

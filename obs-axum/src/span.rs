@@ -96,17 +96,7 @@ pub(crate) fn make_span<B>(
 /// `value` if it is at most `max` bytes, else its longest prefix that fits with
 /// [`CUT_MARKER`] appended, cut on a character boundary.
 pub(crate) fn cut(value: &str, max: usize) -> Cow<'_, str> {
-    if value.len() <= max {
-        return Cow::Borrowed(value);
-    }
-    let mut end = max.saturating_sub(CUT_MARKER.len());
-    while !value.is_char_boundary(end) {
-        end -= 1;
-    }
-    let mut out = String::with_capacity(end + CUT_MARKER.len());
-    out.push_str(&value[..end]);
-    out.push_str(CUT_MARKER);
-    Cow::Owned(out)
+    obs_core::text::cut(value, max, CUT_MARKER)
 }
 
 /// Records the response status on the span; 5xx marks it as an error.

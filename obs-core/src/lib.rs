@@ -118,6 +118,7 @@ mod rum_metrics;
 mod runtime;
 mod runtime_metrics;
 mod telemetry;
+pub mod text;
 
 pub use buckets::Buckets;
 pub use build_info::BuildInfo;

@@ -14,6 +14,7 @@
 //! Stream labels are `service`, `instance` and `level` only: anything per request belongs in the
 //! line, where LogQL's `| json` finds it, not in the index.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -81,17 +82,11 @@ impl ByteBudget {
 
 /// Cuts `text` to [`LOKI_MAX_LINE_BYTES`] on a character boundary, ending it with
 /// [`LOKI_CUT_MARKER`].
-fn cut_line(mut text: String) -> String {
-    if text.len() <= LOKI_MAX_LINE_BYTES {
-        return text;
+fn cut_line(text: String) -> String {
+    match crate::text::cut(&text, LOKI_MAX_LINE_BYTES, LOKI_CUT_MARKER) {
+        Cow::Borrowed(_) => text,
+        Cow::Owned(cut) => cut,
     }
-    let mut end = LOKI_MAX_LINE_BYTES - LOKI_CUT_MARKER.len();
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text.truncate(end);
-    text.push_str(LOKI_CUT_MARKER);
-    text
 }
 
 /// The `tracing` layer: renders and enqueues.

@@ -101,14 +101,7 @@ fn merge(sorted: Vec<Hidden>) -> Vec<Hidden> {
 
 /// `text`, cut to [`MAX_QUERY_TEXT_LEN`] bytes with a [`TRUNCATED`] marker when longer.
 fn truncate(text: &str) -> String {
-    if text.len() <= MAX_QUERY_TEXT_LEN {
-        return text.to_owned();
-    }
-    let cut = text.floor_char_boundary(MAX_QUERY_TEXT_LEN - TRUNCATED.len());
-    let mut out = String::with_capacity(MAX_QUERY_TEXT_LEN);
-    out.push_str(&text[..cut]);
-    out.push_str(TRUNCATED);
-    out
+    obs_core::text::cut(text, MAX_QUERY_TEXT_LEN, TRUNCATED).into_owned()
 }
 
 #[cfg(test)]

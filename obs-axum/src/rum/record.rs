@@ -9,8 +9,10 @@
 use std::time::Instant;
 
 use obs_core::RumMetrics;
+use obs_core::names::CUT_MARKER;
 use obs_core::names::{BROWSER_ERROR_TYPES, RUM_OTHER, WEB_VITAL_RATINGS};
 use obs_core::prometheus::HistogramVec;
+use obs_core::text;
 
 use super::limits::{Scalar, ScalarMap, Skipped};
 use super::payload::{Exception, Log, Payload, TraceContext};
@@ -24,8 +26,6 @@ const TARGET: &str = "obs_axum::rum";
 /// Bytes a string may have before redaction; past the cut, a secret split in two could slip
 /// by, so redaction sees a little more than is kept.
 const REDACTION_SLACK: usize = 256;
-/// What marks a string that was cut.
-const CUT_MARKER: &str = "…";
 
 /// The `app_name` label of a batch: its `meta.app.name` when allow-listed, else `other`.
 pub(crate) fn app_label<'a>(shared: &'a Shared, payload: &Payload) -> &'a str {
@@ -74,31 +74,20 @@ impl<'s> Text<'s> {
     /// Like [`clean`](Self::clean), cut to `max` bytes (or the configured length if shorter).
     pub(crate) fn clean_to(&self, s: &str, max: usize) -> String {
         let max = max.min(self.max);
-        let head = cut(s, max.saturating_add(REDACTION_SLACK));
+        let head = &s[..s.floor_char_boundary(max.saturating_add(REDACTION_SLACK))];
         let redacted = self.redactions.apply(head);
-        let mut out: String = redacted
+        let out: String = redacted
             .chars()
             .map(|c| if c.is_control() { ' ' } else { c })
             .collect();
-        if out.len() > max || head.len() < s.len() {
-            let keep = cut(&out, max.saturating_sub(CUT_MARKER.len())).len();
-            out.truncate(keep);
-            out.push_str(CUT_MARKER);
+        if head.len() < s.len() {
+            // Cut before redaction: marked even when redaction made it short enough.
+            let mut kept = text::cut(&out, max.saturating_sub(CUT_MARKER.len()), "").into_owned();
+            kept.push_str(CUT_MARKER);
+            return kept;
         }
-        out
+        text::cut(&out, max, CUT_MARKER).into_owned()
     }
-}
-
-/// `s` cut to at most `max` bytes, on a character boundary.
-pub(crate) fn cut(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 /// Records every item of a batch.

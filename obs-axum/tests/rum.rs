@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::Rng;
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -498,29 +500,6 @@ async fn same_vital_id_is_counted_once() {
         ),
         Some(2.0)
     );
-}
-
-/// A small deterministic PRNG (xorshift64*), so the generated input is the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn word(&mut self) -> String {
-        let len = 1 + self.below(16);
-        (0..len)
-            .map(|_| char::from(b'a' + self.below(26) as u8))
-            .collect()
-    }
 }
 
 #[tokio::test]

@@ -5,6 +5,8 @@
 #![cfg(feature = "rum")]
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +22,8 @@ use obs_core::Telemetry;
 use tower::ServiceExt;
 use tracing::instrument::WithSubscriber;
 
+use common::Rng;
+
 const BATCHES: usize = 10_000;
 /// Longest JSON the generator writes (a little over the receiver's 5 MiB limit, so some
 /// batches are refused as too large).
@@ -27,27 +31,6 @@ const MAX_GENERATED_BYTES: usize = 5 * 1024 * 1024 + 4096;
 /// Peak resident memory of the whole test process. Holding the batches' bodies or their log
 /// lines would pass it many times over.
 const MAX_PEAK_RSS_BYTES: u64 = 256 * 1024 * 1024;
-
-/// xorshift64*: reproducible without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len() as u64) as usize]
-    }
-}
 
 /// A JSON string literal of random length and content: ASCII, escapes, controls, unicode.
 fn string(rng: &mut Rng, out: &mut String) {

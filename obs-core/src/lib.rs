@@ -144,11 +144,16 @@ pub use opentelemetry_sdk;
 pub use prometheus;
 pub use tracing_opentelemetry;
 
-/// Installs the W3C trace-context propagator (`traceparent`, `tracestate`) as the global
-/// OpenTelemetry propagator. [`TelemetryBuilder::init`] calls it; call it yourself after
-/// [`TelemetryBuilder::build`]. Idempotent.
+/// Installs the default propagators, W3C trace context (`traceparent`, `tracestate`) and
+/// baggage, as the global OpenTelemetry propagator: what [`TelemetryBuilder::init`] installs
+/// when `OTEL_PROPAGATORS` is unset. [`TelemetryBuilder::init`] installs the configured ones
+/// itself; after [`TelemetryBuilder::build`], install [`Telemetry::propagator`] or call this.
+/// Idempotent.
 pub fn install_propagator() {
     opentelemetry::global::set_text_map_propagator(
-        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+        opentelemetry::propagation::TextMapCompositePropagator::new(vec![
+            Box::new(opentelemetry_sdk::propagation::TraceContextPropagator::new()),
+            Box::new(opentelemetry_sdk::propagation::BaggagePropagator::new()),
+        ]),
     );
 }

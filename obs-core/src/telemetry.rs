@@ -443,6 +443,12 @@ impl TelemetryBuilder {
 
     /// Builds everything without installing anything globally; see [`Telemetry::dispatch`].
     ///
+    /// For tests and for running several services in one process. A service uses
+    /// [`init`](Self::init): `tracing-subscriber` closes a parent span through the default
+    /// subscriber of the thread where its last child ends, so with a dispatch that is only a
+    /// thread's default, a request span whose child ends on another thread (SQLite's connection
+    /// threads, a task on another worker) is never closed nor exported.
+    ///
     /// # Errors
     /// A bad setting; the message names the variable or builder method.
     pub fn build(self) -> Result<Telemetry, Error> {

@@ -111,6 +111,8 @@ mod http_client_metrics;
 mod http_metrics;
 mod log_format;
 mod loki;
+#[cfg(target_os = "linux")]
+mod memory_limit;
 mod metrics;
 pub mod names;
 mod otlp;

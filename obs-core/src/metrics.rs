@@ -46,7 +46,8 @@ struct Inner {
 }
 
 impl Metrics {
-    /// A new registry with the process collector (on Linux) registered.
+    /// A new registry with the process collectors (on Linux) registered: the `process_*`
+    /// families and the cgroup memory limit.
     pub fn new() -> Self {
         Self::with_registry(Registry::new())
     }
@@ -234,6 +235,12 @@ fn register_process_collector(registry: &Registry) {
         // The application registered its own process collector: keep it.
         Ok(()) | Err(prometheus::Error::AlreadyReg) => {}
         Err(e) => tracing::warn!(error = %e, "cannot register the process collector"),
+    }
+    let registered = crate::memory_limit::MemoryLimitCollector::for_self()
+        .and_then(|limit| registry.register(Box::new(limit)));
+    match registered {
+        Ok(()) | Err(prometheus::Error::AlreadyReg) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot register the memory limit collector"),
     }
 }
 

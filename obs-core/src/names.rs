@@ -202,6 +202,15 @@ pub const SCHEDULING_DELAY_BUCKETS: &[f64] = &[
 ];
 
 // ---------------------------------------------------------------------------------------------
+// Process
+// ---------------------------------------------------------------------------------------------
+
+/// Gauge: the memory limit of the process's cgroup in bytes, absent when there is none (Linux).
+/// Beside the `process_*` families of the process collector, so
+/// `process_resident_memory_bytes / process_memory_limit_bytes` is how full the container is.
+pub const PROCESS_MEMORY_LIMIT: &str = "process_memory_limit_bytes";
+
+// ---------------------------------------------------------------------------------------------
 // Service identity
 // ---------------------------------------------------------------------------------------------
 

@@ -233,6 +233,9 @@ pub struct Stack {
     pub caddy_admin: String,
     backend_bin: PathBuf,
     backend_envs: Vec<BTreeMap<String, String>>,
+    /// Each backend's memory cgroup, as compose gives each container its limit; `None` where
+    /// this machine cannot create one. Dropped after the processes.
+    memory_limits: Vec<Option<obs_testkit::MemoryCgroup>>,
 }
 
 impl Stack {
@@ -254,6 +257,7 @@ impl Stack {
         };
         let mut backends = Vec::new();
         let mut backend_envs = Vec::new();
+        let mut memory_limits = Vec::new();
         for i in 1..=instances {
             let port = free_port();
             let mut env = BTreeMap::from([
@@ -274,8 +278,11 @@ impl Stack {
                 env.insert("CHAOS_ADMIN_TOKEN".into(), token.clone());
             }
             env.extend(options.extra_env.clone());
-            let process = Process::spawn(&format!("backend-{i}"), &backend_bin, &[], &env)
+            let name = format!("backend-{i}");
+            let cgroup = obs_testkit::MemoryCgroup::create(&unique(&name), BACKEND_MEMORY_LIMIT);
+            let process = spawn_backend(&name, &backend_bin, &env, cgroup.as_ref())
                 .expect("start todo-backend");
+            memory_limits.push(cgroup);
             backends.push((process, port));
             backend_envs.push(env);
         }
@@ -337,7 +344,14 @@ impl Stack {
             caddy_admin: format!("http://127.0.0.1:{admin_port}"),
             backend_bin,
             backend_envs,
+            memory_limits,
         })
+    }
+
+    /// Whether the backends run under [`BACKEND_MEMORY_LIMIT`] (and so export
+    /// `process_memory_limit_bytes`).
+    pub fn memory_limited(&self) -> bool {
+        self.memory_limits.iter().all(Option::is_some)
     }
 
     /// Starts backend `index` (0-based) again on its port, after [`Process::kill`].
@@ -347,8 +361,9 @@ impl Stack {
     pub async fn restart_backend(&mut self, index: usize) {
         let env = &self.backend_envs[index];
         let name = format!("backend-{}", index + 1);
+        let cgroup = self.memory_limits[index].as_ref();
         let process =
-            Process::spawn(&name, &self.backend_bin, &[], env).expect("restart todo-backend");
+            spawn_backend(&name, &self.backend_bin, env, cgroup).expect("restart todo-backend");
         let port = self.backends[index].1;
         let ok = wait_http_ok(
             &format!("http://127.0.0.1:{port}/health"),
@@ -358,6 +373,27 @@ impl Stack {
         assert!(ok, "{name} did not restart:\n{}", process.output());
         self.backends[index].0 = process;
     }
+}
+
+/// The memory limit of each backend, as in compose (`deploy.resources.limits.memory: 512M`).
+pub const BACKEND_MEMORY_LIMIT: u64 = 512 * 1024 * 1024;
+
+/// Starts the backend binary, inside `cgroup` when there is one.
+fn spawn_backend(
+    name: &str,
+    binary: &Path,
+    env: &BTreeMap<String, String>,
+    cgroup: Option<&obs_testkit::MemoryCgroup>,
+) -> std::io::Result<Process> {
+    let Some(cgroup) = cgroup else {
+        return Process::spawn(name, binary, &[], env);
+    };
+    let procs = cgroup.procs_file();
+    let (Some(procs), Some(binary)) = (procs.to_str(), binary.to_str()) else {
+        return Process::spawn(name, binary, &[], env);
+    };
+    let args = ["-c", obs_testkit::MOVE_AND_EXEC, procs, binary];
+    Process::spawn(name, Path::new("sh"), &args, env)
 }
 
 /// Exporters, Prometheus and Alertmanager on free ports, configured from `monitoring/`.

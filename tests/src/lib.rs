@@ -105,6 +105,78 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// Node.js, npm and Chromium (`CHROMIUM` overrides where it is), for the tests that drive the
+/// example page in a browser.
+#[derive(Debug)]
+pub struct BrowserTools {
+    /// `node`.
+    pub node: PathBuf,
+    /// `npm`.
+    pub npm: PathBuf,
+    /// The Chromium binary.
+    pub chromium: PathBuf,
+}
+
+impl BrowserTools {
+    /// Finds all three and runs `npm ci` where `node_modules` is missing (`tests/browser`, the
+    /// drivers; `examples/todo-backend/frontend`, the Faro SDK the page loads); `None`
+    /// (reported through [`obs_testkit::require`]) when something is missing or fails.
+    pub async fn ready() -> Option<Self> {
+        let Some(node) = obs_testkit::binary("node") else {
+            obs_testkit::require("node is not installed (Debian package `nodejs`)");
+            return None;
+        };
+        let Some(npm) = obs_testkit::binary("npm") else {
+            obs_testkit::require("npm is not installed (Debian package `npm`)");
+            return None;
+        };
+        let chromium = std::env::var_os("CHROMIUM")
+            .map(PathBuf::from)
+            .or_else(|| obs_testkit::binary("chromium"));
+        let Some(chromium) = chromium.filter(|p| p.is_file()) else {
+            obs_testkit::require("chromium is not installed (Debian package `chromium`)");
+            return None;
+        };
+        for dir in ["tests/browser", "examples/todo-backend/frontend"] {
+            if !npm_ci(&npm, &repo_root().join(dir)).await {
+                return None;
+            }
+        }
+        Some(BrowserTools {
+            node,
+            npm,
+            chromium,
+        })
+    }
+}
+
+/// `npm ci` in `dir` when its `node_modules` is missing; false (reported) when that fails.
+async fn npm_ci(npm: &Path, dir: &Path) -> bool {
+    if dir.join("node_modules").is_dir() {
+        return true;
+    }
+    let output = tokio::process::Command::new(npm)
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(dir)
+        .output()
+        .await;
+    match output {
+        Ok(o) if o.status.success() => true,
+        Ok(o) => {
+            obs_testkit::require(format!(
+                "`npm ci` failed in {}: {}",
+                dir.display(),
+                String::from_utf8_lossy(&o.stderr)
+            ));
+            false
+        }
+        Err(error) => {
+            obs_testkit::require(format!("cannot run npm: {error}"));
+            false
+        }
+    }
+}
+
 /// Polls `url` until it answers 2xx or `timeout` passes.
 pub async fn wait_http_ok(url: &str, timeout: Duration) -> bool {
     let client = reqwest::Client::new();

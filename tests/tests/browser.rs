@@ -12,39 +12,11 @@
 //!   server span as its child and the sqlx span below that.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 
-use obs_e2e::{BackendOptions, PgDatabase, Stack, repo_root};
+use obs_e2e::{BackendOptions, BrowserTools, PgDatabase, Stack, repo_root};
 use obs_testkit::{OtlpCollector, ReceivedSpan};
 use serde_json::Value;
-
-/// `npm ci` in `dir` when its `node_modules` is missing; false (reported) when that fails.
-async fn npm_ci(npm: &Path, dir: &Path) -> bool {
-    if dir.join("node_modules").is_dir() {
-        return true;
-    }
-    let output = tokio::process::Command::new(npm)
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(dir)
-        .output()
-        .await;
-    match output {
-        Ok(o) if o.status.success() => true,
-        Ok(o) => {
-            obs_testkit::require(format!(
-                "`npm ci` failed in {}: {}",
-                dir.display(),
-                String::from_utf8_lossy(&o.stderr)
-            ));
-            false
-        }
-        Err(error) => {
-            obs_testkit::require(format!("cannot run npm: {error}"));
-            false
-        }
-    }
-}
 
 /// The sum of every sample of `name` (all label sets) in a Prometheus text exposition.
 fn sample_sum(exposition: &str, name: &str) -> f64 {
@@ -95,26 +67,11 @@ fn browser_to_sql(spans: &[ReceivedSpan]) -> Option<(ReceivedSpan, ReceivedSpan,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_click_in_chromium_is_one_trace_down_to_sql_and_the_receiver_records_the_page() {
-    let Some(node) = obs_testkit::binary("node") else {
-        obs_testkit::require("node is not installed (Debian package `nodejs`)");
-        return;
-    };
-    let Some(npm) = obs_testkit::binary("npm") else {
-        obs_testkit::require("npm is not installed (Debian package `npm`)");
-        return;
-    };
-    let chromium = std::env::var_os("CHROMIUM")
-        .map(std::path::PathBuf::from)
-        .or_else(|| obs_testkit::binary("chromium"));
-    let Some(chromium) = chromium.filter(|p| p.is_file()) else {
-        obs_testkit::require("chromium is not installed (Debian package `chromium`)");
+    let Some(BrowserTools { node, chromium, .. }) = BrowserTools::ready().await else {
         return;
     };
     let driver = repo_root().join("tests/browser");
     let frontend = repo_root().join("examples/todo-backend/frontend");
-    if !npm_ci(&npm, &driver).await || !npm_ci(&npm, &frontend).await {
-        return;
-    }
 
     let Some(db) = PgDatabase::create().await else {
         return;

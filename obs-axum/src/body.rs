@@ -10,7 +10,7 @@ use bytes::Buf;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use crate::record::Completion;
+use crate::in_flight::Completion;
 use obs_core::names::GRPC_STATUS_NAMES;
 
 pin_project! {

@@ -9,7 +9,7 @@ use http::{HeaderValue, Response, StatusCode};
 use pin_project_lite::pin_project;
 
 use crate::body::ResponseBody;
-use crate::record::Start;
+use crate::in_flight::Start;
 use crate::request_id::X_REQUEST_ID;
 use crate::span;
 

@@ -133,11 +133,11 @@ mod body;
 pub mod client;
 pub mod client_addr;
 mod future;
+mod in_flight;
 mod instruments;
 mod layer;
 mod metrics_route;
 mod path_rules;
-mod record;
 mod request_id;
 pub mod route;
 #[cfg(feature = "rum")]

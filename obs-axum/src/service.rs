@@ -12,8 +12,8 @@ use tower_service::Service;
 
 use crate::body::{RequestBody, ResponseBody};
 use crate::future::ResponseFuture;
+use crate::in_flight::{ActiveGuard, Start};
 use crate::layer::{Observed, Shared};
-use crate::record::{ActiveGuard, Start};
 use crate::route::RouteRequest;
 use crate::{request_id, span};
 

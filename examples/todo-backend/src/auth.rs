@@ -103,20 +103,13 @@ fn hex(bytes: &[u8]) -> String {
 pub enum Sessions {
     /// `session:{hash}` → user id, with expiry; `sessions:live` sorted set for counting.
     Redis {
-        /// The connection.
         conn: InstrumentedConnection<ConnectionManager>,
-        /// Session lifetime.
         ttl: Duration,
         /// The database, for user profiles.
         db: Db,
     },
     /// The `sessions` table.
-    Sql {
-        /// The database.
-        db: Db,
-        /// Session lifetime.
-        ttl: Duration,
-    },
+    Sql { db: Db, ttl: Duration },
 }
 
 impl Sessions {
@@ -252,7 +245,6 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
 /// The signed-in user; rejects with 401 otherwise.
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
-    /// The user.
     pub user: User,
     /// The session token the request used.
     pub token: String,

@@ -7,21 +7,17 @@ use obs_core::prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opt
 use crate::state::AppState;
 use crate::store;
 
-/// `todo_users`.
+// Metric names; those with labels say which.
 pub const TODO_USERS: &str = "todo_users";
-/// `todo_sessions_active`.
 pub const TODO_SESSIONS_ACTIVE: &str = "todo_sessions_active";
 /// `todo_items{status}`.
 pub const TODO_ITEMS: &str = "todo_items";
-/// `todo_signups_total`.
 pub const TODO_SIGNUPS: &str = "todo_signups_total";
 /// `todo_logins_total{result}`.
 pub const TODO_LOGINS: &str = "todo_logins_total";
 /// `todo_items_created_total{priority}`.
 pub const TODO_ITEMS_CREATED: &str = "todo_items_created_total";
-/// `todo_items_completed_total`.
 pub const TODO_ITEMS_COMPLETED: &str = "todo_items_completed_total";
-/// `todo_ws_connections`.
 pub const TODO_WS_CONNECTIONS: &str = "todo_ws_connections";
 /// `todo_ws_messages_total{direction}`.
 pub const TODO_WS_MESSAGES: &str = "todo_ws_messages_total";
@@ -42,7 +38,6 @@ pub struct BusinessMetrics {
     pub sessions_active: IntGauge,
     /// Todos by status.
     pub items: IntGaugeVec,
-    /// Signups.
     pub signups: IntCounter,
     /// Logins by result.
     pub logins: IntCounterVec,

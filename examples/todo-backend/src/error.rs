@@ -17,7 +17,6 @@ pub enum ApiError {
     /// No or a bad session token.
     #[error("authentication required")]
     Unauthorized,
-    /// Wrong email or password.
     #[error("wrong email or password")]
     BadCredentials,
     /// The resource does not exist for this user.
@@ -26,7 +25,6 @@ pub enum ApiError {
     /// The email is taken.
     #[error("an account with this email exists")]
     Conflict,
-    /// Too many attempts.
     #[error("too many attempts; retry in {0} s")]
     RateLimited(u64),
     /// The server is saturated (password hashing); retry in the given seconds. 503.
@@ -35,10 +33,8 @@ pub enum ApiError {
     /// Injected by the fault-injection knob.
     #[error("injected fault")]
     Chaos,
-    /// The database failed.
     #[error("database error")]
     Database(#[from] sqlx::Error),
-    /// Redis failed.
     #[error("cache error")]
     Redis(#[from] redis::RedisError),
     /// Anything else.

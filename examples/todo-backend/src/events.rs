@@ -24,7 +24,6 @@ pub struct TodoEvent {
     pub user_id: Option<i64>,
     /// `created`, `updated` or `deleted`.
     pub kind: String,
-    /// The todo id.
     pub id: i64,
     /// The todo after the change (absent for `deleted`).
     #[serde(skip_serializing_if = "Option::is_none", default)]

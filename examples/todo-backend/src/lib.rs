@@ -24,8 +24,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
-use obs_axum::{MetricsRoute, ObsLayer, TrustedProxies};
-use obs_core::{Metrics, Telemetry};
+use obs_axum::rum::RumReceiver;
+use obs_axum::{ObsLayer, TrustedProxies, metrics_router};
+use obs_core::Telemetry;
 use obs_redis::InstrumentedConnection;
 use redis::aio::ConnectionManager;
 use tokio::task::JoinHandle;
@@ -33,7 +34,7 @@ use tokio::task::JoinHandle;
 use crate::auth::Sessions;
 use crate::business::BusinessMetrics;
 use crate::chaos::Chaos;
-use crate::config::Config;
+use crate::config::{BrowserSpans, Config};
 use crate::db::Db;
 use crate::events::Events;
 use crate::hashing::HashGate;
@@ -44,16 +45,12 @@ use crate::tickets::Tickets;
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// The database.
     #[error(transparent)]
     Db(#[from] db::DbError),
-    /// Redis.
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
-    /// Instrumenting Redis.
     #[error("instrumenting redis: {0}")]
     ObsRedis(#[from] obs_redis::Error),
-    /// Registering business metrics.
     #[error("registering metrics: {0}")]
     Metrics(#[from] obs_core::prometheus::Error),
 }
@@ -61,9 +58,8 @@ pub enum StartError {
 /// The assembled service: its router, its state, and its background tasks (stopped on drop).
 #[derive(Debug)]
 pub struct App {
-    /// Every route, instrumented.
+    /// Every route, instrumented unless `OBS_DISABLE` is set.
     pub router: Router,
-    /// The shared state.
     pub state: AppState,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -149,6 +145,7 @@ pub async fn build(config: &Config, telemetry: &Telemetry) -> Result<App, StartE
         rules: Arc::new(rules),
         hashing,
         trusted_proxies: Arc::new(limits.trusted_proxies.clone()),
+        frontend_dir: Arc::from(config.frontend.dir.as_path()),
         tickets: Arc::new(tickets),
         events,
         business: BusinessMetrics::register(metrics.registry())?,
@@ -162,13 +159,13 @@ pub async fn build(config: &Config, telemetry: &Telemetry) -> Result<App, StartE
         state.clone(),
         config.business_metrics_interval,
     ))];
-    let rum_otlp = rum_otlp_endpoint();
-    let router = router(
-        state.clone(),
-        metrics,
-        !config.instrumentation_off,
-        rum_otlp.as_deref(),
-    );
+    if config.frontend.spans == BrowserSpans::NotForwardedOverGrpc {
+        tracing::info!(
+            "browser spans are not forwarded: the OTLP exporter uses gRPC; set {} to the collector's OTLP/HTTP address",
+            config::RUM_OTLP_ENDPOINT
+        );
+    }
+    let router = router(state.clone(), telemetry, config);
     tracing::info!(
         database = state.db.system(),
         redis = state.redis.is_some(),
@@ -190,49 +187,10 @@ pub const LOGINS_PER_ACCOUNT: u64 = 10;
 /// Websocket tickets a user may ask for per minute.
 pub const WS_TICKETS_PER_USER: u64 = 60;
 
-/// `RUM_OTLP_ENDPOINT`: where the RUM receiver forwards browser spans (OTLP/HTTP JSON).
-pub const RUM_OTLP_ENDPOINT: &str = "RUM_OTLP_ENDPOINT";
-
-/// Where browser spans are forwarded: `RUM_OTLP_ENDPOINT`, else `OTEL_EXPORTER_OTLP_ENDPOINT`
-/// when the service's own spans go over HTTP too (`OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`).
-/// The forwarder posts OTLP/JSON to `<endpoint>/v1/traces`, which a gRPC port does not
-/// answer, so with a gRPC exporter browser spans are forwarded only to `RUM_OTLP_ENDPOINT`.
-pub fn rum_otlp_endpoint() -> Option<String> {
-    use obs_core::config::{
-        OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL,
-        OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
-    };
-    let var = |name: &str| {
-        std::env::var(name)
-            .ok()
-            .map(|value| value.trim().to_owned())
-            .filter(|value| !value.is_empty())
-    };
-    if let Some(endpoint) = var(RUM_OTLP_ENDPOINT) {
-        return Some(endpoint);
-    }
-    let endpoint = var(OTEL_EXPORTER_OTLP_ENDPOINT)?;
-    let protocol =
-        var(OTEL_EXPORTER_OTLP_TRACES_PROTOCOL).or_else(|| var(OTEL_EXPORTER_OTLP_PROTOCOL));
-    if protocol.as_deref() == Some("http/protobuf") {
-        Some(endpoint)
-    } else {
-        tracing::info!(
-            "browser spans are not forwarded: the OTLP exporter uses gRPC; set {RUM_OTLP_ENDPOINT} to the collector's OTLP/HTTP address"
-        );
-        None
-    }
-}
-
-/// Every route; with `instrument` the obs layer wraps them all (`/metrics` and `/health` are
-/// served but not measured). With `rum_otlp_endpoint` the RUM receiver forwards browser spans
-/// there (see [`rum_otlp_endpoint`]).
-pub fn router(
-    state: AppState,
-    metrics: &Metrics,
-    instrument: bool,
-    rum_otlp_endpoint: Option<&str>,
-) -> Router {
+/// Every route, behind the obs layer unless [`Config::instrumentation_off`] (`/metrics` and
+/// `/health` are served but not measured), with the RUM receiver forwarding browser spans as
+/// [`Frontend::spans`](config::Frontend::spans) says.
+pub fn router(state: AppState, telemetry: &Telemetry, config: &Config) -> Router {
     use routes::{admin, auth, health, page, todos, ws};
     // Spans' `client.address` follows the same rule as the rate limits.
     let trusted_proxies = state.trusted_proxies.clone();
@@ -259,24 +217,24 @@ pub fn router(
         )
         .layer(from_fn_with_state(state.clone(), chaos::inject))
         .with_state(state);
-    let app = if instrument {
+    let app = if config.instrumentation_off {
+        app
+    } else {
         app.layer(
-            ObsLayer::from_metrics(metrics)
+            ObsLayer::new(telemetry)
                 .skip_paths(["/health"])
                 .trusted_proxies(TrustedProxies::clone(&trusted_proxies)),
         )
-    } else {
-        app
     };
-    let mut rum = obs_axum::rum::RumReceiver::from_metrics(metrics)
+    let mut rum = RumReceiver::new(telemetry)
         .app_names(["todo-frontend"])
         .page_routes(["/"])
         .event_names(["todo_created", "todo_completed", "signup", "login"])
         .trusted_proxies(TrustedProxies::clone(&trusted_proxies));
-    if let Some(endpoint) = rum_otlp_endpoint {
+    if let Some(endpoint) = config.frontend.spans.endpoint() {
         rum = rum.otlp_forwarding(endpoint);
     }
     // The metrics router last: its fallback becomes the app's and records unmatched requests.
     app.merge(rum.into_router())
-        .merge(MetricsRoute::new(metrics.clone()).into_router())
+        .merge(metrics_router(telemetry))
 }

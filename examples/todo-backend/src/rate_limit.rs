@@ -30,7 +30,6 @@ pub struct Rule {
     pub name: &'static str,
     /// Attempts allowed per window.
     pub limit: u64,
-    /// The window.
     pub window: Duration,
 }
 

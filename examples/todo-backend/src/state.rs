@@ -1,5 +1,6 @@
 //! What every handler can reach.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use obs_axum::TrustedProxies;
@@ -18,29 +19,24 @@ use crate::tickets::Tickets;
 /// Shared application state; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AppState {
-    /// The database.
     pub db: Db,
-    /// Redis, when configured.
     pub redis: Option<InstrumentedConnection<ConnectionManager>>,
-    /// Session store.
     pub sessions: Arc<Sessions>,
     /// Login and signup rate limits.
     pub limiter: Arc<RateLimiter>,
-    /// The rate limit rules.
     pub rules: Arc<Rules>,
-    /// Bounds concurrent password hashing.
     pub hashing: HashGate,
     /// Whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Arc<TrustedProxies>,
-    /// Websocket tickets.
+    /// Where `/vendor/` reads the Faro bundles from ([`Frontend::dir`](crate::config::Frontend::dir)).
+    pub frontend_dir: Arc<Path>,
     pub tickets: Arc<Tickets>,
     /// Live todo changes.
     pub events: Events,
-    /// Business metrics.
     pub business: BusinessMetrics,
     /// Fault injection.
     pub chaos: Arc<Chaos>,
-    /// `CHAOS_ADMIN_TOKEN`.
+    /// `CHAOS_ADMIN_TOKEN`; without it `/admin/chaos` answers 404.
     pub chaos_token: Option<Arc<str>>,
 }
 

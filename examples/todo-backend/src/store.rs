@@ -8,20 +8,16 @@ use crate::db::{Db, on_db};
 /// A user as the API shows it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, serde::Deserialize)]
 pub struct User {
-    /// Id.
     pub id: i64,
     /// Email, unique.
     pub email: String,
-    /// Display name.
     pub name: String,
-    /// When the account was created.
     pub created_at: DateTime<Utc>,
 }
 
 /// A user with the password hash, for login only.
 #[derive(Debug, sqlx::FromRow)]
 pub struct Credentials {
-    /// Id.
     pub id: i64,
     /// The argon2id PHC string.
     pub password_hash: String,
@@ -30,19 +26,14 @@ pub struct Credentials {
 /// A todo item.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct Todo {
-    /// Id.
     pub id: i64,
-    /// Short title.
     pub title: String,
-    /// Free text.
     pub description: String,
     /// `todo`, `in_progress` or `done`.
     pub status: String,
     /// `low`, `medium` or `high`.
     pub priority: String,
-    /// Created.
     pub created_at: DateTime<Utc>,
-    /// Last changed.
     pub updated_at: DateTime<Utc>,
     /// When it became `done`.
     pub completed_at: Option<DateTime<Utc>>,
@@ -51,13 +42,9 @@ pub struct Todo {
 /// Fields a PATCH may change; `None` keeps the value.
 #[derive(Debug, Default)]
 pub struct TodoChange {
-    /// New title.
     pub title: Option<String>,
-    /// New description.
     pub description: Option<String>,
-    /// New status.
     pub status: Option<String>,
-    /// New priority.
     pub priority: Option<String>,
 }
 

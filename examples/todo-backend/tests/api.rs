@@ -34,6 +34,7 @@ fn config(database_url: String, redis_url: Option<String>) -> Config {
         db_max_connections: 5,
         instrumentation_off: false,
         limits: Default::default(),
+        frontend: Default::default(),
     }
 }
 

@@ -17,11 +17,11 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tracing::{Dispatch, Span};
 
+use super::batch;
 use super::limits;
 use super::payload::Payload;
-use super::receiver::Shared;
-use super::record;
 use super::rejection::Rejection;
+use super::shared::Shared;
 use super::{BODY_READ_TIMEOUT, PERMIT_WAIT};
 
 /// The header carrying the SDK's API key.
@@ -150,7 +150,7 @@ fn process(shared: &Shared, headers: &HeaderMap, bytes: Vec<u8>) -> Result<(), R
     let (payload, skipped) =
         limits::parse::<Payload>(shared.limits, &bytes).map_err(Rejection::BadJson)?;
     drop(bytes);
-    let app_name = record::app_label(shared, &payload);
+    let app_name = batch::app_label(shared, &payload);
     let now = Instant::now();
     if shared.per_app_rate_limit {
         shared
@@ -162,10 +162,10 @@ fn process(shared: &Shared, headers: &HeaderMap, bytes: Vec<u8>) -> Result<(), R
         && !key.is_empty()
         && !shared.batches_seen.insert(key, now)
     {
-        record::duplicate_batch(shared, &payload);
+        batch::duplicate_batch(shared, &payload);
         return Ok(());
     }
-    record::batch(shared, payload, skipped, now);
+    batch::record(shared, payload, skipped, now);
     Ok(())
 }
 

@@ -159,6 +159,7 @@
 //! (`queue_full`, `export_failed`). Without an endpoint, spans are counted (`kind="span"`)
 //! and dropped with reason `traces_not_forwarded`.
 
+mod batch;
 mod forward;
 mod handler;
 mod idempotency;
@@ -167,12 +168,13 @@ mod page_route;
 mod payload;
 mod rate_limit;
 mod receiver;
-mod record;
 mod redact;
 mod rejection;
+mod shared;
 mod source_map;
 mod spans;
 mod stack;
+mod text;
 
 pub use limits::BatchLimits;
 pub use receiver::RumReceiver;

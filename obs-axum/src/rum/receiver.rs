@@ -1,6 +1,5 @@
 //! [`RumReceiver`]: the configuration, and the router it becomes.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,7 +7,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::routing::post;
-use obs_core::{Metrics, RumMetrics, Telemetry};
+use obs_core::{Metrics, Telemetry};
 
 use tokio::sync::Semaphore;
 
@@ -19,6 +18,7 @@ use super::limits::BatchLimits;
 use super::page_route::PageRoutes;
 use super::rate_limit::{ClientLimiter, RateLimiter};
 use super::redact::Redactions;
+use super::shared::Shared;
 use super::source_map::SourceMaps;
 use super::{
     CLIENT_CAPACITY, DEDUPE_CAPACITY, DEDUPE_TTL, DEFAULT_BURST, DEFAULT_CLIENT_BURST,
@@ -290,30 +290,8 @@ impl RumReceiver {
     }
 }
 
-/// What every request of one receiver shares.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) metrics: Option<RumMetrics>,
-    pub(crate) api_key: Option<Arc<[u8]>>,
-    pub(crate) max_body_bytes: usize,
-    pub(crate) per_app_rate_limit: bool,
-    pub(crate) limiter: RateLimiter,
-    pub(crate) client_limiter: ClientLimiter,
-    pub(crate) trusted_proxies: TrustedProxies,
-    pub(crate) permits: Arc<Semaphore>,
-    pub(crate) limits: BatchLimits,
-    pub(crate) redactions: Redactions,
-    pub(crate) any_origin: bool,
-    pub(crate) allowed_origins: HashSet<String>,
-    pub(crate) app_names: HashSet<String>,
-    pub(crate) event_names: HashSet<String>,
-    pub(crate) page_routes: PageRoutes,
-    pub(crate) batches_seen: SeenKeys,
-    pub(crate) vitals_seen: SeenKeys,
-    pub(crate) forwarder: Option<Forwarder>,
-    pub(crate) source_maps: SourceMaps,
-}
-
+// Built here, where the receiver's settings are in reach, so that `shared` needs nothing from
+// this module.
 impl Shared {
     fn new(config: RumReceiver) -> Self {
         let metrics = config
@@ -368,9 +346,5 @@ impl Shared {
                 .map(SourceMaps::load)
                 .unwrap_or_default(),
         }
-    }
-
-    pub(crate) fn origin_allowed(&self, origin: &str) -> bool {
-        self.any_origin || self.allowed_origins.contains(origin)
     }
 }

@@ -4,8 +4,8 @@ use std::fmt::Write as _;
 
 use super::MAX_STACK_BYTES;
 use super::payload::Frame;
-use super::record::Text;
 use super::source_map::SourceMaps;
+use super::text::Text;
 
 /// Bytes kept of a frame's file URL.
 const MAX_FILE_BYTES: usize = 256;

@@ -2,19 +2,15 @@
 //! browser bundles it loads from `/vendor/`, served from the npm packages in `frontend/` when
 //! they are installed (`npm install` there); without them the page runs without RUM.
 
-use std::path::PathBuf;
-
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 
+use crate::state::AppState;
+
 const INDEX_HTML: &str = include_str!("../../static/index.html");
 const APP_JS: &str = include_str!("../../static/app.js");
-
-/// `FRONTEND_DIR`: where `frontend/node_modules` is looked for; defaults to the example's
-/// `frontend/` directory in the source tree it was built from.
-pub const FRONTEND_DIR: &str = "FRONTEND_DIR";
 
 /// Largest vendored file served, in bytes (the bundles are about 120 KB, their maps about 1 MB).
 const MAX_VENDOR_BYTES: u64 = 16 * 1024 * 1024;
@@ -66,24 +62,14 @@ pub async fn app_js() -> impl IntoResponse {
     )
 }
 
-/// The directory holding `node_modules/@grafana/...`.
-pub fn frontend_dir() -> PathBuf {
-    std::env::var_os(FRONTEND_DIR)
-        .filter(|dir| !dir.is_empty())
-        .map_or_else(
-            || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/frontend")),
-            PathBuf::from,
-        )
-}
-
 /// `GET /vendor/{file}`: one of the Faro browser bundles, read from the installed npm package
-/// at request time; 404 when it is not installed.
-pub async fn vendor(Path(file): Path<String>) -> Response {
+/// under [`AppState::frontend_dir`] at request time; 404 when it is not installed.
+pub async fn vendor(State(state): State<AppState>, Path(file): Path<String>) -> Response {
     let Some(&(_, relative, content_type)) = VENDOR_FILES.iter().find(|(name, _, _)| *name == file)
     else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let path = frontend_dir().join(relative);
+    let path = state.frontend_dir.join(relative);
     let read = tokio::task::spawn_blocking(move || {
         let size = std::fs::metadata(&path).ok()?.len();
         if size > MAX_VENDOR_BYTES {

@@ -24,6 +24,7 @@ pub(crate) fn config(database_url: String, redis_url: Option<String>) -> Config 
         db_max_connections: 2,
         instrumentation_off: false,
         limits: Default::default(),
+        frontend: Default::default(),
     }
 }
 

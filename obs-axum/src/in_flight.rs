@@ -1,4 +1,5 @@
-//! What one request records, from the moment it arrives until its response body is done.
+//! A request in flight: what it records from the moment it arrives until its response body is
+//! done, and the guard that holds `http_server_active_requests` up meanwhile.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -2,30 +2,25 @@
 //! (one for the batch, one per item), forwarded spans.
 //!
 //! Every string a browser sent passes through [`Text`] before it reaches a log line or a
-//! span: cut to a length, scrubbed of secrets, control characters replaced. The batch-wide
+//! span. The batch-wide
 //! fields (app, page, session, browser, user) are written in full once, on the batch's line;
 //! item lines carry short copies, so a long page URL costs one line, not one per item.
 
 use std::time::Instant;
 
 use obs_core::RumMetrics;
-use obs_core::names::CUT_MARKER;
 use obs_core::names::{BROWSER_ERROR_TYPES, RUM_OTHER, WEB_VITAL_RATINGS};
 use obs_core::prometheus::HistogramVec;
-use obs_core::text;
 
+use super::DROP_ITEM_LIMIT;
 use super::limits::{Scalar, ScalarMap, Skipped};
 use super::payload::{Exception, Log, Payload, TraceContext};
-use super::receiver::Shared;
-use super::redact::Redactions;
+use super::shared::Shared;
 use super::stack;
-use super::{DROP_ITEM_LIMIT, SHORT_FIELD_BYTES};
+use super::text::Text;
 
 /// The `tracing` target of every event the receiver emits.
 const TARGET: &str = "obs_axum::rum";
-/// Bytes a string may have before redaction; past the cut, a secret split in two could slip
-/// by, so redaction sees a little more than is kept.
-const REDACTION_SLACK: usize = 256;
 
 /// The `app_name` label of a batch: its `meta.app.name` when allow-listed, else `other`.
 pub(crate) fn app_label<'a>(shared: &'a Shared, payload: &Payload) -> &'a str {
@@ -50,48 +45,8 @@ pub(crate) fn duplicate_batch(shared: &Shared, payload: &Payload) {
     }
 }
 
-/// Cleans client text for a log line or a span.
-pub(crate) struct Text<'s> {
-    max: usize,
-    redactions: &'s Redactions,
-}
-
-impl<'s> Text<'s> {
-    pub(crate) fn new(max: usize, redactions: &'s Redactions) -> Self {
-        Text { max, redactions }
-    }
-
-    /// `s` redacted, without control characters, cut to the configured length.
-    pub(crate) fn clean(&self, s: &str) -> String {
-        self.clean_to(s, self.max)
-    }
-
-    /// Like [`clean`](Self::clean), cut to [`SHORT_FIELD_BYTES`]: names, ids, per-item copies.
-    pub(crate) fn short(&self, s: &str) -> String {
-        self.clean_to(s, SHORT_FIELD_BYTES)
-    }
-
-    /// Like [`clean`](Self::clean), cut to `max` bytes (or the configured length if shorter).
-    pub(crate) fn clean_to(&self, s: &str, max: usize) -> String {
-        let max = max.min(self.max);
-        let head = &s[..s.floor_char_boundary(max.saturating_add(REDACTION_SLACK))];
-        let redacted = self.redactions.apply(head);
-        let out: String = redacted
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        if head.len() < s.len() {
-            // Cut before redaction: marked even when redaction made it short enough.
-            let mut kept = text::cut(&out, max.saturating_sub(CUT_MARKER.len()), "").into_owned();
-            kept.push_str(CUT_MARKER);
-            return kept;
-        }
-        text::cut(&out, max, CUT_MARKER).into_owned()
-    }
-}
-
 /// Records every item of a batch.
-pub(crate) fn batch(shared: &Shared, mut payload: Payload, skipped: Skipped, now: Instant) {
+pub(crate) fn record(shared: &Shared, mut payload: Payload, skipped: Skipped, now: Instant) {
     let text = Text::new(shared.limits.string_bytes, &shared.redactions);
     let context = Context::new(shared, &payload, &text);
     let metrics = shared.metrics.as_ref();
@@ -450,26 +405,6 @@ mod tests {
         assert_eq!(error_type("TypeError"), "TypeError");
         assert_eq!(error_type("MyCustomError"), "other");
         assert_eq!(error_type(""), "other");
-    }
-
-    #[test]
-    fn text_is_cut_with_a_marker_on_a_char_boundary() {
-        let r = Redactions::none();
-        let t = Text::new(10, &r);
-        assert_eq!(t.clean("short"), "short");
-        assert_eq!(t.clean("ééééééééé"), "ééé…");
-        assert_eq!(t.clean("0123456789"), "0123456789");
-        assert_eq!(t.clean("0123456789a"), "0123456…");
-        assert_eq!(t.clean("a\nb\u{0}c"), "a b c");
-    }
-
-    #[test]
-    fn text_is_redacted_before_it_is_cut() {
-        let r = Redactions::defaults();
-        let t = Text::new(20, &r);
-        assert_eq!(t.clean("mail bob@example.com now"), "mail [email] now");
-        // The email straddles the cut: redaction sees past it, so no half address is kept.
-        assert_eq!(t.clean("0123456789 bob@example.com"), "0123456789 [email]");
     }
 
     #[test]

@@ -131,6 +131,8 @@ pub use http_client_metrics::HttpClientMetrics;
 pub use http_metrics::HttpServerMetrics;
 pub use metrics::Metrics;
 pub use rum_metrics::RumMetrics;
+#[doc(hidden)]
+pub use runtime::{Exporters, ShutdownSignal};
 pub use runtime_metrics::{
     DEFAULT_PROBE_INTERVAL, MIN_PROBE_INTERVAL, RuntimeMetrics, RuntimeMetricsBuilder,
 };

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::routing::post;
-use obs_core::{Metrics, RumMetrics, Telemetry};
+use obs_core::{Exporters, Metrics, RumMetrics, Telemetry};
 
 use tokio::sync::Semaphore;
 
@@ -63,6 +63,8 @@ pub struct RumReceiver {
     page_routes: Vec<String>,
     event_names: Vec<String>,
     otlp_endpoint: Option<String>,
+    /// The telemetry's exporter runtime, which forwarded spans are posted from and flushed by.
+    exporters: Option<Exporters>,
     source_maps_dir: Option<PathBuf>,
 }
 
@@ -92,12 +94,22 @@ impl fmt::Debug for RumReceiver {
 }
 
 impl RumReceiver {
-    /// A receiver recording into the registry of `telemetry`.
+    /// A receiver recording into the registry of `telemetry`. Browser spans
+    /// [forwarded](Self::otlp_forwarding) are posted from the telemetry's exporter runtime,
+    /// and [`Telemetry::shutdown`] (or dropping the guard) posts those still queued, within
+    /// its shutdown timeout.
     pub fn new(telemetry: &Telemetry) -> Self {
-        Self::from_metrics(telemetry.metrics())
+        let mut receiver = Self::from_metrics(telemetry.metrics());
+        receiver.exporters = Some(telemetry.exporters().clone());
+        receiver
     }
 
     /// A receiver recording into `metrics`.
+    ///
+    /// Without a [`Telemetry`], browser spans [forwarded](Self::otlp_forwarding) are posted
+    /// from a background thread of the receiver's own, which nothing flushes: batches still
+    /// queued when the router is dropped are lost. Use [`RumReceiver::new`] to have the
+    /// telemetry's shutdown flush them.
     pub fn from_metrics(metrics: &Metrics) -> Self {
         RumReceiver {
             metrics: metrics.clone(),
@@ -118,6 +130,7 @@ impl RumReceiver {
             page_routes: Vec::new(),
             event_names: Vec::new(),
             otlp_endpoint: None,
+            exporters: None,
             source_maps_dir: None,
         }
     }
@@ -255,7 +268,8 @@ impl RumReceiver {
     /// Forwards the browser's spans (the batch's `traces`, OTLP/JSON) unchanged to
     /// `<endpoint>/v1/traces` as OTLP/HTTP JSON, so the browser's fetch span and the backend's
     /// server span form one trace. Batches wait in a queue of 64 drained by a background
-    /// thread; when it is full they are dropped and counted. The headers of
+    /// task (on the exporter runtime of the [`Telemetry`] given to [`RumReceiver::new`]); when
+    /// it is full they are dropped and counted. The headers of
     /// `OTEL_EXPORTER_OTLP_TRACES_HEADERS` (else `OTEL_EXPORTER_OTLP_HEADERS`) go with every
     /// post, as with the backend's own exports. Defaults to none: spans are counted and
     /// dropped.
@@ -328,7 +342,8 @@ impl Shared {
             })
             .ok();
         let forwarder = config.otlp_endpoint.as_deref().and_then(|endpoint| {
-            Forwarder::start(endpoint, metrics.clone())
+            let exporters = config.exporters.clone().unwrap_or_default();
+            Forwarder::start(endpoint, metrics.clone(), exporters)
                 .inspect_err(|error| {
                     tracing::error!(
                         target: "obs_axum::rum",

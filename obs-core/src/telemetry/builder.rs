@@ -15,7 +15,7 @@ use crate::config::{
     EnvVars, LogFormat, OtlpCompression, OtlpProtocol, Propagator, TraceSampler, TracesExporter,
 };
 use crate::console::SharedWriter;
-use crate::runtime::ExporterRuntime;
+use crate::runtime::Exporters;
 use crate::{Error, Metrics};
 
 /// Configures [`Telemetry`]. Every setting has an environment variable; a builder method wins
@@ -256,11 +256,8 @@ impl TelemetryBuilder {
             Ok(()) | Err(Error::Prometheus(prometheus::Error::AlreadyReg)) => {}
             Err(e) => return Err(e),
         }
-        let runtime = if settings.needs_exporter_runtime() {
-            Some(ExporterRuntime::start()?)
-        } else {
-            None
-        };
+        // Started by the first exporter that needs it, here or in another obs crate.
+        let exporters = Exporters::new();
         // Shared with the console span exporter, so spans land where the log lines go.
         let writer = SharedWriter(Arc::new(
             self.log_writer
@@ -270,7 +267,7 @@ impl TelemetryBuilder {
             dispatch,
             tracer_provider,
             loki,
-        } = subscriber::assemble(&settings, writer, &metrics, runtime.as_ref())?;
+        } = subscriber::assemble(&settings, writer, &metrics, &exporters)?;
         Ok(Telemetry {
             propagators: settings.propagators,
             metrics,
@@ -278,7 +275,7 @@ impl TelemetryBuilder {
             build_info: settings.build_info,
             tracer_provider,
             loki,
-            runtime,
+            exporters,
             shutdown_timeout: self.shutdown_timeout,
             done: false,
         })

@@ -12,7 +12,7 @@ use super::TelemetryBuilder;
 use crate::build_info::BuildInfo;
 use crate::config::{EnvVars, Propagator};
 use crate::loki::LokiShutdown;
-use crate::runtime::ExporterRuntime;
+use crate::runtime::Exporters;
 use crate::{Error, Metrics};
 
 /// The running telemetry of a service: owns the span exporter, the Loki pusher and the metrics
@@ -38,7 +38,7 @@ pub struct Telemetry {
     pub(super) build_info: BuildInfo,
     pub(super) tracer_provider: Option<SdkTracerProvider>,
     pub(super) loki: Option<LokiShutdown>,
-    pub(super) runtime: Option<ExporterRuntime>,
+    pub(super) exporters: Exporters,
     pub(super) shutdown_timeout: Duration,
     pub(super) done: bool,
 }
@@ -93,7 +93,15 @@ impl Telemetry {
         self.tracer_provider.as_ref()
     }
 
-    /// Flushes spans and log lines and stops the exporters, within the shutdown timeout.
+    /// The exporter runtime, for instrumentation that exports in the background (the RUM
+    /// receiver's span forwarder) and that this guard flushes on shutdown.
+    #[doc(hidden)]
+    pub fn exporters(&self) -> &Exporters {
+        &self.exporters
+    }
+
+    /// Flushes spans, log lines and the background exporters of other obs crates (the RUM
+    /// receiver's span forwarder), and stops the exporters, within the shutdown timeout.
     ///
     /// # Errors
     /// [`Error::ShutdownTimeout`] when flushing did not finish in time (the collector or Loki
@@ -110,6 +118,8 @@ impl Telemetry {
             return Ok(());
         }
         let deadline = Instant::now() + self.shutdown_timeout;
+        // Background exporters of other crates flush while the spans and log lines do.
+        self.exporters.begin_shutdown();
         let mut result = Ok(());
         if let Some(provider) = self.tracer_provider.take() {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -126,8 +136,8 @@ impl Telemetry {
         {
             result = Err(Error::ShutdownTimeout(self.shutdown_timeout));
         }
-        if let Some(mut runtime) = self.runtime.take() {
-            runtime.stop(deadline);
+        if !self.exporters.shutdown(deadline) {
+            result = Err(Error::ShutdownTimeout(self.shutdown_timeout));
         }
         result
     }

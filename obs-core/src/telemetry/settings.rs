@@ -275,18 +275,6 @@ pub(super) struct Settings {
     pub(super) propagators: Vec<Propagator>,
 }
 
-impl Settings {
-    /// Whether spans go to an OTLP collector.
-    pub(super) fn exports_otlp(&self) -> bool {
-        self.otlp.is_some() && self.export.exporter == TracesExporter::Otlp
-    }
-
-    /// Whether an exporter needs the background runtime: OTLP export or Loki.
-    pub(super) fn needs_exporter_runtime(&self) -> bool {
-        self.exports_otlp() || self.loki_url.is_some()
-    }
-}
-
 /// How spans leave the process, after resolution.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ExportSettings {

@@ -17,7 +17,7 @@ use crate::console::{ConsoleExporter, SharedWriter};
 use crate::log_format::{JsonFieldList, JsonFormat, LogIdentity};
 use crate::loki::{self, LokiShutdown};
 use crate::otlp;
-use crate::runtime::{ExporterRuntime, NotOnExporterThread};
+use crate::runtime::{Exporters, NotOnExporterThread};
 use crate::{Error, Metrics};
 
 type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
@@ -30,13 +30,13 @@ pub(super) struct Subscriber {
 }
 
 /// Builds the layers `settings` ask for: log lines to `writer`, spans to the configured
-/// exporter, log lines to Loki. Exporters run on `runtime`, which the settings' exporters need
-/// ([`Settings::needs_exporter_runtime`]).
+/// exporter, log lines to Loki. The OTLP exporter and the Loki pusher run on `exporters`,
+/// which start their runtime for them.
 pub(super) fn assemble(
     settings: &Settings,
     writer: SharedWriter,
     metrics: &Metrics,
-    runtime: Option<&ExporterRuntime>,
+    exporters: &Exporters,
 ) -> Result<Subscriber, Error> {
     let identity = LogIdentity {
         service: settings.build_info.service_name.clone(),
@@ -76,16 +76,17 @@ pub(super) fn assemble(
                 .with_scheduled_delay(export.schedule_delay)
                 .build()
         };
-        match (export.exporter, &settings.otlp, runtime) {
-            (TracesExporter::Otlp, Some((endpoint, protocol)), Some(runtime)) => {
-                let exporter = otlp::build_exporter(endpoint, *protocol, export, runtime.handle())?;
+        match (export.exporter, &settings.otlp) {
+            (TracesExporter::Otlp, Some((endpoint, protocol))) => {
+                let handle = exporters.handle()?;
+                let exporter = otlp::build_exporter(endpoint, *protocol, export, &handle)?;
                 provider = provider.with_span_processor(
                     BatchSpanProcessor::builder(exporter)
                         .with_batch_config(batch())
                         .build(),
                 );
             }
-            (TracesExporter::Console, _, _) => {
+            (TracesExporter::Console, _) => {
                 provider = provider.with_span_processor(
                     BatchSpanProcessor::builder(ConsoleExporter::new(writer.clone()))
                         .with_batch_config(batch())
@@ -107,14 +108,14 @@ pub(super) fn assemble(
         Some(provider)
     };
 
-    let loki = match (&settings.loki_url, runtime) {
-        (Some(url), Some(runtime)) => {
+    let loki = match &settings.loki_url {
+        Some(url) => {
             let counters = metrics.loki_counters()?;
-            let (layer, shutdown) = loki::start(url, identity, counters, runtime.handle())?;
+            let (layer, shutdown) = loki::start(url, identity, counters, &exporters.handle()?)?;
             layers.push(layer.with_filter(env_filter(&settings.log_filter)).boxed());
             Some(shutdown)
         }
-        _ => None,
+        None => None,
     };
 
     // Logs and traces filter separately: each layer carries its own filter.

@@ -56,6 +56,9 @@ pub enum StartError {
     /// Registering business metrics.
     #[error("registering metrics: {0}")]
     Metrics(#[from] obs_core::prometheus::Error),
+    /// Instrumenting HTTP.
+    #[error("instrumenting http: {0}")]
+    Obs(#[from] obs_core::Error),
 }
 
 /// The assembled service: its router, its state, and its background tasks (stopped on drop).
@@ -168,7 +171,7 @@ pub async fn build(config: &Config, telemetry: &Telemetry) -> Result<App, StartE
         metrics,
         !config.instrumentation_off,
         rum_otlp.as_deref(),
-    );
+    )?;
     tracing::info!(
         database = state.db.system(),
         redis = state.redis.is_some(),
@@ -232,7 +235,7 @@ pub fn router(
     metrics: &Metrics,
     instrument: bool,
     rum_otlp_endpoint: Option<&str>,
-) -> Router {
+) -> Result<Router, obs_core::Error> {
     use routes::{admin, auth, health, page, todos, ws};
     // Spans' `client.address` follows the same rule as the rate limits.
     let trusted_proxies = state.trusted_proxies.clone();
@@ -261,14 +264,14 @@ pub fn router(
         .with_state(state);
     let app = if instrument {
         app.layer(
-            ObsLayer::from_metrics(metrics)
+            ObsLayer::from_metrics(metrics)?
                 .skip_paths(["/health"])
                 .trusted_proxies(TrustedProxies::clone(&trusted_proxies)),
         )
     } else {
         app
     };
-    let mut rum = obs_axum::rum::RumReceiver::from_metrics(metrics)
+    let mut rum = obs_axum::rum::RumReceiver::from_metrics(metrics)?
         .app_names(["todo-frontend"])
         .page_routes(["/"])
         .event_names(["todo_created", "todo_completed", "signup", "login"])
@@ -277,6 +280,7 @@ pub fn router(
         rum = rum.otlp_forwarding(endpoint);
     }
     // The metrics router last: its fallback becomes the app's and records unmatched requests.
-    app.merge(rum.into_router())
-        .merge(MetricsRoute::new(metrics.clone()).into_router())
+    Ok(app
+        .merge(rum.into_router())
+        .merge(MetricsRoute::new(metrics).into_router()))
 }

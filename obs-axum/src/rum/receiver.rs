@@ -32,20 +32,24 @@ use crate::TrustedProxies;
 /// ```
 /// use axum::Router;
 ///
-/// let metrics = obs_core::Metrics::new();
+/// # fn main() -> Result<(), obs_core::Error> {
+/// let telemetry = obs_core::Telemetry::builder("todo-backend").build()?;
 /// let app: Router = Router::new().merge(
-///     obs_axum::rum::RumReceiver::from_metrics(&metrics)
+///     obs_axum::rum::RumReceiver::new(&telemetry)
 ///         .app_names(["todo-frontend"])
 ///         .page_routes(["/", "/todos/{id}"])
 ///         .event_names(["signup", "login"])
 ///         .allowed_origins(["https://todo.example"])
 ///         .into_router(),
 /// );
+/// # Ok(()) }
 /// ```
 #[derive(Clone)]
 #[must_use]
 pub struct RumReceiver {
-    metrics: Metrics,
+    /// `None` when the families could not be registered: batches are still accepted and
+    /// logged.
+    metrics: Option<RumMetrics>,
     path: String,
     api_key: Option<Arc<[u8]>>,
     max_body_bytes: usize,
@@ -98,8 +102,23 @@ impl RumReceiver {
     /// [forwarded](Self::otlp_forwarding) are posted from the telemetry's exporter runtime,
     /// and [`Telemetry::shutdown`] (or dropping the guard) posts those still queued, within
     /// its shutdown timeout.
+    ///
+    /// Never fails: if the registry holds a conflicting metric of one of the receiver's
+    /// names, the error is logged and the receiver keeps answering, recording only `tracing`
+    /// events. [`RumReceiver::from_metrics`] returns the error instead.
     pub fn new(telemetry: &Telemetry) -> Self {
-        let mut receiver = Self::from_metrics(telemetry.metrics());
+        let metrics = telemetry
+            .metrics()
+            .rum()
+            .inspect_err(|error| {
+                tracing::error!(
+                    target: "obs_axum::rum",
+                    %error,
+                    "RUM metrics are off; the receiver still accepts and logs batches"
+                );
+            })
+            .ok();
+        let mut receiver = Self::with_metrics(metrics);
         receiver.exporters = Some(telemetry.exporters().clone());
         receiver
     }
@@ -110,9 +129,17 @@ impl RumReceiver {
     /// from a background thread of the receiver's own, which nothing flushes: batches still
     /// queued when the router is dropped are lost. Use [`RumReceiver::new`] to have the
     /// telemetry's shutdown flush them.
-    pub fn from_metrics(metrics: &Metrics) -> Self {
+    ///
+    /// # Errors
+    /// When the registry holds a metric of one of the receiver's names that obs did not
+    /// create.
+    pub fn from_metrics(metrics: &Metrics) -> Result<Self, obs_core::Error> {
+        Ok(Self::with_metrics(Some(metrics.rum()?)))
+    }
+
+    fn with_metrics(metrics: Option<RumMetrics>) -> Self {
         RumReceiver {
-            metrics: metrics.clone(),
+            metrics,
             path: DEFAULT_PATH.to_owned(),
             api_key: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
@@ -289,9 +316,6 @@ impl RumReceiver {
     }
 
     /// The router, to [`Router::merge`] into the application's.
-    ///
-    /// If the registry already holds a conflicting metric of one of the receiver's names,
-    /// the error is logged and the receiver keeps answering, recording only `tracing` events.
     pub fn into_router<S>(self) -> Router<S>
     where
         S: Clone + Send + Sync + 'static,
@@ -330,17 +354,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     fn new(config: RumReceiver) -> Self {
-        let metrics = config
-            .metrics
-            .rum()
-            .inspect_err(|error| {
-                tracing::error!(
-                    target: "obs_axum::rum",
-                    %error,
-                    "RUM metrics are off; the receiver still accepts and logs batches"
-                );
-            })
-            .ok();
+        let metrics = config.metrics;
         let forwarder = config.otlp_endpoint.as_deref().and_then(|endpoint| {
             let exporters = config.exporters.clone().unwrap_or_default();
             Forwarder::start(endpoint, metrics.clone(), exporters)

@@ -71,7 +71,8 @@ impl Forwarder {
         })
     }
 
-    /// Queues `traces` for export; `false` when the queue is full (the spans are dropped).
+    /// Queues `traces` for export; `false` when the queue is full, or closed because the
+    /// telemetry shut down (the spans are dropped and counted as `queue_full`).
     pub(crate) fn send(&self, traces: &Traces, spans: u64) -> bool {
         let Ok(body) = serde_json::to_vec(traces) else {
             return false;

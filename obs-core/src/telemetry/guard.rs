@@ -157,6 +157,7 @@ impl fmt::Debug for Telemetry {
             .field("build_info", &self.build_info)
             .field("tracing", &self.tracer_provider.is_some())
             .field("loki", &self.loki.is_some())
+            .field("exporters", &self.exporters)
             .finish_non_exhaustive()
     }
 }

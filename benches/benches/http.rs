@@ -64,6 +64,7 @@ fn bench_http(c: &mut Criterion) {
             "obs_metrics_only",
             base().layer(
                 obs_axum::ObsLayer::from_metrics(&metrics)
+                    .unwrap()
                     .spans(false)
                     .request_id(false)
                     .trace_response_header(false),
@@ -71,7 +72,7 @@ fn bench_http(c: &mut Criterion) {
         ),
         (
             "obs_metrics_and_span",
-            base().layer(obs_axum::ObsLayer::from_metrics(&metrics)),
+            base().layer(obs_axum::ObsLayer::from_metrics(&metrics).unwrap()),
         ),
         ("axum_prometheus", base().layer(prom_layer.clone())),
         ("tower_http_trace", base().layer(trace_layer())),

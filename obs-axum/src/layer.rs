@@ -21,15 +21,17 @@ use crate::span::TraceContext;
 /// ```
 /// use axum::{routing::get, Router};
 ///
-/// let metrics = obs_core::Metrics::new();
+/// # fn main() -> Result<(), obs_core::Error> {
+/// let telemetry = obs_core::Telemetry::builder("todo-backend").build()?;
 /// let app: Router = Router::new()
 ///     .route("/todos/{id}", get(|| async { "todo" }))
-///     .layer(obs_axum::ObsLayer::from_metrics(&metrics))
-///     .merge(obs_axum::MetricsRoute::new(metrics).into_router());
+///     .layer(obs_axum::ObsLayer::new(&telemetry))
+///     .merge(obs_axum::metrics_router(&telemetry));
+/// # Ok(()) }
 /// ```
 ///
-/// With [`ObsLayer::new`] it takes the registry from a [`Telemetry`]. Every clone shares one
-/// set of instruments and one label cache.
+/// With [`ObsLayer::from_metrics`] it records into a [`Metrics`] of your own. Every clone
+/// shares one set of instruments and one label cache.
 #[derive(Clone)]
 #[must_use]
 pub struct ObsLayer {
@@ -119,33 +121,34 @@ impl fmt::Debug for ObsLayer {
 }
 
 impl ObsLayer {
-    /// A layer recording into the registry of `telemetry`.
-    pub fn new(telemetry: &Telemetry) -> Self {
-        Self::from_metrics(telemetry.metrics()).propagator(telemetry.propagator())
-    }
-
-    /// A layer recording into `metrics`.
+    /// A layer recording into the registry of `telemetry`, extracting incoming trace context
+    /// with its propagators.
     ///
-    /// If the registry already holds a conflicting metric of one of our names, the error is
-    /// logged and the layer passes requests through untouched: the service keeps working, only
-    /// its instrumentation is missing. Use [`ObsLayer::try_from_metrics`] to fail instead.
-    pub fn from_metrics(metrics: &Metrics) -> Self {
-        Self::try_from_metrics(metrics).unwrap_or_else(|error| {
-            tracing::error!(%error, "HTTP instrumentation is off; requests are still served");
-            ObsLayer {
-                shared: Arc::new(Shared {
-                    instruments: None,
-                    config: Config::new(None),
-                }),
-            }
-        })
+    /// Never fails: if the registry holds a conflicting metric of one of our names (possible
+    /// only in a registry the application brought, see
+    /// [`TelemetryBuilder::registry`](obs_core::TelemetryBuilder::registry)), the error is
+    /// logged and the layer passes requests through untouched; the service keeps working, only
+    /// its instrumentation is missing. [`ObsLayer::from_metrics`] returns the error instead.
+    pub fn new(telemetry: &Telemetry) -> Self {
+        Self::from_metrics(telemetry.metrics())
+            .unwrap_or_else(|error| {
+                tracing::error!(%error, "HTTP instrumentation is off; requests are still served");
+                ObsLayer {
+                    shared: Arc::new(Shared {
+                        instruments: None,
+                        config: Config::new(None),
+                    }),
+                }
+            })
+            .propagator(telemetry.propagator())
     }
 
-    /// A layer recording into `metrics`, failing when its families cannot be registered.
+    /// A layer recording into `metrics`. Incoming trace context is extracted with the global
+    /// propagator unless [`propagator`](Self::propagator) sets one.
     ///
     /// # Errors
-    /// When the registry holds a metric of the same name that obs did not create.
-    pub fn try_from_metrics(metrics: &Metrics) -> Result<Self, obs_core::Error> {
+    /// When the registry holds a metric of one of our names that obs did not create.
+    pub fn from_metrics(metrics: &Metrics) -> Result<Self, obs_core::Error> {
         let families = metrics.http_server()?;
         let methods = KnownMethods::from_env();
         Ok(ObsLayer {
@@ -236,10 +239,11 @@ impl ObsLayer {
     /// and the header is ignored. Defaults to none.
     ///
     /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let metrics = obs_core::Metrics::new();
     /// let proxies: obs_axum::TrustedProxies = "10.0.0.0/8, ::1".parse()?;
-    /// let layer = obs_axum::ObsLayer::from_metrics(&metrics).trusted_proxies(proxies);
-    /// # Ok::<(), obs_axum::TrustedProxiesError>(())
+    /// let layer = obs_axum::ObsLayer::from_metrics(&metrics)?.trusted_proxies(proxies);
+    /// # Ok(()) }
     /// ```
     pub fn trusted_proxies(self, proxies: TrustedProxies) -> Self {
         let proxies = Arc::new(proxies);
@@ -286,13 +290,15 @@ impl ObsLayer {
     /// use axum::{routing::get, Router};
     /// use obs_axum::ObsLayer;
     ///
+    /// # fn main() -> Result<(), obs_core::Error> {
     /// let metrics = obs_core::Metrics::new();
-    /// let layer = ObsLayer::from_metrics(&metrics);
+    /// let layer = ObsLayer::from_metrics(&metrics)?;
     /// let admin: Router = Router::new().route("/admin", get(|| async { "admin" }));
     /// let app: Router = Router::new()
     ///     .route("/todos/{id}", get(|| async { "todo" }))
     ///     .layer(layer.clone())
     ///     .merge(admin.layer(layer.only_unobserved(true)));
+    /// # Ok(()) }
     /// ```
     pub fn only_unobserved(self, enabled: bool) -> Self {
         self.config(|c| c.only_unobserved = enabled)

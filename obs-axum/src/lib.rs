@@ -76,12 +76,30 @@
 //! carries `traceresponse: 00-{trace}-{span}-{flags}` and `x-request-id` (the caller's, or a
 //! generated one, also visible to handlers).
 //!
-//! The W3C context is extracted from `traceparent`/`tracestate` with the global propagator.
-//! By default ([`TraceContext::Continue`]) the span continues the caller's trace, so a request
+//! The W3C context is extracted from `traceparent`/`tracestate` with the propagators of the
+//! [`Telemetry`](obs_core::Telemetry) given to [`ObsLayer::new`] (`OTEL_PROPAGATORS`), so a
+//! service set up with [`TelemetryBuilder::build`](obs_core::TelemetryBuilder::build) and no
+//! global state continues its callers' traces; a layer from [`ObsLayer::from_metrics`] uses
+//! the global propagator unless given one with [`ObsLayer::propagator`]. By default ([`TraceContext::Continue`]) the span continues the caller's trace, so a request
 //! from Caddy or a browser joins its trace and a parent-based sampler follows the caller's
 //! sampled flag. On an edge that untrusted clients reach,
 //! [`ObsLayer::trace_context`]`(`[`TraceContext::NewRootWithLink`]`)` starts a new trace with
 //! a link to the caller's span instead, and the sampler decides by its own ratio.
+//!
+//! # Constructors and errors
+//!
+//! Every instrument has two constructors, as [`ObsLayer`] shows:
+//!
+//! - `new(&telemetry)`, the common case, never fails. It records into the telemetry's
+//!   registry and uses its propagators. Should the registry hold a foreign metric of one of
+//!   our names (only possible in a registry the application brought), the error is logged and
+//!   the service keeps working without that instrumentation.
+//! - `from_metrics(&metrics)` records into a [`Metrics`](obs_core::Metrics) of your own and
+//!   returns that registration error, as `obs_sqlx::InstrumentedPool::new` and
+//!   `obs_redis::InstrumentedConnection::new` do.
+//!
+//! [`ClientLayer`] and `rum::RumReceiver` (feature `rum`) follow the same pattern;
+//! [`metrics_router`] and [`MetricsRoute::new`] register nothing and cannot fail.
 //!
 //! # Hostile input
 //!

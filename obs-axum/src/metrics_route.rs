@@ -27,7 +27,19 @@ pub fn metrics_router<S>(telemetry: &Telemetry) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    MetricsRoute::new(telemetry.metrics().clone()).into_router()
+    let route = MetricsRoute::new(telemetry.metrics());
+    // Its own layer continues callers' traces with the telemetry's propagators, as
+    // `ObsLayer::new` does; on a conflicting registry the application's layer reports the
+    // error and this one is left out.
+    match ObsLayer::from_metrics(telemetry.metrics()) {
+        Ok(layer) => route.obs_layer(
+            layer
+                .propagator(telemetry.propagator())
+                .skip_paths([DEFAULT_METRICS_PATH]),
+        ),
+        Err(_) => route,
+    }
+    .into_router()
 }
 
 /// Configures the metrics endpoint.
@@ -66,13 +78,15 @@ where
 /// use axum::{routing::get, Router};
 /// use obs_axum::{MetricsRoute, ObsLayer};
 ///
-/// let metrics = obs_core::Metrics::new();
-/// let layer = ObsLayer::from_metrics(&metrics).skip_paths(["/metrics", "/health"]);
+/// # fn main() -> Result<(), obs_core::Error> {
+/// let telemetry = obs_core::Telemetry::builder("todo-backend").build()?;
+/// let layer = ObsLayer::new(&telemetry).skip_paths(["/metrics", "/health"]);
 /// let app: Router = Router::new()
 ///     .route("/todos/{id}", get(|| async { "todo" }))
 ///     .route("/health", get(|| async { "ok" }))
 ///     .layer(layer.clone())
-///     .merge(MetricsRoute::new(metrics).obs_layer(layer).into_router());
+///     .merge(MetricsRoute::new(telemetry.metrics()).obs_layer(layer).into_router());
+/// # Ok(()) }
 /// ```
 ///
 /// On a listener of its own, nothing is recorded:
@@ -82,7 +96,7 @@ where
 /// let metrics = obs_core::Metrics::new();
 /// // Keep metrics off the public port: a second listener, token protected.
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:9464").await?;
-/// obs_axum::MetricsRoute::new(metrics)
+/// obs_axum::MetricsRoute::new(&metrics)
 ///     .bearer_token("s3cret")
 ///     .serve(listener)
 ///     .await
@@ -111,9 +125,9 @@ impl fmt::Debug for MetricsRoute {
 
 impl MetricsRoute {
     /// Serves `metrics` on [`DEFAULT_METRICS_PATH`], unprotected.
-    pub fn new(metrics: Metrics) -> Self {
+    pub fn new(metrics: &Metrics) -> Self {
         MetricsRoute {
-            metrics,
+            metrics: metrics.clone(),
             path: DEFAULT_METRICS_PATH.to_owned(),
             token: None,
             record: true,
@@ -146,7 +160,8 @@ impl MetricsRoute {
     /// to them as well, scrapes included. It is used with
     /// [`only_unobserved`](ObsLayer::only_unobserved) set. Defaults to
     /// [`ObsLayer::from_metrics`] on this route's registry with its defaults, skipping this
-    /// route's path.
+    /// route's path (with [`metrics_router`], extracting trace context with the telemetry's
+    /// propagators).
     pub fn obs_layer(mut self, layer: ObsLayer) -> Self {
         self.layer = Some(layer);
         self
@@ -162,7 +177,7 @@ impl MetricsRoute {
             // A registry that holds foreign metrics of our names leaves the scrapes
             // unrecorded; the application's own layer reports that conflict.
             self.layer.take().or_else(|| {
-                ObsLayer::try_from_metrics(&self.metrics)
+                ObsLayer::from_metrics(&self.metrics)
                     .ok()
                     .map(|layer| layer.skip_paths([path.as_str()]))
             })

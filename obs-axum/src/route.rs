@@ -47,11 +47,12 @@ pub struct RouteRequest<'a> {
 /// use obs_axum::{ObsLayer, RouteRequest};
 ///
 /// // A non-axum stack that knows its templates by path prefix.
-/// let layer = ObsLayer::from_metrics(&obs_core::Metrics::new())
+/// let layer = ObsLayer::from_metrics(&obs_core::Metrics::new())?
 ///     .route_extractor(|req: &RouteRequest<'_>| {
 ///         req.uri.path().starts_with("/users/").then(|| Cow::Borrowed("/users/{id}"))
 ///     });
 /// # drop(layer);
+/// # Ok::<(), obs_core::Error>(())
 /// ```
 pub trait RouteExtractor: Send + Sync + 'static {
     /// The route template of `req`, if it matched one.

@@ -70,7 +70,7 @@ fn app(metrics: &Metrics, entered: Arc<Notify>) -> Router {
                 "unreachable"
             }),
         )
-        .layer(ObsLayer::from_metrics(metrics))
+        .layer(ObsLayer::from_metrics(metrics).unwrap())
 }
 
 #[tokio::test]
@@ -142,7 +142,7 @@ async fn completed_requests_return_the_gauge_after_the_body() {
     let metrics = Metrics::new();
     let app = app(&metrics, Arc::new(Notify::new())).route("/ok", get(|| async { "ok" }));
     // `/ok` is added after the layer, so it is not instrumented: route the layer over it.
-    let app = app.layer(ObsLayer::from_metrics(&metrics));
+    let app = app.layer(ObsLayer::from_metrics(&metrics).unwrap());
     let req = http::Request::get("/ok").body(Body::empty()).unwrap();
     let res = app.oneshot(req).await.unwrap();
     // The response head is out but the body is not: the request is still active.

@@ -54,7 +54,9 @@ fn grpc_method(req: &RouteRequest<'_>) -> Option<Cow<'static, str>> {
 #[tokio::test]
 async fn grpc_statuses_become_error_type_on_a_plain_tower_service() {
     let metrics = Metrics::new();
-    let layer = ObsLayer::from_metrics(&metrics).route_extractor(grpc_method);
+    let layer = ObsLayer::from_metrics(&metrics)
+        .unwrap()
+        .route_extractor(grpc_method);
     // The layer hands the inner service its body wrapped, to count the bytes read.
     let service = layer.layer(service_fn(
         |req: Request<RequestBody<Full<Bytes>>>| async move {

@@ -40,7 +40,7 @@ async fn random_paths_and_methods_keep_series_bounded() {
             get(|| async { "todo" }).post(|| async { "ok" }),
         )
         .route("/api/todos", get(|| async { "[]" }))
-        .layer(ObsLayer::from_metrics(&metrics));
+        .layer(ObsLayer::from_metrics(&metrics).unwrap());
 
     let mut rng = Lcg(7);
     let methods: Vec<String> = (0..200)

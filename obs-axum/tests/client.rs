@@ -193,6 +193,7 @@ async fn labels_stay_bounded_and_failures_are_named() {
     });
     let metrics = Metrics::new();
     let client = ClientLayer::from_metrics(&metrics)
+        .unwrap()
         .server_addresses(["127.0.0.1"])
         .layer(hyper_client());
     let call = |uri: String, method: &str| {
@@ -302,6 +303,7 @@ async fn reqwest_through_the_documented_adapter() {
     let metrics = Metrics::new();
     let reqwest_client = reqwest::Client::new();
     let client = ClientLayer::from_metrics(&metrics)
+        .unwrap()
         .server_addresses(["127.0.0.1"])
         .layer(tower::service_fn(
             move |req: http::Request<reqwest::Body>| {

@@ -75,8 +75,8 @@ async fn every_request_is_recorded_once_in_either_order() {
     for ((order, build), scrapes) in ORDERS.into_iter().zip([None, Some(1.0)]) {
         let metrics = Metrics::new();
         let app = build(
-            ObsLayer::from_metrics(&metrics),
-            MetricsRoute::new(metrics.clone()),
+            ObsLayer::from_metrics(&metrics).unwrap(),
+            MetricsRoute::new(&metrics),
         );
         let text = traffic(&app).await;
         assert_eq!(
@@ -120,11 +120,8 @@ async fn every_request_is_recorded_once_in_either_order() {
 async fn handed_the_applications_layer_the_route_records_scrapes_in_either_order() {
     for (order, build) in ORDERS {
         let metrics = Metrics::new();
-        let layer = ObsLayer::from_metrics(&metrics);
-        let app = build(
-            layer.clone(),
-            MetricsRoute::new(metrics.clone()).obs_layer(layer),
-        );
+        let layer = ObsLayer::from_metrics(&metrics).unwrap();
+        let app = build(layer.clone(), MetricsRoute::new(&metrics).obs_layer(layer));
         let text = traffic(&app).await;
         assert_eq!(
             count(&text, "GET", "/metrics", "200"),
@@ -143,11 +140,10 @@ async fn handed_the_applications_layer_the_route_records_scrapes_in_either_order
 async fn the_applications_layer_decides_in_either_order_when_handed_to_the_route() {
     for (order, build) in ORDERS {
         let metrics = Metrics::new();
-        let layer = ObsLayer::from_metrics(&metrics).skip_paths(["/metrics", "/nope2"]);
-        let app = build(
-            layer.clone(),
-            MetricsRoute::new(metrics.clone()).obs_layer(layer),
-        );
+        let layer = ObsLayer::from_metrics(&metrics)
+            .unwrap()
+            .skip_paths(["/metrics", "/nope2"]);
+        let app = build(layer.clone(), MetricsRoute::new(&metrics).obs_layer(layer));
         let text = traffic(&app).await;
         assert_eq!(
             count(&text, "GET", "unmatched", "404"),
@@ -164,8 +160,8 @@ async fn the_applications_layer_decides_in_either_order_when_handed_to_the_route
 async fn recording_can_be_left_to_the_application() {
     let metrics = Metrics::new();
     let app = layer_then_merge(
-        ObsLayer::from_metrics(&metrics),
-        MetricsRoute::new(metrics.clone()).record_requests(false),
+        ObsLayer::from_metrics(&metrics).unwrap(),
+        MetricsRoute::new(&metrics).record_requests(false),
     );
     let text = traffic(&app).await;
     assert_eq!(count(&text, "GET", "/todos/{id}", "200"), Some(1.0));
@@ -177,13 +173,13 @@ async fn recording_can_be_left_to_the_application() {
 #[tokio::test]
 async fn a_router_merged_later_keeps_unmatched_recorded_with_only_unobserved() {
     let metrics = Metrics::new();
-    let layer = ObsLayer::from_metrics(&metrics);
+    let layer = ObsLayer::from_metrics(&metrics).unwrap();
     let admin = Router::new()
         .route("/admin", get(|| async { "admin" }))
         .layer(layer.clone().only_unobserved(true));
     let app = routes()
         .layer(layer)
-        .merge(MetricsRoute::new(metrics.clone()).into_router())
+        .merge(MetricsRoute::new(&metrics).into_router())
         .merge(admin);
     send(&app, "GET", "/admin", Body::empty()).await;
     let (status, _, _) = send(&app, "GET", "/nope", Body::empty()).await;
@@ -197,8 +193,10 @@ async fn a_router_merged_later_keeps_unmatched_recorded_with_only_unobserved() {
 async fn an_outer_layers_skip_paths_hold_for_the_metrics_router_inside_it() {
     let metrics = Metrics::new();
     let app = merge_then_layer(
-        ObsLayer::from_metrics(&metrics).skip_paths(["/metrics", "/nope2"]),
-        MetricsRoute::new(metrics.clone()),
+        ObsLayer::from_metrics(&metrics)
+            .unwrap()
+            .skip_paths(["/metrics", "/nope2"]),
+        MetricsRoute::new(&metrics),
     );
     let text = traffic(&app).await;
     assert_eq!(count(&text, "GET", "unmatched", "404"), Some(1.0), "{text}");

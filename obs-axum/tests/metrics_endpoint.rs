@@ -76,7 +76,7 @@ async fn gzip_when_accepted() {
 #[tokio::test]
 async fn bearer_token_protects_the_endpoint() {
     let metrics = obs_core::Metrics::new();
-    let app: Router = MetricsRoute::new(metrics)
+    let app: Router = MetricsRoute::new(&metrics)
         .path("/internal/metrics")
         .bearer_token("s3cret")
         .into_router();
@@ -110,7 +110,7 @@ async fn separate_listener() {
         .set(5);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(MetricsRoute::new(metrics).serve(listener));
+    tokio::spawn(MetricsRoute::new(&metrics).serve(listener));
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<Body>();
     let res = client

@@ -23,7 +23,11 @@ fn app(metrics: &Metrics) -> Router {
     Router::new()
         .route("/health", get(|| async { "ok" }))
         .nest("/api", api)
-        .layer(ObsLayer::from_metrics(metrics).skip_paths(["/health"]))
+        .layer(
+            ObsLayer::from_metrics(metrics)
+                .unwrap()
+                .skip_paths(["/health"]),
+        )
 }
 
 fn count(text: &str, method: &str, route: &str, status: &str) -> f64 {
@@ -74,7 +78,7 @@ async fn server_errors_carry_their_status_as_error_type() {
             "/boom",
             get(|| async { (http::StatusCode::SERVICE_UNAVAILABLE, "down") }),
         )
-        .layer(ObsLayer::from_metrics(&metrics));
+        .layer(ObsLayer::from_metrics(&metrics).unwrap());
     send(&app, "GET", "/boom", Body::empty()).await;
     let text = metrics.encode().unwrap();
     let v = sample(
@@ -94,13 +98,14 @@ async fn server_errors_carry_their_status_as_error_type() {
 async fn custom_route_extractor_for_non_axum_stacks() {
     use std::borrow::Cow;
     let metrics = Metrics::new();
-    let layer =
-        ObsLayer::from_metrics(&metrics).route_extractor(|req: &obs_axum::RouteRequest<'_>| {
+    let layer = ObsLayer::from_metrics(&metrics).unwrap().route_extractor(
+        |req: &obs_axum::RouteRequest<'_>| {
             req.uri
                 .path()
                 .starts_with("/users/")
                 .then_some(Cow::Borrowed("/users/{id}"))
-        });
+        },
+    );
     // A plain tower service, no axum router: the layer only needs http types.
     let svc = tower::ServiceBuilder::new().layer(layer).service_fn(
         |_req: http::Request<obs_axum::RequestBody<Body>>| async {
@@ -125,7 +130,11 @@ async fn known_methods_can_be_replaced() {
     let metrics = Metrics::new();
     let app = Router::new()
         .route("/x", axum::routing::any(|| async { "x" }))
-        .layer(ObsLayer::from_metrics(&metrics).known_methods(["GET", "PURGE"]));
+        .layer(
+            ObsLayer::from_metrics(&metrics)
+                .unwrap()
+                .known_methods(["GET", "PURGE"]),
+        );
     send(&app, "PURGE", "/x", Body::empty()).await;
     send(&app, "POST", "/x", Body::empty()).await;
     let text = metrics.encode().unwrap();

@@ -27,6 +27,7 @@ const PATH: &str = "/faro/collect";
 
 fn receiver(metrics: &Metrics) -> RumReceiver {
     RumReceiver::from_metrics(metrics)
+        .unwrap()
         .app_names(["todo-frontend"])
         .page_routes(["/", "/todos/{id}"])
         .event_names(["signup", "login"])

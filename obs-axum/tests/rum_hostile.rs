@@ -380,6 +380,7 @@ fn from(addr: &str, body: &'static str) -> Request<Body> {
 async fn a_flooding_client_does_not_push_others_into_429() {
     let metrics = Metrics::new();
     let app = RumReceiver::from_metrics(&metrics)
+        .unwrap()
         .rate_limit(1000.0, 60)
         .client_rate_limit(1.0, 5)
         .into_router();
@@ -420,6 +421,7 @@ async fn a_flooding_client_does_not_push_others_into_429() {
 async fn forwarded_for_is_believed_only_from_trusted_proxies() {
     let metrics = Metrics::new();
     let app = RumReceiver::from_metrics(&metrics)
+        .unwrap()
         .rate_limit(0.0, 1)
         .client_rate_limit(1.0, 1)
         .trusted_proxies("10.0.0.0/8".parse::<TrustedProxies>().unwrap())
@@ -465,6 +467,7 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
 async fn the_api_key_is_checked_before_the_body_and_the_rate_limit() {
     let metrics = Metrics::new();
     let app = RumReceiver::from_metrics(&metrics)
+        .unwrap()
         .api_key("k3y")
         .rate_limit(0.001, 1)
         .into_router();
@@ -504,6 +507,7 @@ fn tokio_stream_from<T>(
 async fn a_full_house_is_503_with_retry_after() {
     let metrics = Metrics::new();
     let app = RumReceiver::from_metrics(&metrics)
+        .unwrap()
         .rate_limit(0.0, 1)
         .max_concurrent_batches(1)
         .into_router();
@@ -553,6 +557,7 @@ async fn health_answers_while_hostile_batches_are_in_flight() {
         .route("/health", get(|| async { "ok" }))
         .merge(
             RumReceiver::from_metrics(&metrics)
+                .unwrap()
                 .rate_limit(0.0, 1)
                 .limits(BatchLimits::default())
                 .into_router(),

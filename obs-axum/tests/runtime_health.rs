@@ -40,7 +40,7 @@ async fn a_blocked_worker_lands_in_the_delay_histogram() {
                 "done"
             }),
         )
-        .layer(ObsLayer::from_metrics(&metrics));
+        .layer(ObsLayer::from_metrics(&metrics).unwrap());
 
     // Let the probe settle, then run the handler on the worker (not on this test thread).
     tokio::time::sleep(Duration::from_millis(100)).await;

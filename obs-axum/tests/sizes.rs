@@ -40,7 +40,7 @@ fn app(metrics: &Metrics) -> Router {
         )
         .route("/empty", get(|| async {}))
         .route("/echo", post(|body: Bytes| async move { body }))
-        .layer(ObsLayer::from_metrics(metrics))
+        .layer(ObsLayer::from_metrics(metrics).unwrap())
 }
 
 #[tokio::test]

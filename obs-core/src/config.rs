@@ -1,5 +1,9 @@
-//! Settings read from the OpenTelemetry environment variables, and how they resolve against
-//! builder overrides.
+//! The environment variables obs reads, the setting types they parse into, and their parsers.
+//!
+//! Each variable is parsed (and rejected with an error that names it) here; which value wins,
+//! the [`TelemetryBuilder`](crate::TelemetryBuilder) method's, the variable's or the default,
+//! is decided when the builder resolves its settings in
+//! [`build`](crate::TelemetryBuilder::build).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -68,7 +72,7 @@ pub const LOKI_URL: &str = "LOKI_URL";
 /// `OBS_INSTANCE_ID`: the instance name in metrics, logs and traces (default: the host name).
 pub const OBS_INSTANCE_ID: &str = "OBS_INSTANCE_ID";
 
-/// Every variable [`TelemetryBuilder::from_env`](crate::TelemetryBuilder) reads.
+/// Every variable [`Telemetry::from_env`](crate::Telemetry::from_env) reads.
 pub const ENV_VARS: &[&str] = &[
     OTEL_SERVICE_NAME,
     OTEL_RESOURCE_ATTRIBUTES,

@@ -42,6 +42,13 @@ pub enum Error {
     #[error("telemetry shutdown did not finish within {0:?}; unflushed data was dropped")]
     ShutdownTimeout(std::time::Duration),
 
+    /// An exporter was to start after the telemetry had been shut down.
+    #[error(
+        "telemetry is shut down; build what exports through it before calling `shutdown()` \
+         or dropping the guard"
+    )]
+    AlreadyShutDown,
+
     /// Flushing spans on shutdown failed.
     #[error("flushing spans on shutdown failed: {0}")]
     Shutdown(String),

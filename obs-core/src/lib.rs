@@ -91,8 +91,9 @@
 //!
 //! Spans go through a bounded batch queue, log lines for Loki through a bounded channel; both
 //! drop (and count) when full. Exports run on a dedicated background thread with its own Tokio
-//! runtime, so they work under any runtime flavour. Dropping [`Telemetry`] flushes both within
-//! the shutdown timeout, also when the collector or Loki is down.
+//! runtime, so they work under any runtime flavour; obs-axum's RUM receiver forwards browser
+//! spans from the same runtime. Dropping [`Telemetry`] flushes all of them within the shutdown
+//! timeout, also when the collector or Loki is down.
 //!
 //! # Re-exports
 //!
@@ -133,6 +134,8 @@ pub use http_client_metrics::HttpClientMetrics;
 pub use http_metrics::HttpServerMetrics;
 pub use metrics::Metrics;
 pub use rum_metrics::RumMetrics;
+#[doc(hidden)]
+pub use runtime::{Exporters, ShutdownSignal};
 pub use runtime_metrics::{
     DEFAULT_PROBE_INTERVAL, MIN_PROBE_INTERVAL, RuntimeMetrics, RuntimeMetricsBuilder,
 };

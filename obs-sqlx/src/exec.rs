@@ -1,5 +1,5 @@
 //! The instrumented `Executor` methods, shared by the pool, connection, transaction and
-//! [`Named`](crate::Named) wrappers.
+//! [`InstrumentedExecutor`](crate::InstrumentedExecutor) wrappers.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};

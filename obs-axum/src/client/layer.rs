@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 use obs_core::names::SERVER_ADDRESS_OTHER;
 use obs_core::prometheus::Histogram;
 use obs_core::{HttpClientMetrics, Metrics, Telemetry};
+use opentelemetry::propagation::TextMapPropagator;
 use tower_layer::Layer;
 
 use crate::client::service::ClientService;
@@ -22,45 +23,47 @@ pub struct ClientLayer {
     pub(crate) instruments: Option<Arc<Instruments>>,
     pub(crate) spans: bool,
     pub(crate) propagate: bool,
+    /// `None`: the global propagator, read per request.
+    pub(crate) propagator: Option<Arc<dyn TextMapPropagator + Send + Sync>>,
 }
 
 impl ClientLayer {
-    /// A layer recording into the registry of `telemetry`.
+    /// A layer recording into the registry of `telemetry`, injecting trace context with its
+    /// propagators.
+    ///
+    /// Never fails: if the registry holds a conflicting metric of our name, the error is
+    /// logged and no metric is recorded; spans and propagation still work.
+    /// [`ClientLayer::from_metrics`] returns the error instead.
     pub fn new(telemetry: &Telemetry) -> Self {
         Self::from_metrics(telemetry.metrics())
+            .unwrap_or_else(|error| {
+                tracing::error!(%error, "HTTP client metrics are off; requests are still sent");
+                Self::with_instruments(None)
+            })
+            .propagator(telemetry.propagator())
     }
 
-    /// A layer recording into `metrics`.
-    ///
-    /// If the registry already holds a conflicting metric of our name, the error is logged and
-    /// no metric is recorded; spans and propagation still work. Use
-    /// [`ClientLayer::try_from_metrics`] to fail instead.
-    pub fn from_metrics(metrics: &Metrics) -> Self {
-        Self::try_from_metrics(metrics).unwrap_or_else(|error| {
-            tracing::error!(%error, "HTTP client metrics are off; requests are still sent");
-            ClientLayer {
-                instruments: None,
-                spans: true,
-                propagate: true,
-            }
-        })
-    }
-
-    /// A layer recording into `metrics`, failing when its family cannot be registered.
+    /// A layer recording into `metrics`. Trace context is injected with the global propagator
+    /// unless [`propagator`](Self::propagator) sets one.
     ///
     /// # Errors
     /// When the registry holds a metric of the same name that obs did not create.
-    pub fn try_from_metrics(metrics: &Metrics) -> Result<Self, obs_core::Error> {
+    pub fn from_metrics(metrics: &Metrics) -> Result<Self, obs_core::Error> {
         let family = metrics.http_client()?;
-        Ok(ClientLayer {
-            instruments: Some(Arc::new(Instruments::new(
-                family,
-                KnownMethods::from_env(),
-                Box::new([]),
-            ))),
+        Ok(Self::with_instruments(Some(Arc::new(Instruments::new(
+            family,
+            KnownMethods::from_env(),
+            Box::new([]),
+        )))))
+    }
+
+    fn with_instruments(instruments: Option<Arc<Instruments>>) -> Self {
+        ClientLayer {
+            instruments,
             spans: true,
             propagate: true,
-        })
+            propagator: None,
+        }
     }
 
     /// The hosts kept as `server_address` values (compared without regard to ASCII case;
@@ -99,6 +102,19 @@ impl ClientLayer {
     /// `true`.
     pub fn propagate(mut self, enabled: bool) -> Self {
         self.propagate = enabled;
+        self
+    }
+
+    /// The propagator trace context is injected with. Defaults to the one of the
+    /// [`Telemetry`] given to [`ClientLayer::new`] (`OTEL_PROPAGATORS`), else the global
+    /// propagator, so services set up with
+    /// [`TelemetryBuilder::build`](obs_core::TelemetryBuilder::build) and no global state
+    /// still pass their trace on.
+    pub fn propagator(
+        mut self,
+        propagator: impl TextMapPropagator + Send + Sync + 'static,
+    ) -> Self {
+        self.propagator = Some(Arc::new(propagator));
         self
     }
 }

@@ -14,10 +14,10 @@
 //! use hyper_util::rt::TokioExecutor;
 //! use tower::{Layer, ServiceExt};
 //!
-//! # async fn call(metrics: &obs_core::Metrics) -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn call(telemetry: &obs_core::Telemetry) -> Result<(), Box<dyn std::error::Error>> {
 //! let client = Client::builder(TokioExecutor::new())
 //!     .build_http::<Empty<bytes::Bytes>>();
-//! let client = obs_axum::ClientLayer::from_metrics(metrics)
+//! let client = obs_axum::ClientLayer::new(telemetry)
 //!     .server_addresses(["payments.internal", "127.0.0.1"])
 //!     .layer(client);
 //! let request = http::Request::get("http://payments.internal:8080/charges/42")
@@ -34,9 +34,9 @@
 //! ```no_run
 //! use tower::{Layer, ServiceExt};
 //!
-//! # async fn call(metrics: &obs_core::Metrics) -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn call(telemetry: &obs_core::Telemetry) -> Result<(), Box<dyn std::error::Error>> {
 //! let reqwest_client = reqwest::Client::new();
-//! let client = obs_axum::ClientLayer::from_metrics(metrics)
+//! let client = obs_axum::ClientLayer::new(telemetry)
 //!     .server_addresses(["payments.internal"])
 //!     .layer(tower::service_fn(move |req: http::Request<reqwest::Body>| {
 //!         let client = reqwest_client.clone();
@@ -80,8 +80,9 @@
 //! `server.address`, `server.port`, `url.full` (scheme, host, port and path; user info and
 //! query left out, cut to [`MAX_URL_FULL_LEN`](obs_core::names::MAX_URL_FULL_LEN) bytes),
 //! `http.response.status_code` and, on 4xx, 5xx or failure, status `ERROR` and `error.type`.
-//! Its context is injected with the global propagator ([`obs_core::install_propagator`]
-//! installs W3C trace context), so the server's span becomes its child.
+//! Its context is injected with the propagators of the [`Telemetry`](obs_core::Telemetry)
+//! given to [`ClientLayer::new`] (W3C trace context and baggage unless `OTEL_PROPAGATORS`
+//! says otherwise), else with the global propagator, so the server's span becomes its child.
 
 mod future;
 mod layer;

@@ -81,9 +81,13 @@ where
             } else {
                 span.context()
             };
-            opentelemetry::global::get_text_map_propagator(|propagator| {
-                propagator.inject_context(&cx, &mut HeaderInjector(req.headers_mut()));
-            });
+            let mut injector = HeaderInjector(req.headers_mut());
+            match &self.layer.propagator {
+                Some(propagator) => propagator.inject_context(&cx, &mut injector),
+                None => opentelemetry::global::get_text_map_propagator(|propagator| {
+                    propagator.inject_context(&cx, &mut injector);
+                }),
+            }
         }
         let future = {
             let _entered = span.enter();

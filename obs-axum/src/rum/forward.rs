@@ -1,10 +1,10 @@
 //! Forwarding the browser's spans to an OTLP/HTTP endpoint, from a bounded queue drained by a
-//! background thread, so the request path never waits on the collector.
+//! task on obs-core's exporter runtime, so the request path never waits on the collector and
+//! the [`Telemetry`](obs_core::Telemetry) guard flushes the queue on shutdown.
 
-use std::thread;
 use std::time::Duration;
 
-use obs_core::RumMetrics;
+use obs_core::{Exporters, RumMetrics, ShutdownSignal};
 use tokio::sync::mpsc;
 
 use super::rejection::ForwardError;
@@ -23,73 +23,113 @@ struct Batch {
     spans: u64,
 }
 
-/// The sending half; dropping every clone stops the exporter thread once the queue is empty.
+/// The sending half. The exporter task ends when every clone is dropped and the queue is
+/// empty, or when its [`Exporters`] shut down, after posting what is queued.
 #[derive(Debug)]
 pub(crate) struct Forwarder {
     tx: mpsc::Sender<Batch>,
+    /// Keeps exporters of the forwarder's own (a receiver built without a `Telemetry`)
+    /// running as long as the forwarder.
+    _exporters: Exporters,
+}
+
+/// Posts batches to the collector and counts those it refuses.
+#[derive(Debug)]
+struct Exporter {
+    client: reqwest::Client,
+    url: String,
+    headers: Vec<(String, String)>,
+    metrics: Option<RumMetrics>,
 }
 
 impl Forwarder {
-    /// Starts the exporter thread posting to `<endpoint>/v1/traces`.
-    pub(crate) fn start(endpoint: &str, metrics: Option<RumMetrics>) -> Result<Self, ForwardError> {
-        let url = traces_url(endpoint);
+    /// Starts the exporter task on `exporters`, posting to `<endpoint>/v1/traces`.
+    pub(crate) fn start(
+        endpoint: &str,
+        metrics: Option<RumMetrics>,
+        exporters: Exporters,
+    ) -> Result<Self, ForwardError> {
         // The collector the backend exports to may want its API key on browser spans too.
-        let headers = obs_core::config::otlp_headers_from_env()
-            .map_err(|e| ForwardError::Client(e.to_string()))?;
+        let headers = obs_core::config::otlp_headers_from_env().map_err(ForwardError::Config)?;
         let client = reqwest::Client::builder()
             .timeout(EXPORT_TIMEOUT)
             .build()
             .map_err(|e| ForwardError::Client(e.to_string()))?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
+        let exporter = Exporter {
+            client,
+            url: traces_url(endpoint),
+            headers,
+            metrics,
+        };
+        let (tx, rx) = mpsc::channel::<Batch>(QUEUE_CAPACITY);
+        exporters
+            .spawn(|shutdown| exporter.run(rx, shutdown))
             .map_err(ForwardError::Runtime)?;
-        let (tx, mut rx) = mpsc::channel::<Batch>(QUEUE_CAPACITY);
-        thread::Builder::new()
-            .name("obs-rum-otlp".to_owned())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    while let Some(batch) = rx.recv().await {
-                        let mut request = client
-                            .post(&url)
-                            .header(http::header::CONTENT_TYPE, "application/json");
-                        for (key, value) in &headers {
-                            request = request.header(key, value);
-                        }
-                        let sent = request.body(batch.body).send().await;
-                        let ok = matches!(&sent, Ok(response) if response.status().is_success());
-                        if !ok {
-                            if let Some(m) = &metrics {
-                                m.items_dropped
-                                    .with_label_values(&["export_failed"])
-                                    .inc_by(batch.spans);
-                            }
-                            match sent {
-                                Ok(response) => tracing::debug!(
-                                    target: "obs_axum::rum",
-                                    status = response.status().as_u16(),
-                                    "the OTLP endpoint refused browser spans"
-                                ),
-                                Err(error) => tracing::debug!(
-                                    target: "obs_axum::rum",
-                                    %error,
-                                    "cannot forward browser spans"
-                                ),
-                            }
-                        }
-                    }
-                });
-            })
-            .map_err(ForwardError::Runtime)?;
-        Ok(Forwarder { tx })
+        Ok(Forwarder {
+            tx,
+            _exporters: exporters,
+        })
     }
 
-    /// Queues `traces` for export; `false` when the queue is full (the spans are dropped).
+    /// Queues `traces` for export; `false` when the queue is full, or closed because the
+    /// telemetry shut down (the spans are dropped and counted as `queue_full`).
     pub(crate) fn send(&self, traces: &Traces, spans: u64) -> bool {
         let Ok(body) = serde_json::to_vec(traces) else {
             return false;
         };
         self.tx.try_send(Batch { body, spans }).is_ok()
+    }
+}
+
+impl Exporter {
+    /// Posts batches as they come; once shutdown is requested, takes no more and posts what
+    /// is queued.
+    async fn run(self, mut rx: mpsc::Receiver<Batch>, mut shutdown: ShutdownSignal) {
+        loop {
+            tokio::select! {
+                batch = rx.recv() => match batch {
+                    Some(batch) => self.post(batch).await,
+                    None => return,
+                },
+                () = shutdown.requested() => break,
+            }
+        }
+        rx.close();
+        while let Some(batch) = rx.recv().await {
+            self.post(batch).await;
+        }
+    }
+
+    async fn post(&self, batch: Batch) {
+        let mut request = self
+            .client
+            .post(&self.url)
+            .header(http::header::CONTENT_TYPE, "application/json");
+        for (key, value) in &self.headers {
+            request = request.header(key, value);
+        }
+        let sent = request.body(batch.body).send().await;
+        let ok = matches!(&sent, Ok(response) if response.status().is_success());
+        if ok {
+            return;
+        }
+        if let Some(m) = &self.metrics {
+            m.items_dropped
+                .with_label_values(&["export_failed"])
+                .inc_by(batch.spans);
+        }
+        match sent {
+            Ok(response) => tracing::debug!(
+                target: "obs_axum::rum",
+                status = response.status().as_u16(),
+                "the OTLP endpoint refused browser spans"
+            ),
+            Err(error) => tracing::debug!(
+                target: "obs_axum::rum",
+                %error,
+                "cannot forward browser spans"
+            ),
+        }
     }
 }
 

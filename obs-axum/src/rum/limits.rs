@@ -24,8 +24,9 @@ use super::{
 /// use obs_axum::rum::{BatchLimits, RumReceiver};
 ///
 /// let metrics = obs_core::Metrics::new();
-/// let receiver = RumReceiver::from_metrics(&metrics)
+/// let receiver = RumReceiver::from_metrics(&metrics)?
 ///     .limits(BatchLimits::default().logs(50).frames(20));
+/// # Ok::<(), obs_core::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]

@@ -154,9 +154,11 @@
 //! attributes, scrubbed and cut like log text, and replaces the browser's resource with its
 //! own: `service.name` is the allow-listed application name (or `other`), with
 //! `obs.rum.source = "browser"` and `telemetry.sdk.language = "webjs"`. A page cannot name
-//! itself as another service. The request only queues them: a background thread posts them
-//! from a queue of 64 batches. A full queue or a failed export drops the spans and counts them
-//! (`queue_full`, `export_failed`). Without an endpoint, spans are counted (`kind="span"`)
+//! itself as another service. The request only queues them: a task on obs-core's exporter
+//! runtime posts them from a queue of 64 batches, and with [`RumReceiver::new`],
+//! [`Telemetry::shutdown`](obs_core::Telemetry::shutdown) (or dropping the guard) posts what is
+//! still queued, within the shutdown timeout. A full queue or a failed export drops the spans
+//! and counts them (`queue_full`, `export_failed`). Without an endpoint, spans are counted (`kind="span"`)
 //! and dropped with reason `traces_not_forwarded`.
 
 mod batch;

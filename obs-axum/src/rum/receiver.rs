@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::routing::post;
-use obs_core::{Metrics, Telemetry};
+use obs_core::{Exporters, Metrics, RumMetrics, Telemetry};
 
 use tokio::sync::Semaphore;
 
@@ -32,20 +32,24 @@ use crate::TrustedProxies;
 /// ```
 /// use axum::Router;
 ///
-/// let metrics = obs_core::Metrics::new();
+/// # fn main() -> Result<(), obs_core::Error> {
+/// let telemetry = obs_core::Telemetry::builder("todo-backend").build()?;
 /// let app: Router = Router::new().merge(
-///     obs_axum::rum::RumReceiver::from_metrics(&metrics)
+///     obs_axum::rum::RumReceiver::new(&telemetry)
 ///         .app_names(["todo-frontend"])
 ///         .page_routes(["/", "/todos/{id}"])
 ///         .event_names(["signup", "login"])
 ///         .allowed_origins(["https://todo.example"])
 ///         .into_router(),
 /// );
+/// # Ok(()) }
 /// ```
 #[derive(Clone)]
 #[must_use]
 pub struct RumReceiver {
-    metrics: Metrics,
+    /// `None` when the families could not be registered: batches are still accepted and
+    /// logged.
+    metrics: Option<RumMetrics>,
     path: String,
     api_key: Option<Arc<[u8]>>,
     max_body_bytes: usize,
@@ -63,6 +67,8 @@ pub struct RumReceiver {
     page_routes: Vec<String>,
     event_names: Vec<String>,
     otlp_endpoint: Option<String>,
+    /// The telemetry's exporter runtime, which forwarded spans are posted from and flushed by.
+    exporters: Option<Exporters>,
     source_maps_dir: Option<PathBuf>,
 }
 
@@ -92,15 +98,48 @@ impl fmt::Debug for RumReceiver {
 }
 
 impl RumReceiver {
-    /// A receiver recording into the registry of `telemetry`.
+    /// A receiver recording into the registry of `telemetry`. Browser spans
+    /// [forwarded](Self::otlp_forwarding) are posted from the telemetry's exporter runtime,
+    /// and [`Telemetry::shutdown`] (or dropping the guard) posts those still queued, within
+    /// its shutdown timeout.
+    ///
+    /// Never fails: if the registry holds a conflicting metric of one of the receiver's
+    /// names, the error is logged and the receiver keeps answering, recording only `tracing`
+    /// events. [`RumReceiver::from_metrics`] returns the error instead.
     pub fn new(telemetry: &Telemetry) -> Self {
-        Self::from_metrics(telemetry.metrics())
+        let metrics = telemetry
+            .metrics()
+            .rum()
+            .inspect_err(|error| {
+                tracing::error!(
+                    target: "obs_axum::rum",
+                    %error,
+                    "RUM metrics are off; the receiver still accepts and logs batches"
+                );
+            })
+            .ok();
+        let mut receiver = Self::with_metrics(metrics);
+        receiver.exporters = Some(telemetry.exporters().clone());
+        receiver
     }
 
     /// A receiver recording into `metrics`.
-    pub fn from_metrics(metrics: &Metrics) -> Self {
+    ///
+    /// Without a [`Telemetry`], browser spans [forwarded](Self::otlp_forwarding) are posted
+    /// from a background thread of the receiver's own, which nothing flushes: batches still
+    /// queued when the router is dropped are lost. Use [`RumReceiver::new`] to have the
+    /// telemetry's shutdown flush them.
+    ///
+    /// # Errors
+    /// When the registry holds a metric of one of the receiver's names that obs did not
+    /// create.
+    pub fn from_metrics(metrics: &Metrics) -> Result<Self, obs_core::Error> {
+        Ok(Self::with_metrics(Some(metrics.rum()?)))
+    }
+
+    fn with_metrics(metrics: Option<RumMetrics>) -> Self {
         RumReceiver {
-            metrics: metrics.clone(),
+            metrics,
             path: DEFAULT_PATH.to_owned(),
             api_key: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
@@ -118,6 +157,7 @@ impl RumReceiver {
             page_routes: Vec::new(),
             event_names: Vec::new(),
             otlp_endpoint: None,
+            exporters: None,
             source_maps_dir: None,
         }
     }
@@ -255,7 +295,8 @@ impl RumReceiver {
     /// Forwards the browser's spans (the batch's `traces`, OTLP/JSON) unchanged to
     /// `<endpoint>/v1/traces` as OTLP/HTTP JSON, so the browser's fetch span and the backend's
     /// server span form one trace. Batches wait in a queue of 64 drained by a background
-    /// thread; when it is full they are dropped and counted. The headers of
+    /// task (on the exporter runtime of the [`Telemetry`] given to [`RumReceiver::new`]); when
+    /// it is full they are dropped and counted. The headers of
     /// `OTEL_EXPORTER_OTLP_TRACES_HEADERS` (else `OTEL_EXPORTER_OTLP_HEADERS`) go with every
     /// post, as with the backend's own exports. Defaults to none: spans are counted and
     /// dropped.
@@ -275,9 +316,6 @@ impl RumReceiver {
     }
 
     /// The router, to [`Router::merge`] into the application's.
-    ///
-    /// If the registry already holds a conflicting metric of one of the receiver's names,
-    /// the error is logged and the receiver keeps answering, recording only `tracing` events.
     pub fn into_router<S>(self) -> Router<S>
     where
         S: Clone + Send + Sync + 'static,
@@ -294,19 +332,10 @@ impl RumReceiver {
 // this module.
 impl Shared {
     fn new(config: RumReceiver) -> Self {
-        let metrics = config
-            .metrics
-            .rum()
-            .inspect_err(|error| {
-                tracing::error!(
-                    target: "obs_axum::rum",
-                    %error,
-                    "RUM metrics are off; the receiver still accepts and logs batches"
-                );
-            })
-            .ok();
+        let metrics = config.metrics;
         let forwarder = config.otlp_endpoint.as_deref().and_then(|endpoint| {
-            Forwarder::start(endpoint, metrics.clone())
+            let exporters = config.exporters.clone().unwrap_or_default();
+            Forwarder::start(endpoint, metrics.clone(), exporters)
                 .inspect_err(|error| {
                     tracing::error!(
                         target: "obs_axum::rum",

@@ -105,7 +105,10 @@ pub(crate) enum ForwardError {
     /// The HTTP client could not be built (TLS roots, for one).
     #[error("cannot build the OTLP HTTP client: {0}")]
     Client(String),
-    /// The exporter's thread or runtime could not be started.
-    #[error("cannot start the OTLP forwarding thread: {0}")]
-    Runtime(std::io::Error),
+    /// The OTLP headers in the environment are malformed.
+    #[error("cannot read the OTLP headers: {0}")]
+    Config(#[source] obs_core::Error),
+    /// The exporter runtime could not be started, or the telemetry is shut down.
+    #[error("cannot start forwarding on the exporter runtime: {0}")]
+    Runtime(#[source] obs_core::Error),
 }

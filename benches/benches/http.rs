@@ -4,7 +4,14 @@
 //! runtime. Every variant runs under the same global subscriber (obs telemetry without an
 //! exporter, filter `info`), so span costs are comparable.
 //!
-//! `cargo bench -p obs-benches --bench http`
+//! Two measurements:
+//! - `http_request/*`: one criterion group per variant, for absolute numbers;
+//! - `paired`: every variant in each round, in an order rotated round by round, reported as
+//!   the median of per-round overheads over `bare` and the ratios the targets are stated in,
+//!   with their interquartile range. Separate criterion groups drift by 20–30% on a shared
+//!   machine; the paired rounds see the same drift in every variant and cancel it.
+//!
+//! `cargo bench -p obs-benches --bench http` (all), `... --bench http -- paired` (paired only).
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
@@ -41,29 +48,29 @@ fn trace_layer()
     TraceLayer::new_for_http().make_span_with(DefaultMakeSpan::new().level(Level::INFO))
 }
 
-fn bench_http(c: &mut Criterion) {
-    let telemetry = obs_core::Telemetry::builder("bench")
-        .log_filter("info")
-        .log_writer(std::io::sink)
-        .init()
-        .unwrap();
-    let metrics = telemetry.metrics().clone();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    // axum-prometheus spawns its upkeep task while creating the recorder.
-    let (prom_layer, _prom_handle) = {
-        let _entered = rt.enter();
-        axum_prometheus::PrometheusMetricLayer::pair()
-    };
-
-    let variants: Vec<(&str, Router)> = vec![
+/// The variants, in the order they are reported. `rt` runs axum-prometheus's upkeep task.
+fn variants(
+    metrics: &obs_core::Metrics,
+    rt: &tokio::runtime::Runtime,
+) -> Vec<(&'static str, Router)> {
+    // axum-prometheus spawns its upkeep task while creating the recorder, and its recorder is
+    // global: one per process.
+    static PROMETHEUS: std::sync::OnceLock<axum_prometheus::PrometheusMetricLayer<'static>> =
+        std::sync::OnceLock::new();
+    let prom_layer = PROMETHEUS
+        .get_or_init(|| {
+            let _entered = rt.enter();
+            let (layer, handle) = axum_prometheus::PrometheusMetricLayer::pair();
+            std::mem::forget(handle);
+            layer
+        })
+        .clone();
+    vec![
         ("bare", base()),
         (
             "obs_metrics_only",
             base().layer(
-                obs_axum::ObsLayer::from_metrics(&metrics)
+                obs_axum::ObsLayer::from_metrics(metrics)
                     .unwrap()
                     .spans(false)
                     .request_id(false)
@@ -72,7 +79,7 @@ fn bench_http(c: &mut Criterion) {
         ),
         (
             "obs_metrics_and_span",
-            base().layer(obs_axum::ObsLayer::from_metrics(&metrics).unwrap()),
+            base().layer(obs_axum::ObsLayer::from_metrics(metrics).unwrap()),
         ),
         ("axum_prometheus", base().layer(prom_layer.clone())),
         ("tower_http_trace", base().layer(trace_layer())),
@@ -80,15 +87,147 @@ fn bench_http(c: &mut Criterion) {
             "axum_prometheus_and_trace",
             base().layer(prom_layer).layer(trace_layer()),
         ),
-    ];
+    ]
+}
 
+/// obs telemetry without an exporter, installed globally: every variant pays the same
+/// subscriber (JSON logs to a sink, the tracing-opentelemetry layer, filter `info`).
+/// Returns its metrics; the guard lives as long as the process (there is nothing to flush).
+fn telemetry() -> obs_core::Metrics {
+    static METRICS: std::sync::OnceLock<obs_core::Metrics> = std::sync::OnceLock::new();
+    METRICS
+        .get_or_init(|| {
+            let telemetry = obs_core::Telemetry::builder("bench")
+                .log_filter("info")
+                .log_writer(std::io::sink)
+                .init()
+                .unwrap();
+            let metrics = telemetry.metrics().clone();
+            std::mem::forget(telemetry);
+            metrics
+        })
+        .clone()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn bench_http(c: &mut Criterion) {
+    let metrics = telemetry();
+    let rt = runtime();
+    let variants = variants(&metrics, &rt);
     let mut group = c.benchmark_group("http_request");
     for (name, app) in &variants {
         group.bench_function(*name, |b| b.to_async(&rt).iter(|| drive(app)));
     }
     group.finish();
-    drop(telemetry);
 }
 
-criterion_group!(benches, bench_http);
+/// Rounds measured; the first [`WARM_UP`] are discarded.
+const ROUNDS: usize = 20_000;
+const WARM_UP: usize = 1_000;
+/// Rounds per block, for the spread of the ratios.
+const BLOCK: usize = 1_000;
+/// Requests per variant per round, timed together so the clock's own cost is amortised.
+const BATCH: u32 = 8;
+
+fn paired(c: &mut Criterion) {
+    // Runs only when asked for by name (`-- paired`) or with no filter; criterion's own filter
+    // does not reach a function that measures by hand.
+    let wanted = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .all(|filter| "paired".contains(filter.as_str()));
+    if !wanted {
+        return;
+    }
+    let _ = c;
+    let metrics = telemetry();
+    let rt = runtime();
+    let variants = variants(&metrics, &rt);
+    let n = variants.len();
+    // ns per request, per variant, per round.
+    let mut samples = vec![Vec::with_capacity(ROUNDS); n];
+    rt.block_on(async {
+        for round in 0..ROUNDS + WARM_UP {
+            for k in 0..n {
+                let v = (round + k) % n;
+                let started = std::time::Instant::now();
+                for _ in 0..BATCH {
+                    drive(&variants[v].1).await;
+                }
+                let ns = started.elapsed().as_nanos() as f64 / f64::from(BATCH);
+                if round >= WARM_UP {
+                    samples[v].push(ns);
+                }
+            }
+        }
+    });
+    print!("{}", paired_report(&variants, &samples));
+}
+
+/// The median and interquartile range of `values`.
+fn quartiles(mut values: Vec<f64>) -> (f64, f64, f64) {
+    values.sort_by(f64::total_cmp);
+    let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
+    (at(0.25), at(0.5), at(0.75))
+}
+
+fn paired_report(variants: &[(&str, Router)], samples: &[Vec<f64>]) -> String {
+    use std::fmt::Write;
+    let index = |name: &str| variants.iter().position(|(n, _)| *n == name).unwrap();
+    let bare = &samples[index("bare")];
+    // Per-round overhead of each variant over bare, in the same round.
+    let overhead = |name: &str| -> Vec<f64> {
+        samples[index(name)]
+            .iter()
+            .zip(bare)
+            .map(|(v, b)| v - b)
+            .collect()
+    };
+    let mut out = format!(
+        "paired: {ROUNDS} rounds x {BATCH} requests per variant, order rotated every round\n\
+         | variant | median ns/request | median overhead over bare (IQR) |\n|---|---:|---:|\n"
+    );
+    for (i, (name, _)) in variants.iter().enumerate() {
+        let (_, median, _) = quartiles(samples[i].clone());
+        let (q1, d, q3) = quartiles(overhead(name));
+        let _ = writeln!(
+            out,
+            "| {name} | {median:.0} | {d:+.0} ({q1:+.0} .. {q3:+.0}) |"
+        );
+    }
+    // Ratios per round, so the spread shows how stable the comparison is.
+    let ratio = |ours: &str, theirs: &str| -> (f64, f64, f64) {
+        let (o, t) = (overhead(ours), overhead(theirs));
+        let (_, o_median, _) = quartiles(o.clone());
+        let (_, t_median, _) = quartiles(t.clone());
+        // Rounds are noisy one by one; the ratio of medians is the estimate, and the spread is
+        // that of ratios over blocks of [`BLOCK`] rounds.
+        let blocks: Vec<f64> = o
+            .chunks(100)
+            .zip(t.chunks(BLOCK))
+            .map(|(o, t)| quartiles(o.to_vec()).1 / quartiles(t.to_vec()).1)
+            .collect();
+        let (q1, _, q3) = quartiles(blocks);
+        (o_median / t_median, q1, q3)
+    };
+    for (ours, theirs, target) in [
+        ("obs_metrics_only", "axum_prometheus", 0.15),
+        ("obs_metrics_and_span", "axum_prometheus_and_trace", 0.6),
+    ] {
+        let (r, q1, q3) = ratio(ours, theirs);
+        let _ = writeln!(
+            out,
+            "{ours} adds {r:.3}x what {theirs} adds (blocks of {BLOCK} rounds: IQR {q1:.3} .. {q3:.3}; target <= {target})"
+        );
+    }
+    out
+}
+
+criterion_group!(benches, bench_http, paired);
 criterion_main!(benches);

@@ -1,7 +1,7 @@
 //! The JSON log line: one object per event, carrying the OpenTelemetry trace and span ids of the
 //! current span so a log line in Loki links to its trace.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::sync::{Arc, OnceLock};
 
 use opentelemetry::trace::TraceContextExt;
@@ -214,34 +214,111 @@ struct ListVisitor<'a, 'w> {
 }
 
 impl ListVisitor<'_, '_> {
-    fn put(&mut self, field: &Field, value: &dyn fmt::Display) {
+    /// Writes `"name":` and then the value with `value`, which writes JSON.
+    fn put(&mut self, field: &Field, value: impl FnOnce(&mut Writer<'_>) -> fmt::Result) {
         if self.result.is_err() {
             return;
         }
         let sep = if self.first { "" } else { "," };
         self.first = false;
-        // Field names are identifiers from the callsite: no escaping needed beyond quotes.
-        self.result = write!(self.writer, "{sep}{}:{value}", Value::from(field.name()));
+        self.result = self
+            .writer
+            .write_str(sep)
+            .and_then(|()| write_json_str(self.writer, field.name()))
+            .and_then(|()| self.writer.write_char(':'))
+            .and_then(|()| value(self.writer));
     }
 }
 
 impl Visit for ListVisitor<'_, '_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.put(field, &serde_json::json!(value));
+        self.put(field, |w| write!(w, "{}", serde_json::json!(value)));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put(field, &value);
+        self.put(field, |w| write!(w, "{value}"));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.put(field, &value);
+        self.put(field, |w| write!(w, "{value}"));
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(field, &value);
+        self.put(field, |w| w.write_str(if value { "true" } else { "false" }));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.put(field, &Value::from(value));
+        self.put(field, |w| write_json_str(w, value));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.put(field, &Value::String(format!("{value:?}")));
+        self.put(field, |w| {
+            w.write_char('"')?;
+            write!(JsonEscaped(w), "{value:?}")?;
+            w.write_char('"')
+        });
+    }
+}
+
+/// Writes `s` as a JSON string, quotes included, without allocating.
+fn write_json_str(w: &mut impl fmt::Write, s: &str) -> fmt::Result {
+    w.write_char('"')?;
+    JsonEscaped(&mut *w).write_str(s)?;
+    w.write_char('"')
+}
+
+/// A writer that escapes what passes through it for the inside of a JSON string.
+struct JsonEscaped<'a, W: fmt::Write + ?Sized>(&'a mut W);
+
+impl<W: fmt::Write + ?Sized> fmt::Write for JsonEscaped<'_, W> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let mut clean = 0;
+        for (i, byte) in s.bytes().enumerate() {
+            let escape = match byte {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                0..=0x1f => "",
+                _ => continue,
+            };
+            self.0.write_str(&s[clean..i])?;
+            if escape.is_empty() {
+                write!(self.0, "\\u{byte:04x}")?;
+            } else {
+                self.0.write_str(escape)?;
+            }
+            clean = i + 1;
+        }
+        self.0.write_str(&s[clean..])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaped_strings_round_trip_through_a_json_parser() {
+        for text in [
+            "",
+            "plain",
+            "quote \" and backslash \\ and slash /",
+            "line\nbreak\r\ttab",
+            "\u{0}\u{1}\u{1f} controls",
+            "ünïcødé ✓ and \u{2028} separators",
+            "\\\"\\\"",
+        ] {
+            let mut out = String::new();
+            write_json_str(&mut out, text).unwrap();
+            let parsed: Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(parsed, Value::String(text.to_owned()), "{out}");
+        }
+    }
+
+    #[test]
+    fn debug_values_are_escaped_as_they_are_written() {
+        let mut out = String::new();
+        out.push('"');
+        write!(JsonEscaped(&mut out), "{:?}", Some("a\"b\n")).unwrap();
+        out.push('"');
+        let parsed: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(parsed, Value::String(format!("{:?}", Some("a\"b\n"))));
     }
 }

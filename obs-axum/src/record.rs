@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use obs_core::prometheus::IntGauge;
 
-use crate::instruments::{Handles, Instruments, RouteEntry};
+use obs_core::HttpServerSeries;
+
+use crate::instruments::{Instruments, RouteEntry};
 
 /// Keeps `http_server_active_requests` raised while alive; lowers it on drop, whichever way the
 /// request ends (completion, cancellation, panic).
@@ -78,7 +80,7 @@ impl Start {
 pub(crate) struct Completion {
     start: Start,
     /// `None` when the path is left out of the metrics.
-    handles: Option<Arc<Handles>>,
+    handles: Option<Arc<HttpServerSeries>>,
     status: u16,
     response_bytes: u64,
     /// Set when the response carries a failure in its trailers (gRPC).
@@ -102,7 +104,7 @@ impl Completion {
         }
         let Some(handles) = &self.handles else { return };
         let elapsed = self.start.started.elapsed().as_secs_f64();
-        handles.duration.observe(elapsed);
+        handles.request_duration.observe(elapsed);
         self.record_sizes(handles);
     }
 
@@ -120,7 +122,7 @@ impl Completion {
         self.record_sizes(handles);
     }
 
-    fn record_sizes(&self, handles: &Handles) {
+    fn record_sizes(&self, handles: &HttpServerSeries) {
         if !self.start.record_sizes {
             return;
         }
@@ -129,7 +131,9 @@ impl Completion {
             .request_bytes
             .as_ref()
             .map_or(0, |c| c.load(Ordering::Relaxed));
-        handles.request_size.observe(request_bytes as f64);
-        handles.response_size.observe(self.response_bytes as f64);
+        handles.request_body_size.observe(request_bytes as f64);
+        handles
+            .response_body_size
+            .observe(self.response_bytes as f64);
     }
 }

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use obs_core::prometheus::{Histogram, HistogramVec};
+use obs_core::prometheus::Histogram;
+use obs_core::{DbClientMetrics, DbOperationLabels};
 
 use crate::mask::mask;
 use crate::summary::summarize;
@@ -24,7 +25,7 @@ pub(crate) struct Entry {
 
 impl Entry {
     pub(crate) fn new(
-        histogram: &HistogramVec,
+        db: &DbClientMetrics,
         system: &'static str,
         operation: &'static str,
         collection: &str,
@@ -40,7 +41,12 @@ impl Entry {
             collection: collection.into(),
             span_name,
             query_text,
-            ok: histogram.with_label_values(&[system, operation, collection, ""]),
+            ok: db.operation_duration(DbOperationLabels {
+                system,
+                operation,
+                collection,
+                error_type: "",
+            }),
         }
     }
 }
@@ -68,7 +74,7 @@ impl StatementCache {
     pub(crate) fn get(
         &self,
         sql: &str,
-        histogram: &HistogramVec,
+        db: &DbClientMetrics,
         system: &'static str,
         double_quoted_strings: bool,
         query_text: bool,
@@ -79,7 +85,7 @@ impl StatementCache {
         let summary = summarize(sql, double_quoted_strings);
         let text = query_text.then(|| mask(sql, double_quoted_strings).into_boxed_str());
         let entry = Arc::new(Entry::new(
-            histogram,
+            db,
             system,
             summary.operation,
             &summary.collection,
@@ -101,24 +107,19 @@ impl StatementCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use obs_core::prometheus::HistogramOpts;
 
     #[test]
     fn stops_growing_at_capacity() {
-        let histogram = HistogramVec::new(
-            HistogramOpts::new("t", "t"),
-            &obs_core::names::DB_OPERATION_LABELS,
-        )
-        .unwrap();
+        let db = obs_core::Metrics::new().db_client().unwrap();
         let cache = StatementCache::new(2);
         for i in 0..10 {
             let sql = format!("SELECT * FROM t{i}");
-            let entry = cache.get(&sql, &histogram, "sqlite", false, true);
+            let entry = cache.get(&sql, &db, "sqlite", false, true);
             assert_eq!(&*entry.collection, format!("t{i}"));
             assert_eq!(entry.query_text.as_deref(), Some(sql.as_str()));
         }
         assert_eq!(cache.len(), 2);
-        let again = cache.get("SELECT * FROM t0", &histogram, "sqlite", false, true);
+        let again = cache.get("SELECT * FROM t0", &db, "sqlite", false, true);
         assert_eq!(&*again.span_name, "SELECT t0");
     }
 }

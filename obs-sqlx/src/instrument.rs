@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use obs_core::names::ERROR_TYPE_CANCELLED;
-use obs_core::prometheus::{Histogram, HistogramVec, IntCounter};
+use obs_core::{DbClientMetrics, DbOperationLabels, DbPoolSeries};
 use sqlx::pool::PoolConnection;
 use sqlx::{Database, Execute, Pool};
 use tracing::Span;
@@ -29,9 +29,8 @@ pub(crate) struct Override {
 pub(crate) struct Shared {
     pub(crate) system: &'static str,
     double_quoted_strings: bool,
-    operation_duration: HistogramVec,
-    wait_time: Histogram,
-    timeouts: IntCounter,
+    db: DbClientMetrics,
+    pool: DbPoolSeries,
     /// Callers waiting in [`Shared::acquire`], read by the pool collector.
     pub(crate) pending: AtomicUsize,
     cache: StatementCache,
@@ -50,14 +49,12 @@ pub(crate) struct Settings {
 }
 
 impl Shared {
-    pub(crate) fn new(db: &obs_core::DbClientMetrics, settings: Settings) -> Self {
-        let pool = [settings.pool_name.as_str()];
+    pub(crate) fn new(db: &DbClientMetrics, settings: Settings) -> Self {
         Shared {
             system: settings.system,
             double_quoted_strings: backend::double_quoted_strings(settings.system),
-            operation_duration: db.operation_duration.clone(),
-            wait_time: db.connection_wait_time.with_label_values(&pool),
-            timeouts: db.connection_timeouts.with_label_values(&pool),
+            db: db.clone(),
+            pool: db.pool(&settings.pool_name),
             pending: AtomicUsize::new(0),
             cache: StatementCache::new(settings.cache_capacity),
             query_text: settings.query_text,
@@ -75,7 +72,7 @@ impl Shared {
         let entry = match over {
             None => self.cache.get(
                 Captured::sql(&query),
-                &self.operation_duration,
+                &self.db,
                 self.system,
                 self.double_quoted_strings,
                 self.query_text,
@@ -100,13 +97,7 @@ impl Shared {
         let text = sql
             .filter(|_| self.query_text)
             .map(|sql| crate::mask::mask(sql, self.double_quoted_strings).into_boxed_str());
-        Entry::new(
-            &self.operation_duration,
-            self.system,
-            over.operation,
-            over.collection,
-            text,
-        )
+        Entry::new(&self.db, self.system, over.operation, over.collection, text)
     }
 
     fn call(&self, entry: Arc<Entry>) -> Call<'_> {
@@ -149,10 +140,15 @@ impl Shared {
         let start = Instant::now();
         let result = pool.acquire().await;
         match &result {
-            Ok(_) => self.wait_time.observe(start.elapsed().as_secs_f64()),
+            Ok(_) => self
+                .pool
+                .connection_wait_time
+                .observe(start.elapsed().as_secs_f64()),
             Err(sqlx::Error::PoolTimedOut) => {
-                self.wait_time.observe(start.elapsed().as_secs_f64());
-                self.timeouts.inc();
+                self.pool
+                    .connection_wait_time
+                    .observe(start.elapsed().as_secs_f64());
+                self.pool.connection_timeouts.inc();
             }
             Err(_) => {}
         }
@@ -229,13 +225,13 @@ impl Call<'_> {
             None => self.entry.ok.observe(seconds),
             Some(error_type) => self
                 .shared
-                .operation_duration
-                .with_label_values(&[
-                    self.shared.system,
-                    self.entry.operation,
-                    &self.entry.collection,
+                .db
+                .operation_duration(DbOperationLabels {
+                    system: self.shared.system,
+                    operation: self.entry.operation,
+                    collection: &self.entry.collection,
                     error_type,
-                ])
+                })
                 .observe(seconds),
         }
         if self.span.is_disabled() {

@@ -9,7 +9,7 @@ use sqlx::{Database, Pool};
 use tracing::Instrument;
 
 use crate::backend;
-use crate::collector::{PoolCollector, PoolGauges, Registration};
+use crate::collector::{PoolCollector, Registration};
 use crate::connection::InstrumentedConnection;
 use crate::error::Error;
 use crate::exec::{Source, impl_executor};
@@ -269,7 +269,7 @@ impl<DB: Database> InstrumentedPoolBuilder<DB> {
                 endpoint,
             },
         );
-        let gauges = PoolGauges::new(&self.pool_name).map_err(Error::Collector)?;
+        let gauges = obs_core::DbPoolGauges::new(&self.pool_name).map_err(Error::Collector)?;
         let registry = self.metrics.registry().clone();
         let mut registered = Ok(());
         let pool_name = self.pool_name;

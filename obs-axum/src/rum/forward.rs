@@ -5,6 +5,7 @@ use std::thread;
 use std::time::Duration;
 
 use obs_core::RumMetrics;
+use obs_core::names::RumDropReason;
 use tokio::sync::mpsc;
 
 use super::rejection::ForwardError;
@@ -60,8 +61,7 @@ impl Forwarder {
                         let ok = matches!(&sent, Ok(response) if response.status().is_success());
                         if !ok {
                             if let Some(m) = &metrics {
-                                m.items_dropped
-                                    .with_label_values(&["export_failed"])
+                                m.items_dropped(RumDropReason::ExportFailed)
                                     .inc_by(batch.spans);
                             }
                             match sent {

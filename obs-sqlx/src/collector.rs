@@ -9,13 +9,13 @@ use obs_core::prometheus::proto::MetricFamily;
 use obs_core::{DbPoolGauges, DbPoolState};
 use sqlx::Database;
 
-use crate::pool::PoolHandle;
+use crate::shared::PoolShared;
 
 /// Reads a pool's state when the registry is gathered.
 ///
 /// It holds the pool weakly: a registry outliving the pool does not keep connections open.
 pub(crate) struct PoolCollector<DB: Database> {
-    pub(crate) handle: Weak<PoolHandle<DB>>,
+    pub(crate) handle: Weak<PoolShared<DB>>,
     pub(crate) gauges: DbPoolGauges,
 }
 

@@ -7,12 +7,10 @@ use std::sync::Arc;
 use sqlx::{Database, Transaction};
 use tracing::Instrument;
 
-use crate::exec::Source;
 #[allow(unused_imports)]
-use crate::exec::impl_executor;
-use crate::executor::InstrumentedExecutor;
-use crate::instrument::Shared;
-use crate::pool::PoolHandle;
+use crate::executor::impl_executor;
+use crate::executor::{InstrumentedExecutor, Source};
+use crate::shared::{PoolShared, Shared};
 
 /// A transaction from [`InstrumentedPool::begin`](crate::InstrumentedPool::begin).
 ///
@@ -24,11 +22,11 @@ use crate::pool::PoolHandle;
 /// is used; that rollback runs inside sqlx and is not recorded.
 pub struct InstrumentedTransaction<'c, DB: Database> {
     tx: Transaction<'c, DB>,
-    handle: Arc<PoolHandle<DB>>,
+    handle: Arc<PoolShared<DB>>,
 }
 
 impl<'c, DB: Database> InstrumentedTransaction<'c, DB> {
-    pub(crate) fn new(tx: Transaction<'c, DB>, handle: Arc<PoolHandle<DB>>) -> Self {
+    pub(crate) fn new(tx: Transaction<'c, DB>, handle: Arc<PoolShared<DB>>) -> Self {
         InstrumentedTransaction { tx, handle }
     }
 
@@ -120,15 +118,15 @@ impl<DB: Database> fmt::Debug for InstrumentedTransaction<'_, DB> {
 #[cfg(feature = "postgres")]
 impl_executor!(['x, 't] &'x mut InstrumentedTransaction<'t, sqlx::Postgres>, sqlx::Postgres, |this| {
     let (source, shared) = this.parts();
-    (source, shared, None::<crate::instrument::Override>)
+    (source, shared, None::<crate::shared::Override>)
 });
 #[cfg(feature = "sqlite")]
 impl_executor!(['x, 't] &'x mut InstrumentedTransaction<'t, sqlx::Sqlite>, sqlx::Sqlite, |this| {
     let (source, shared) = this.parts();
-    (source, shared, None::<crate::instrument::Override>)
+    (source, shared, None::<crate::shared::Override>)
 });
 #[cfg(feature = "mysql")]
 impl_executor!(['x, 't] &'x mut InstrumentedTransaction<'t, sqlx::MySql>, sqlx::MySql, |this| {
     let (source, shared) = this.parts();
-    (source, shared, None::<crate::instrument::Override>)
+    (source, shared, None::<crate::shared::Override>)
 });

@@ -1,14 +1,70 @@
-//! The per-statement cache: summary, span name, masked text and the success histogram handle
-//! of each distinct statement text, so repeated statements cost one map lookup.
+//! [`Instruments`]: the metric handles of one pool, and per distinct statement text its
+//! summary, span name, masked text and success series, worked out once, so a repeated
+//! statement costs one map lookup and neither hashes label strings nor takes the registry's
+//! locks.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use obs_core::prometheus::Histogram;
-use obs_core::{DbClientMetrics, DbOperationLabels};
+use obs_core::{DbClientMetrics, DbOperationLabels, DbPoolSeries};
 
 use crate::mask::mask;
 use crate::summary::summarize;
+
+/// Every series one pool records into, shared by its clones, connections and transactions.
+#[derive(Debug)]
+pub(crate) struct Instruments {
+    db: DbClientMetrics,
+    /// The pool's wait-time histogram and timeout counter.
+    pub(crate) pool: DbPoolSeries,
+    /// Per statement text, what it records under.
+    pub(crate) statements: StatementCache,
+}
+
+impl Instruments {
+    pub(crate) fn new(db: DbClientMetrics, pool_name: &str, cache_capacity: usize) -> Self {
+        Instruments {
+            pool: db.pool(pool_name),
+            statements: StatementCache::new(cache_capacity),
+            db,
+        }
+    }
+
+    /// What a statement of `system` records under, uncached: for caller-chosen names and
+    /// statements without text.
+    pub(crate) fn entry(
+        &self,
+        system: &'static str,
+        operation: &'static str,
+        collection: &str,
+        query_text: Option<Box<str>>,
+    ) -> Entry {
+        Entry::new(&self.db, system, operation, collection, query_text)
+    }
+
+    /// The cached entry of `sql`, summarising it on first sight.
+    pub(crate) fn statement(
+        &self,
+        sql: &str,
+        system: &'static str,
+        double_quoted_strings: bool,
+        query_text: bool,
+    ) -> Arc<Entry> {
+        self.statements
+            .get(sql, &self.db, system, double_quoted_strings, query_text)
+    }
+
+    /// The series of `entry` failed with `error_type`. Failures are rare, so not cached.
+    pub(crate) fn failed(&self, system: &str, entry: &Entry, error_type: &str) -> Histogram {
+        self.db.operation_duration(DbOperationLabels {
+            system,
+            operation: entry.operation,
+            collection: &entry.collection,
+            error_type,
+        })
+    }
+}
 
 /// What a statement records under, worked out once per statement text.
 #[derive(Debug)]

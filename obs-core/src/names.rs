@@ -20,6 +20,7 @@
 //! | [`SERVER_ADDRESS_OTHER`] | `_OTHER` | `server_address` |
 //! | [`ERROR_TYPE_OTHER`] | `_OTHER` | `error_type` of `db_client_operation_duration_seconds` |
 //! | [`OPERATION_OTHER`] | `OTHER` | `db_operation_name` |
+//! | [`DB_SYSTEM_OTHER_SQL`] | `other_sql` | `db_system_name` (OpenTelemetry's value) |
 //! | [`RUM_OTHER`] | `other` | `app_name`, `page_route`, `rating`, `event_name`, browser `error_type` |
 
 // ---------------------------------------------------------------------------------------------
@@ -164,6 +165,9 @@ pub const DB_SYSTEM_SQLITE: &str = "sqlite";
 pub const DB_SYSTEM_MYSQL: &str = "mysql";
 /// `db_system_name` of Redis.
 pub const DB_SYSTEM_REDIS: &str = "redis";
+/// `db_system_name` of an SQL driver obs does not know: `other_sql`, the OpenTelemetry value.
+/// See [the "other" values](self#the-other-values).
+pub const DB_SYSTEM_OTHER_SQL: &str = "other_sql";
 
 /// `error_type` of an operation (an HTTP request, a client request, a database operation)
 /// whose future was dropped before it finished.
@@ -175,6 +179,14 @@ pub const ERROR_TYPE_OTHER: &str = "_OTHER";
 /// `db_operation_name` of a statement or command outside the known set: `OTHER`, uppercase
 /// like the verbs and commands it stands among. See [the "other" values](self#the-other-values).
 pub const OPERATION_OTHER: &str = "OTHER";
+/// `db_operation_name` of an SQL transaction's start.
+pub const OPERATION_BEGIN: &str = "BEGIN";
+/// `db_operation_name` of an SQL transaction's commit.
+pub const OPERATION_COMMIT: &str = "COMMIT";
+/// `db_operation_name` of an SQL transaction's rollback.
+pub const OPERATION_ROLLBACK: &str = "ROLLBACK";
+/// `db_operation_name` of an SQL savepoint.
+pub const OPERATION_SAVEPOINT: &str = "SAVEPOINT";
 /// `db_operation_name` of a Redis transaction (`MULTI … EXEC` sent as an atomic pipeline).
 pub const OPERATION_MULTI: &str = "MULTI";
 /// `db_operation_name` of a Redis pipeline of mixed commands; a pipeline of one command is
@@ -562,3 +574,30 @@ pub const GRPC_STATUS_NAMES: [&str; 17] = [
     "DATA_LOSS",
     "UNAUTHENTICATED",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn distinct_snake_case(values: impl IntoIterator<Item = &'static str>) {
+        let mut seen = HashSet::new();
+        for v in values {
+            assert!(seen.insert(v), "{v} twice");
+            assert!(
+                !v.is_empty() && v.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{v} is not snake_case"
+            );
+        }
+    }
+
+    #[test]
+    fn closed_sets_have_distinct_snake_case_values() {
+        distinct_snake_case(RumItemKind::ALL.iter().map(|k| k.as_str()));
+        distinct_snake_case(RumDropReason::ALL.iter().map(|r| r.as_str()));
+        distinct_snake_case(RumRejectReason::ALL.iter().map(|r| r.as_str()));
+        distinct_snake_case(WebVital::ALL.iter().map(|v| v.as_str()));
+        let metrics: HashSet<_> = WebVital::ALL.iter().map(|v| v.metric_name()).collect();
+        assert_eq!(metrics.len(), WebVital::ALL.len());
+    }
+}

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use obs_core::names::OPERATION_BEGIN;
 use sqlx::pool::PoolConnection;
 use sqlx::{Database, Transaction};
 use tracing::Instrument;
@@ -43,7 +44,7 @@ impl<DB: Database> InstrumentedConnection<DB> {
     /// # Errors
     /// The [`sqlx::Error`] of beginning, unchanged.
     pub async fn begin(&mut self) -> Result<InstrumentedTransaction<'_, DB>, sqlx::Error> {
-        let mut call = self.handle.shared().start_operation("BEGIN");
+        let mut call = self.handle.shared().start_operation(OPERATION_BEGIN);
         let span = call.span().clone();
         let result = Transaction::begin(&mut *self.conn, None)
             .instrument(span)

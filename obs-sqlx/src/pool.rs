@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use obs_core::Metrics;
+use obs_core::names::OPERATION_BEGIN;
 use sqlx::pool::PoolConnection;
 use sqlx::{Database, Pool};
 use tracing::Instrument;
@@ -80,7 +81,7 @@ impl<DB: Database> InstrumentedPool<DB> {
     /// The [`sqlx::Error`] of [`Pool::begin`], unchanged.
     pub async fn begin(&self) -> Result<InstrumentedTransaction<'static, DB>, sqlx::Error> {
         let conn: PoolConnection<DB> = self.inner.shared.acquire(&self.inner.pool).await?;
-        let mut call = self.inner.shared.start_operation("BEGIN");
+        let mut call = self.inner.shared.start_operation(OPERATION_BEGIN);
         let span = call.span().clone();
         // `Transaction::begin` is how sqlx itself turns a pooled connection into an owned
         // transaction; going through it lets the wait above be measured on its own.

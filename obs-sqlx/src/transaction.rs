@@ -4,6 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use obs_core::names::{OPERATION_COMMIT, OPERATION_ROLLBACK, OPERATION_SAVEPOINT};
 use sqlx::{Database, Transaction};
 use tracing::Instrument;
 
@@ -35,7 +36,7 @@ impl<'c, DB: Database> InstrumentedTransaction<'c, DB> {
     /// # Errors
     /// The [`sqlx::Error`] of [`Transaction::commit`], unchanged.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        let mut call = self.handle.shared().start_operation("COMMIT");
+        let mut call = self.handle.shared().start_operation(OPERATION_COMMIT);
         let span = call.span().clone();
         let result = self.tx.commit().instrument(span).await;
         call.finish(result.as_ref().err());
@@ -47,7 +48,7 @@ impl<'c, DB: Database> InstrumentedTransaction<'c, DB> {
     /// # Errors
     /// The [`sqlx::Error`] of [`Transaction::rollback`], unchanged.
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
-        let mut call = self.handle.shared().start_operation("ROLLBACK");
+        let mut call = self.handle.shared().start_operation(OPERATION_ROLLBACK);
         let span = call.span().clone();
         let result = self.tx.rollback().instrument(span).await;
         call.finish(result.as_ref().err());
@@ -59,7 +60,7 @@ impl<'c, DB: Database> InstrumentedTransaction<'c, DB> {
     /// # Errors
     /// The [`sqlx::Error`] of beginning, unchanged.
     pub async fn begin(&mut self) -> Result<InstrumentedTransaction<'_, DB>, sqlx::Error> {
-        let mut call = self.handle.shared().start_operation("SAVEPOINT");
+        let mut call = self.handle.shared().start_operation(OPERATION_SAVEPOINT);
         let span = call.span().clone();
         let result = Transaction::begin(&mut *self.tx, None)
             .instrument(span)

@@ -11,7 +11,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use crate::in_flight::Completion;
-use obs_core::names::GRPC_STATUS_NAMES;
+use obs_core::names::{ERROR_TYPE_BODY_ERROR, GRPC_STATUS_NAMES};
 
 pin_project! {
     /// The request body handed to the inner service: the original body, counting the bytes
@@ -112,7 +112,7 @@ impl<B: Body> Body for ResponseBody<B> {
             }
             Poll::Ready(Some(Err(_))) => {
                 if let Some(c) = this.completion.take() {
-                    c.finish_with_error("body_error");
+                    c.finish_with_error(ERROR_TYPE_BODY_ERROR);
                 }
             }
             Poll::Ready(None) => {

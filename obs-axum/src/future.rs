@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use http::{HeaderValue, Response, StatusCode};
+use obs_core::names::{ERROR_TYPE_CANCELLED, ERROR_TYPE_PANIC};
 use pin_project_lite::pin_project;
 
 use crate::body::ResponseBody;
@@ -29,7 +30,11 @@ pin_project! {
             // Dropped before the inner service answered: the client went away, a timeout fired
             // or the handler panicked. The guard inside `start` lowers the active count.
             if let Some(start) = this.project().start.take() {
-                let reason = if std::thread::panicking() { "panic" } else { "cancelled" };
+                let reason = if std::thread::panicking() {
+                    ERROR_TYPE_PANIC
+                } else {
+                    ERROR_TYPE_CANCELLED
+                };
                 start.fail(reason);
             }
         }

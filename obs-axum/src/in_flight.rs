@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use obs_core::prometheus::IntGauge;
 
-use crate::instruments::{Handles, Instruments, RouteEntry};
+use obs_core::HttpServerSeries;
+
+use crate::instruments::{Instruments, RouteEntry};
 
 /// Keeps `http_server_active_requests` raised while alive; lowers it on drop, whichever way the
 /// request ends (completion, cancellation, panic).
@@ -79,7 +81,7 @@ impl Start {
 pub(crate) struct Completion {
     start: Start,
     /// `None` when the path is left out of the metrics.
-    handles: Option<Arc<Handles>>,
+    handles: Option<Arc<HttpServerSeries>>,
     status: u16,
     response_bytes: u64,
     /// Set when the response carries a failure in its trailers (gRPC).
@@ -103,7 +105,7 @@ impl Completion {
         }
         let Some(handles) = &self.handles else { return };
         let elapsed = self.start.started.elapsed().as_secs_f64();
-        handles.duration.observe(elapsed);
+        handles.request_duration.observe(elapsed);
         self.record_sizes(handles);
     }
 
@@ -121,7 +123,7 @@ impl Completion {
         self.record_sizes(handles);
     }
 
-    fn record_sizes(&self, handles: &Handles) {
+    fn record_sizes(&self, handles: &HttpServerSeries) {
         if !self.start.record_sizes {
             return;
         }
@@ -130,7 +132,9 @@ impl Completion {
             .request_bytes
             .as_ref()
             .map_or(0, |c| c.load(Ordering::Relaxed));
-        handles.request_size.observe(request_bytes as f64);
-        handles.response_size.observe(self.response_bytes as f64);
+        handles.request_body_size.observe(request_bytes as f64);
+        handles
+            .response_body_size
+            .observe(self.response_bytes as f64);
     }
 }

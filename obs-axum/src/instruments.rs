@@ -4,25 +4,17 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
 
-use obs_core::HttpServerMetrics;
-use obs_core::prometheus::{Histogram, IntGauge};
+use obs_core::prometheus::IntGauge;
+use obs_core::{HttpServerLabels, HttpServerMetrics, HttpServerSeries};
 
 use crate::route::KnownMethods;
-
-/// The handles one finished request records into.
-#[derive(Debug)]
-pub(crate) struct Handles {
-    pub(crate) duration: Histogram,
-    pub(crate) request_size: Histogram,
-    pub(crate) response_size: Histogram,
-}
 
 /// Per route: its template, its span names and its handles by (method, status).
 #[derive(Debug)]
 pub(crate) struct RouteEntry {
     pub(crate) route: Box<str>,
     span_names: Box<[OnceLock<Box<str>>]>,
-    by_status: RwLock<HashMap<(usize, u16), Arc<Handles>>>,
+    by_status: RwLock<HashMap<(usize, u16), Arc<HttpServerSeries>>>,
 }
 
 /// Every instrument the layer records into, shared by all clones of the layer.
@@ -37,11 +29,7 @@ pub(crate) struct Instruments {
 impl Instruments {
     pub(crate) fn new(families: HttpServerMetrics, methods: KnownMethods) -> Self {
         let active = (0..methods.len())
-            .map(|i| {
-                families
-                    .active_requests
-                    .with_label_values(&[methods.label(i)])
-            })
+            .map(|i| families.active_requests(methods.label(i)))
             .collect();
         Instruments {
             families,
@@ -72,34 +60,25 @@ impl Instruments {
         }))
     }
 
-    /// The handles for a response with `status` on `route` and method index `method`.
-    pub(crate) fn handles(&self, route: &RouteEntry, method: usize, status: u16) -> Arc<Handles> {
+    /// The series a response with `status` on `route` and method index `method` records into.
+    pub(crate) fn handles(
+        &self,
+        route: &RouteEntry,
+        method: usize,
+        status: u16,
+    ) -> Arc<HttpServerSeries> {
         if let Some(h) = read(&route.by_status).get(&(method, status)) {
             return Arc::clone(h);
         }
-        let method_label = self.methods.label(method);
         let status_buf = status.to_string();
         let status_label = status_buf.as_str();
-        // Server errors carry their status as `error_type`; anything below succeeded.
-        let error_type = if status >= 500 { status_label } else { "" };
-        let handles = Arc::new(Handles {
-            duration: self.families.request_duration.with_label_values(&[
-                method_label,
-                &route.route,
-                status_label,
-                error_type,
-            ]),
-            request_size: self.families.request_body_size.with_label_values(&[
-                method_label,
-                &route.route,
-                status_label,
-            ]),
-            response_size: self.families.response_body_size.with_label_values(&[
-                method_label,
-                &route.route,
-                status_label,
-            ]),
-        });
+        let handles = Arc::new(self.families.series(HttpServerLabels {
+            method: self.methods.label(method),
+            route: &route.route,
+            status: status_label,
+            // Server errors carry their status as `error_type`; anything below succeeded.
+            error_type: if status >= 500 { status_label } else { "" },
+        }));
         Arc::clone(
             write(&route.by_status)
                 .entry((method, status))
@@ -119,13 +98,12 @@ impl Instruments {
     ) {
         let status = status.map(|s| s.to_string()).unwrap_or_default();
         self.families
-            .request_duration
-            .with_label_values(&[
-                self.methods.label(method),
-                &route.route,
-                &status,
+            .request_duration(HttpServerLabels {
+                method: self.methods.label(method),
+                route: &route.route,
+                status: &status,
                 error_type,
-            ])
+            })
             .observe(seconds);
     }
 

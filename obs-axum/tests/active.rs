@@ -12,18 +12,13 @@ use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use obs_axum::ObsLayer;
-use obs_core::Metrics;
+use obs_core::{HttpServerLabels, Metrics};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 use tower::ServiceExt;
 
 fn active(metrics: &Metrics) -> i64 {
-    metrics
-        .http_server()
-        .unwrap()
-        .active_requests
-        .with_label_values(&["GET"])
-        .get()
+    metrics.http_server().unwrap().active_requests("GET").get()
 }
 
 async fn wait_for_active(metrics: &Metrics, want: i64) {
@@ -43,8 +38,12 @@ fn failures(metrics: &Metrics, error_type: &str) -> u64 {
     metrics
         .http_server()
         .unwrap()
-        .request_duration
-        .with_label_values(&["GET", "/slow", "", error_type])
+        .request_duration(HttpServerLabels {
+            method: "GET",
+            route: "/slow",
+            status: "",
+            error_type,
+        })
         .get_sample_count()
 }
 
@@ -131,8 +130,12 @@ async fn panicking_handler_lowers_the_gauge() {
     let panics = metrics
         .http_server()
         .unwrap()
-        .request_duration
-        .with_label_values(&["GET", "/panic", "", "panic"])
+        .request_duration(HttpServerLabels {
+            method: "GET",
+            route: "/panic",
+            status: "",
+            error_type: "panic",
+        })
         .get_sample_count();
     assert_eq!(panics, 1);
 }

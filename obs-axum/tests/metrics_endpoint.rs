@@ -102,12 +102,7 @@ async fn bearer_token_protects_the_endpoint() {
 #[tokio::test]
 async fn separate_listener() {
     let metrics = obs_core::Metrics::new();
-    metrics
-        .http_server()
-        .unwrap()
-        .active_requests
-        .with_label_values(&["GET"])
-        .set(5);
+    metrics.http_server().unwrap().active_requests("GET").set(5);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(MetricsRoute::new(&metrics).serve(listener));

@@ -9,16 +9,18 @@ use axum::body::{Body, Bytes};
 use axum::routing::{get, post};
 use futures_util::stream;
 use obs_axum::ObsLayer;
-use obs_core::Metrics;
+use obs_core::{HttpServerLabels, Metrics};
 
 fn sums(metrics: &Metrics, method: &str, route: &str) -> (u64, f64, f64) {
     let http = metrics.http_server().unwrap();
-    let req = http
-        .request_body_size
-        .with_label_values(&[method, route, "200"]);
-    let res = http
-        .response_body_size
-        .with_label_values(&[method, route, "200"]);
+    let labels = HttpServerLabels {
+        method,
+        route,
+        status: "200",
+        error_type: "",
+    };
+    let req = http.request_body_size(labels);
+    let res = http.response_body_size(labels);
     assert_eq!(req.get_sample_count(), res.get_sample_count());
     (
         req.get_sample_count(),

@@ -24,9 +24,13 @@ use crate::names::{
 ///     .db_duration([0.0005, 0.001, 0.005, 0.01, 0.1, 1.0])?;
 /// let metrics = Metrics::with_buckets(obs_core::prometheus::Registry::new(), buckets);
 /// let http = metrics.http_server()?;
-/// http.request_duration
-///     .with_label_values(&["GET", "/todos", "200", ""])
-///     .observe(0.3);
+/// http.request_duration(obs_core::HttpServerLabels {
+///     method: "GET",
+///     route: "/todos",
+///     status: "200",
+///     error_type: "",
+/// })
+/// .observe(0.3);
 /// assert!(metrics.encode()?.contains(r#"le="0.25"} 0"#));
 /// # Ok::<(), obs_core::Error>(())
 /// ```

@@ -128,12 +128,12 @@ pub use build_info::BuildInfo;
 pub use config::{
     LogFormat, OtlpCompression, OtlpProtocol, Propagator, TraceSampler, TracesExporter,
 };
-pub use db_metrics::DbClientMetrics;
+pub use db_metrics::{DbClientMetrics, DbOperationLabels, DbPoolGauges, DbPoolSeries, DbPoolState};
 pub use error::Error;
-pub use http_client_metrics::HttpClientMetrics;
-pub use http_metrics::HttpServerMetrics;
+pub use http_client_metrics::{HttpClientLabels, HttpClientMetrics};
+pub use http_metrics::{HttpServerLabels, HttpServerMetrics, HttpServerSeries};
 pub use metrics::Metrics;
-pub use rum_metrics::RumMetrics;
+pub use rum_metrics::{BrowserEventLabels, BrowserExceptionLabels, RumMetrics, WebVitalLabels};
 #[doc(hidden)]
 pub use runtime::{Exporters, ShutdownSignal};
 pub use runtime_metrics::{

@@ -25,7 +25,7 @@ use crate::runtime_metrics::RuntimeMetrics;
 /// ```
 /// let metrics = obs_core::Metrics::new();
 /// let http = metrics.http_server().expect("fresh registry");
-/// http.active_requests.with_label_values(&["GET"]).inc();
+/// http.active_requests("GET").inc();
 /// let text = metrics.encode().expect("text encoding");
 /// assert!(text.contains("http_server_active_requests{http_request_method=\"GET\"} 1"));
 /// ```
@@ -256,8 +256,8 @@ mod tests {
         let metrics = Metrics::new();
         let a = metrics.clone().http_server().unwrap();
         let b = metrics.http_server().unwrap();
-        a.active_requests.with_label_values(&["GET"]).inc();
-        assert_eq!(b.active_requests.with_label_values(&["GET"]).get(), 1);
+        a.active_requests("GET").inc();
+        assert_eq!(b.active_requests("GET").get(), 1);
     }
 
     #[test]
@@ -271,7 +271,7 @@ mod tests {
             .unwrap();
         let metrics = Metrics::with_registry(registry.clone());
         let db = metrics.db_client().unwrap();
-        db.connection_timeouts.with_label_values(&["main"]).inc();
+        db.pool("main").connection_timeouts.inc();
         // What obs registered and what the application registers through `registry()` land in
         // the registry the application owns.
         let app = prometheus::IntCounter::new("app_jobs_total", "Jobs.").unwrap();

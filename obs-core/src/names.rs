@@ -4,7 +4,24 @@
 //! The names follow the OpenTelemetry semantic conventions in their Prometheus form
 //! (`http.server.request.duration` in seconds becomes `http_server_request_duration_seconds`).
 //! Dashboards, alert rules and the other obs crates refer to these constants, so a name is
-//! spelled in exactly one place.
+//! spelled in exactly one place. Label values from a closed set are enums with an `as_str`
+//! ([`RumItemKind`], [`RumDropReason`], [`RumRejectReason`], [`WebVital`]); the typed recording
+//! methods of the metric families take them.
+//!
+//! # The "other" values
+//!
+//! A bounded label folds input outside its known set into one value. Each constant is named
+//! after its label; the values differ because each follows the convention of the values it
+//! stands among, and dashboards match them exactly:
+//!
+//! | constant | value | label |
+//! |---|---|---|
+//! | [`METHOD_OTHER`] | `_OTHER` | `http_request_method` (server and client) |
+//! | [`SERVER_ADDRESS_OTHER`] | `_OTHER` | `server_address` |
+//! | [`ERROR_TYPE_OTHER`] | `_OTHER` | `error_type` of `db_client_operation_duration_seconds` |
+//! | [`OPERATION_OTHER`] | `OTHER` | `db_operation_name` |
+//! | [`DB_SYSTEM_OTHER_SQL`] | `other_sql` | `db_system_name` (OpenTelemetry's value) |
+//! | [`RUM_OTHER`] | `other` | `app_name`, `page_route`, `rating`, `event_name`, browser `error_type` |
 
 // ---------------------------------------------------------------------------------------------
 // HTTP server
@@ -31,8 +48,14 @@ pub const ERROR_TYPE: &str = "error_type";
 
 /// `http_route` value for requests that matched no route.
 pub const ROUTE_UNMATCHED: &str = "unmatched";
-/// `http_request_method` value for methods outside the known set.
+/// `http_request_method` value for methods outside the known set: `_OTHER`, as the
+/// OpenTelemetry HTTP conventions spell it. See [the "other" values](self#the-other-values).
 pub const METHOD_OTHER: &str = "_OTHER";
+
+/// `error_type` of an HTTP server request whose handler panicked.
+pub const ERROR_TYPE_PANIC: &str = "panic";
+/// `error_type` of an HTTP server request whose response body failed while streaming.
+pub const ERROR_TYPE_BODY_ERROR: &str = "body_error";
 
 /// The HTTP methods kept as label values by default: RFC 9110, PATCH (RFC 5789) and QUERY.
 pub const KNOWN_HTTP_METHODS: &[&str] = &[
@@ -84,7 +107,8 @@ pub const SERVER_ADDRESS: &str = "server_address";
 /// Label: the port a client request went to; absent when the address is
 /// [`SERVER_ADDRESS_OTHER`], so unlisted hosts cannot add series by port.
 pub const SERVER_PORT: &str = "server_port";
-/// `server_address` value for hosts outside the allow-list.
+/// `server_address` value for hosts outside the allow-list: `_OTHER`, as the OpenTelemetry
+/// conventions spell it. See [the "other" values](self#the-other-values).
 pub const SERVER_ADDRESS_OTHER: &str = "_OTHER";
 /// Label names of [`HTTP_CLIENT_REQUEST_DURATION`], in order.
 pub const HTTP_CLIENT_DURATION_LABELS: [&str; 5] = [
@@ -141,11 +165,33 @@ pub const DB_SYSTEM_SQLITE: &str = "sqlite";
 pub const DB_SYSTEM_MYSQL: &str = "mysql";
 /// `db_system_name` of Redis.
 pub const DB_SYSTEM_REDIS: &str = "redis";
+/// `db_system_name` of an SQL driver obs does not know: `other_sql`, the OpenTelemetry value.
+/// See [the "other" values](self#the-other-values).
+pub const DB_SYSTEM_OTHER_SQL: &str = "other_sql";
 
-/// `error_type` of an operation whose future was dropped before it finished.
+/// `error_type` of an operation (an HTTP request, a client request, a database operation)
+/// whose future was dropped before it finished.
 pub const ERROR_TYPE_CANCELLED: &str = "cancelled";
-/// `error_type` of a failure that has no more specific bounded name.
+/// `error_type` of a database failure that has no more specific bounded name: `_OTHER`, as
+/// the OpenTelemetry conventions spell it. See [the "other" values](self#the-other-values).
 pub const ERROR_TYPE_OTHER: &str = "_OTHER";
+
+/// `db_operation_name` of a statement or command outside the known set: `OTHER`, uppercase
+/// like the verbs and commands it stands among. See [the "other" values](self#the-other-values).
+pub const OPERATION_OTHER: &str = "OTHER";
+/// `db_operation_name` of an SQL transaction's start.
+pub const OPERATION_BEGIN: &str = "BEGIN";
+/// `db_operation_name` of an SQL transaction's commit.
+pub const OPERATION_COMMIT: &str = "COMMIT";
+/// `db_operation_name` of an SQL transaction's rollback.
+pub const OPERATION_ROLLBACK: &str = "ROLLBACK";
+/// `db_operation_name` of an SQL savepoint.
+pub const OPERATION_SAVEPOINT: &str = "SAVEPOINT";
+/// `db_operation_name` of a Redis transaction (`MULTI … EXEC` sent as an atomic pipeline).
+pub const OPERATION_MULTI: &str = "MULTI";
+/// `db_operation_name` of a Redis pipeline of mixed commands; a pipeline of one command is
+/// `PIPELINE GET` (this, a space, the command).
+pub const OPERATION_PIPELINE: &str = "PIPELINE";
 
 /// Label names of [`DB_CLIENT_OPERATION_DURATION`], in order.
 pub const DB_OPERATION_LABELS: [&str; 4] = [
@@ -304,7 +350,10 @@ pub const RUM_KIND: &str = "kind";
 /// Label: why a RUM request or item was rejected or dropped.
 pub const RUM_REASON: &str = "reason";
 
-/// The value every bounded RUM label takes for input outside its allow-list.
+/// The value every bounded RUM label (`app_name`, `page_route`, `rating`, `event_name`, and
+/// `error_type` of [`BROWSER_EXCEPTIONS`]) takes for input outside its allow-list: `other`,
+/// lowercase like the browser-side values it stands among. See
+/// [the "other" values](self#the-other-values).
 pub const RUM_OTHER: &str = "other";
 
 /// The web-vitals ratings kept as `rating` values.
@@ -324,6 +373,161 @@ pub const BROWSER_ERROR_TYPES: &[&str] = &[
     "NetworkError",
     "AbortError",
 ];
+
+/// Declares a closed set of label values: the enum, `ALL` in declaration order and `as_str`.
+macro_rules! label_values {
+    (
+        $(#[$meta:meta])*
+        $label:literal,
+        pub enum $name:ident { $( $(#[$vmeta:meta])* $variant:ident => $value:literal, )+ }
+    ) => {
+        $(#[$meta])*
+        #[doc = concat!("\n\nThe values of the `", $label, "` label.")]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum $name {
+            $( $(#[$vmeta])* #[doc = concat!("\n\n`", $value, "`.")] $variant, )+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &[$name] = &[$($name::$variant),+];
+
+            /// The label value.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $value,)+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+label_values! {
+    /// The kind of an item the RUM receiver accepted, counted in [`OBS_RUM_ITEMS_RECEIVED`].
+    "kind",
+    pub enum RumItemKind {
+        /// A console log.
+        Log => "log",
+        /// A JavaScript exception.
+        Exception => "exception",
+        /// A measurement (web vitals and custom ones).
+        Measurement => "measurement",
+        /// A custom event.
+        Event => "event",
+        /// A browser span.
+        Span => "span",
+    }
+}
+
+label_values! {
+    /// Why the RUM receiver accepted an item but did not record it, counted in
+    /// [`OBS_RUM_ITEMS_DROPPED`].
+    "reason",
+    pub enum RumDropReason {
+        /// Over the per-batch item limit.
+        ItemLimit => "item_limit",
+        /// A web vital already reported under the same id.
+        Duplicate => "duplicate",
+        /// A batch already processed under the same `Idempotency-Key`.
+        DuplicateBatch => "duplicate_batch",
+        /// A web-vitals measurement without a known vital.
+        UnknownWebVital => "unknown_web_vital",
+        /// A web vital that is not a finite, non-negative number.
+        InvalidValue => "invalid_value",
+        /// Browser spans while span forwarding is off.
+        TracesNotForwarded => "traces_not_forwarded",
+        /// Browser spans while the forwarding queue was full.
+        QueueFull => "queue_full",
+        /// Browser spans the collector did not accept.
+        ExportFailed => "export_failed",
+    }
+}
+
+label_values! {
+    /// Why the RUM receiver turned a request away, counted in [`OBS_RUM_REQUESTS_REJECTED`].
+    "reason",
+    pub enum RumRejectReason {
+        /// A preflight from an origin that is not on the allow-list.
+        Origin => "origin",
+        /// The API key is missing or wrong.
+        Unauthorized => "unauthorized",
+        /// The rate limit's bucket is empty.
+        RateLimited => "rate_limited",
+        /// Every processing permit stayed taken.
+        Overloaded => "overloaded",
+        /// The body did not arrive in time.
+        Timeout => "timeout",
+        /// The body is larger than allowed.
+        TooLarge => "too_large",
+        /// The body is not valid gzip.
+        BadGzip => "bad_gzip",
+        /// A content encoding other than gzip or identity.
+        BadEncoding => "bad_encoding",
+        /// The body stream failed.
+        BadBody => "bad_body",
+        /// The body is not a Faro payload.
+        BadJson => "bad_json",
+        /// Processing failed unexpectedly.
+        Internal => "internal",
+    }
+}
+
+/// A Core Web Vital, as Faro names it in a `web-vitals` measurement; each has its own
+/// histogram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WebVital {
+    /// Largest Contentful Paint, [`BROWSER_WEB_VITAL_LCP`].
+    Lcp,
+    /// First Contentful Paint, [`BROWSER_WEB_VITAL_FCP`].
+    Fcp,
+    /// Interaction to Next Paint, [`BROWSER_WEB_VITAL_INP`].
+    Inp,
+    /// Time To First Byte, [`BROWSER_WEB_VITAL_TTFB`].
+    Ttfb,
+    /// Cumulative Layout Shift, [`BROWSER_WEB_VITAL_CLS`] (unitless).
+    Cls,
+}
+
+impl WebVital {
+    /// Every vital, in the order a measurement is searched for one.
+    pub const ALL: &[WebVital] = &[
+        WebVital::Lcp,
+        WebVital::Fcp,
+        WebVital::Inp,
+        WebVital::Ttfb,
+        WebVital::Cls,
+    ];
+
+    /// The key of the vital in a Faro measurement's `values` (`lcp`, …).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            WebVital::Lcp => "lcp",
+            WebVital::Fcp => "fcp",
+            WebVital::Inp => "inp",
+            WebVital::Ttfb => "ttfb",
+            WebVital::Cls => "cls",
+        }
+    }
+
+    /// The metric name of the vital's histogram.
+    pub const fn metric_name(self) -> &'static str {
+        match self {
+            WebVital::Lcp => BROWSER_WEB_VITAL_LCP,
+            WebVital::Fcp => BROWSER_WEB_VITAL_FCP,
+            WebVital::Inp => BROWSER_WEB_VITAL_INP,
+            WebVital::Ttfb => BROWSER_WEB_VITAL_TTFB,
+            WebVital::Cls => BROWSER_WEB_VITAL_CLS,
+        }
+    }
+}
 
 /// Label names of the web-vital histograms, in order.
 pub const WEB_VITAL_LABELS: [&str; 3] = [APP_NAME, PAGE_ROUTE, RATING];
@@ -379,3 +583,30 @@ pub const GRPC_STATUS_NAMES: [&str; 17] = [
     "DATA_LOSS",
     "UNAUTHENTICATED",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn distinct_snake_case(values: impl IntoIterator<Item = &'static str>) {
+        let mut seen = HashSet::new();
+        for v in values {
+            assert!(seen.insert(v), "{v} twice");
+            assert!(
+                !v.is_empty() && v.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{v} is not snake_case"
+            );
+        }
+    }
+
+    #[test]
+    fn closed_sets_have_distinct_snake_case_values() {
+        distinct_snake_case(RumItemKind::ALL.iter().map(|k| k.as_str()));
+        distinct_snake_case(RumDropReason::ALL.iter().map(|r| r.as_str()));
+        distinct_snake_case(RumRejectReason::ALL.iter().map(|r| r.as_str()));
+        distinct_snake_case(WebVital::ALL.iter().map(|v| v.as_str()));
+        let metrics: HashSet<_> = WebVital::ALL.iter().map(|v| v.metric_name()).collect();
+        assert_eq!(metrics.len(), WebVital::ALL.len());
+    }
+}

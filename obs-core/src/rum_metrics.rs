@@ -1,6 +1,8 @@
 //! The browser real-user-monitoring metric families.
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+};
 
 use crate::Error;
 use crate::buckets::Buckets;
@@ -9,31 +11,60 @@ use crate::names::*;
 /// The families the Faro RUM receiver records into, registered once per registry (see
 /// [`Metrics::rum`](crate::Metrics::rum)).
 ///
-/// Label order follows [`WEB_VITAL_LABELS`], [`BROWSER_EXCEPTION_LABELS`],
-/// [`BROWSER_EVENT_LABELS`], [`RUM_ITEMS_RECEIVED_LABELS`] and [`RUM_REASON_LABELS`].
+/// For instrumentation crates (obs-axum's RUM receiver records into it): each method names
+/// the series of one label set; closed sets are the enums of [`names`](crate::names).
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct RumMetrics {
-    /// `browser_web_vital_lcp_seconds`.
-    pub lcp: HistogramVec,
-    /// `browser_web_vital_fcp_seconds`.
-    pub fcp: HistogramVec,
-    /// `browser_web_vital_inp_seconds`.
-    pub inp: HistogramVec,
-    /// `browser_web_vital_ttfb_seconds`.
-    pub ttfb: HistogramVec,
-    /// `browser_web_vital_cls`.
-    pub cls: HistogramVec,
-    /// `browser_exceptions_total`.
-    pub exceptions: IntCounterVec,
-    /// `browser_events_total`.
-    pub events: IntCounterVec,
-    /// `obs_rum_items_received_total`.
-    pub items_received: IntCounterVec,
-    /// `obs_rum_requests_rejected_total`.
-    pub requests_rejected: IntCounterVec,
-    /// `obs_rum_items_dropped_total`.
-    pub items_dropped: IntCounterVec,
+    /// `browser_web_vital_lcp_seconds`, labels [`WEB_VITAL_LABELS`].
+    lcp: HistogramVec,
+    /// `browser_web_vital_fcp_seconds`, labels [`WEB_VITAL_LABELS`].
+    fcp: HistogramVec,
+    /// `browser_web_vital_inp_seconds`, labels [`WEB_VITAL_LABELS`].
+    inp: HistogramVec,
+    /// `browser_web_vital_ttfb_seconds`, labels [`WEB_VITAL_LABELS`].
+    ttfb: HistogramVec,
+    /// `browser_web_vital_cls`, labels [`WEB_VITAL_LABELS`].
+    cls: HistogramVec,
+    /// `browser_exceptions_total`, labels [`BROWSER_EXCEPTION_LABELS`].
+    exceptions: IntCounterVec,
+    /// `browser_events_total`, labels [`BROWSER_EVENT_LABELS`].
+    events: IntCounterVec,
+    /// `obs_rum_items_received_total`, labels [`RUM_ITEMS_RECEIVED_LABELS`].
+    items_received: IntCounterVec,
+    /// `obs_rum_requests_rejected_total`, labels [`RUM_REASON_LABELS`].
+    requests_rejected: IntCounterVec,
+    /// `obs_rum_items_dropped_total`, labels [`RUM_REASON_LABELS`].
+    items_dropped: IntCounterVec,
+}
+
+/// The labels of a web-vital histogram. Pass bounded values only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WebVitalLabels<'a> {
+    /// `app_name`: an allow-listed application or [`RUM_OTHER`].
+    pub app_name: &'a str,
+    /// `page_route`: a configured route pattern or [`RUM_OTHER`].
+    pub page_route: &'a str,
+    /// `rating`: one of [`WEB_VITAL_RATINGS`] or [`RUM_OTHER`].
+    pub rating: &'a str,
+}
+
+/// The labels of `browser_exceptions_total`. Pass bounded values only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BrowserExceptionLabels<'a> {
+    /// `app_name`: an allow-listed application or [`RUM_OTHER`].
+    pub app_name: &'a str,
+    /// `error_type`: one of [`BROWSER_ERROR_TYPES`] or [`RUM_OTHER`].
+    pub error_type: &'a str,
+}
+
+/// The labels of `browser_events_total`. Pass bounded values only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BrowserEventLabels<'a> {
+    /// `app_name`: an allow-listed application or [`RUM_OTHER`].
+    pub app_name: &'a str,
+    /// `event_name`: an allow-listed event or [`RUM_OTHER`].
+    pub event_name: &'a str,
 }
 
 impl RumMetrics {
@@ -122,5 +153,44 @@ impl RumMetrics {
             requests_rejected,
             items_dropped,
         })
+    }
+
+    /// The histogram of `vital` for one label set.
+    pub fn web_vital(&self, vital: WebVital, labels: WebVitalLabels<'_>) -> Histogram {
+        let family = match vital {
+            WebVital::Lcp => &self.lcp,
+            WebVital::Fcp => &self.fcp,
+            WebVital::Inp => &self.inp,
+            WebVital::Ttfb => &self.ttfb,
+            WebVital::Cls => &self.cls,
+        };
+        family.with_label_values(&[labels.app_name, labels.page_route, labels.rating])
+    }
+
+    /// The `browser_exceptions_total` series of one label set.
+    pub fn exceptions(&self, labels: BrowserExceptionLabels<'_>) -> IntCounter {
+        self.exceptions
+            .with_label_values(&[labels.app_name, labels.error_type])
+    }
+
+    /// The `browser_events_total` series of one label set.
+    pub fn events(&self, labels: BrowserEventLabels<'_>) -> IntCounter {
+        self.events
+            .with_label_values(&[labels.app_name, labels.event_name])
+    }
+
+    /// The `obs_rum_items_received_total` series of `kind`.
+    pub fn items_received(&self, kind: RumItemKind) -> IntCounter {
+        self.items_received.with_label_values(&[kind.as_str()])
+    }
+
+    /// The `obs_rum_requests_rejected_total` series of `reason`.
+    pub fn requests_rejected(&self, reason: RumRejectReason) -> IntCounter {
+        self.requests_rejected.with_label_values(&[reason.as_str()])
+    }
+
+    /// The `obs_rum_items_dropped_total` series of `reason`.
+    pub fn items_dropped(&self, reason: RumDropReason) -> IntCounter {
+        self.items_dropped.with_label_values(&[reason.as_str()])
     }
 }

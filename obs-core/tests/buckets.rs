@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use obs_core::prometheus::Registry;
-use obs_core::{Buckets, Metrics};
+use obs_core::{Buckets, DbOperationLabels, HttpServerLabels, Metrics};
 
 fn bucket_lines(text: &str, family: &str) -> Vec<String> {
     text.lines()
@@ -27,14 +27,22 @@ fn custom_boundaries_replace_the_defaults_per_family() {
     metrics
         .http_server()
         .unwrap()
-        .request_duration
-        .with_label_values(&["GET", "/todos", "200", ""])
+        .request_duration(HttpServerLabels {
+            method: "GET",
+            route: "/todos",
+            status: "200",
+            error_type: "",
+        })
         .observe(0.3);
     metrics
         .db_client()
         .unwrap()
-        .operation_duration
-        .with_label_values(&["postgresql", "SELECT", "todos", ""])
+        .operation_duration(DbOperationLabels {
+            system: "postgresql",
+            operation: "SELECT",
+            collection: "todos",
+            error_type: "",
+        })
         .observe(0.01);
     let text = metrics.encode().unwrap();
     assert_eq!(
@@ -53,8 +61,12 @@ fn the_defaults_are_the_opentelemetry_boundaries() {
     metrics
         .http_server()
         .unwrap()
-        .request_duration
-        .with_label_values(&["GET", "/todos", "200", ""])
+        .request_duration(HttpServerLabels {
+            method: "GET",
+            route: "/todos",
+            status: "200",
+            error_type: "",
+        })
         .observe(0.3);
     let text = metrics.encode().unwrap();
     let les: Vec<String> = bucket_lines(&text, "http_server_request_duration_seconds")

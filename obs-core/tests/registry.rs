@@ -4,7 +4,7 @@
 
 mod common;
 
-use obs_core::{Metrics, Telemetry, names};
+use obs_core::{DbOperationLabels, HttpServerLabels, Metrics, Telemetry, names};
 
 #[tokio::test]
 async fn exposition_has_process_and_build_info_and_passes_promtool() {
@@ -20,27 +20,32 @@ async fn exposition_has_process_and_build_info_and_passes_promtool() {
 
     // Exercise every family so promtool sees each type with samples.
     let http = metrics.http_server().unwrap();
-    http.request_duration
-        .with_label_values(&["GET", "/todos/{id}", "200", ""])
+    let labels = |method, route, status, error_type| HttpServerLabels {
+        method,
+        route,
+        status,
+        error_type,
+    };
+    http.request_duration(labels("GET", "/todos/{id}", "200", ""))
         .observe(0.012);
-    http.request_duration
-        .with_label_values(&["POST", "/todos", "500", "500"])
+    http.request_duration(labels("POST", "/todos", "500", "500"))
         .observe(0.3);
-    http.active_requests.with_label_values(&["GET"]).inc();
-    http.request_body_size
-        .with_label_values(&["POST", "/todos", "500"])
+    http.active_requests("GET").inc();
+    http.request_body_size(labels("POST", "/todos", "500", ""))
         .observe(120.0);
-    http.response_body_size
-        .with_label_values(&["GET", "/todos/{id}", "200"])
+    http.response_body_size(labels("GET", "/todos/{id}", "200", ""))
         .observe(4096.0);
     let db = metrics.db_client().unwrap();
-    db.operation_duration
-        .with_label_values(&["postgresql", "SELECT", "todos", ""])
-        .observe(0.002);
-    db.connection_wait_time
-        .with_label_values(&["main"])
-        .observe(0.0001);
-    db.connection_timeouts.with_label_values(&["main"]).inc();
+    db.operation_duration(DbOperationLabels {
+        system: "postgresql",
+        operation: "SELECT",
+        collection: "todos",
+        error_type: "",
+    })
+    .observe(0.002);
+    let pool = db.pool("main");
+    pool.connection_wait_time.observe(0.0001);
+    pool.connection_timeouts.inc();
 
     // The user's own registry sees everything too.
     assert!(
@@ -79,7 +84,7 @@ async fn exposition_has_process_and_build_info_and_passes_promtool() {
 fn building_twice_on_one_registry_reuses_families() {
     let metrics = Metrics::new();
     let first = metrics.http_server().unwrap();
-    first.active_requests.with_label_values(&["GET"]).inc();
+    first.active_requests("GET").inc();
     for _ in 0..2 {
         let t = Telemetry::builder("twice")
             .instance_id("twice-1")
@@ -93,8 +98,8 @@ fn building_twice_on_one_registry_reuses_families() {
     }
     // The handles taken after both builds are the same families as before them.
     let again = metrics.http_server().unwrap();
-    again.active_requests.with_label_values(&["GET"]).inc();
-    assert_eq!(first.active_requests.with_label_values(&["GET"]).get(), 2);
+    again.active_requests("GET").inc();
+    assert_eq!(first.active_requests("GET").get(), 2);
 
     // Each family is registered once, and so is the build-info sample of the two builds.
     let families = metrics.registry().gather();

@@ -1,8 +1,7 @@
 //! The built-in table of Redis commands: `db_operation_name` is one of these, or
-//! [`OPERATION_OTHER`].
+//! [`OPERATION_OTHER`] (module commands, typos, new commands).
 
-/// `db_operation_name` of commands outside the table (module commands, typos, new commands).
-pub const OPERATION_OTHER: &str = "OTHER";
+use obs_core::names::OPERATION_OTHER;
 
 /// Top-level Redis commands (Redis 7.4 and Valkey 8), uppercase and sorted for binary search.
 /// Container commands (`CLIENT`, `CONFIG`, …) are named without their subcommand.

@@ -43,8 +43,8 @@
 //!
 //! - `db_operation_name`: the command, uppercase, from a built-in table of Redis commands
 //!   (container commands such as `CLIENT` without their subcommand), else
-//!   [`OPERATION_OTHER`]. A pipeline is [`OPERATION_PIPELINE`], or `PIPELINE GET` when all its
-//!   commands agree; an atomic pipeline (`MULTI … EXEC`) is [`OPERATION_MULTI`].
+//!   [`OPERATION_OTHER`](obs_core::names::OPERATION_OTHER). A pipeline is [`OPERATION_PIPELINE`](obs_core::names::OPERATION_PIPELINE), or `PIPELINE GET` when all its
+//!   commands agree; an atomic pipeline (`MULTI … EXEC`) is [`OPERATION_MULTI`](obs_core::names::OPERATION_MULTI).
 //! - `error_type`: empty on success; `cancelled` when the future was dropped; the server's
 //!   error code for error replies (`WRONGTYPE`, `ERR`, `NOSCRIPT`, … from a fixed list, else
 //!   `_OTHER`); `ConnectionRefused`, `Timeout`, `ConnectionDropped`; else the client error
@@ -74,14 +74,17 @@
 //! [redis]: https://docs.rs/redis
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod builder;
+mod call;
 mod commands;
 mod connection;
 mod error;
 mod error_type;
+mod instruments;
+mod mask;
+mod operation;
+mod shared;
 
-pub use commands::OPERATION_OTHER;
-pub use connection::{
-    DEFAULT_QUERY_TEXT, InstrumentedConnection, InstrumentedConnectionBuilder, OPERATION_MULTI,
-    OPERATION_PIPELINE,
-};
+pub use builder::{DEFAULT_QUERY_TEXT, InstrumentedConnectionBuilder};
+pub use connection::InstrumentedConnection;
 pub use error::Error;

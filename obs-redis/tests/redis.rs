@@ -26,8 +26,12 @@ fn count(metrics: &Metrics, op: &str, error: &str) -> u64 {
     metrics
         .db_client()
         .unwrap()
-        .operation_duration
-        .with_label_values(&["redis", op, "", error])
+        .operation_duration(obs_core::DbOperationLabels {
+            system: "redis",
+            operation: op,
+            collection: "",
+            error_type: error,
+        })
         .get_sample_count()
 }
 

@@ -3,11 +3,10 @@
 
 use std::any::Any;
 
-use obs_core::names::{DB_SYSTEM_MYSQL, DB_SYSTEM_POSTGRESQL, DB_SYSTEM_SQLITE};
+use obs_core::names::{
+    DB_SYSTEM_MYSQL, DB_SYSTEM_OTHER_SQL, DB_SYSTEM_POSTGRESQL, DB_SYSTEM_SQLITE,
+};
 use sqlx::{Database, Pool};
-
-/// `db_system_name` of drivers obs-sqlx does not know (the OpenTelemetry value).
-const DB_SYSTEM_OTHER_SQL: &str = "other_sql";
 
 /// The `db_system_name` of `DB`, from the driver's own name.
 pub(crate) fn system_name<DB: Database>() -> &'static str {

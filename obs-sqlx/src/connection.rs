@@ -3,16 +3,15 @@
 use std::fmt;
 use std::sync::Arc;
 
+use obs_core::names::OPERATION_BEGIN;
 use sqlx::pool::PoolConnection;
 use sqlx::{Database, Transaction};
 use tracing::Instrument;
 
-use crate::exec::Source;
 #[allow(unused_imports)]
-use crate::exec::impl_executor;
-use crate::executor::InstrumentedExecutor;
-use crate::instrument::Shared;
-use crate::pool::PoolHandle;
+use crate::executor::impl_executor;
+use crate::executor::{InstrumentedExecutor, Source};
+use crate::shared::{PoolShared, Shared};
 use crate::transaction::InstrumentedTransaction;
 
 /// A connection from [`InstrumentedPool::acquire`](crate::InstrumentedPool::acquire).
@@ -22,11 +21,11 @@ use crate::transaction::InstrumentedTransaction;
 /// pool when dropped.
 pub struct InstrumentedConnection<DB: Database> {
     conn: PoolConnection<DB>,
-    handle: Arc<PoolHandle<DB>>,
+    handle: Arc<PoolShared<DB>>,
 }
 
 impl<DB: Database> InstrumentedConnection<DB> {
-    pub(crate) fn new(conn: PoolConnection<DB>, handle: Arc<PoolHandle<DB>>) -> Self {
+    pub(crate) fn new(conn: PoolConnection<DB>, handle: Arc<PoolShared<DB>>) -> Self {
         InstrumentedConnection { conn, handle }
     }
 
@@ -45,7 +44,7 @@ impl<DB: Database> InstrumentedConnection<DB> {
     /// # Errors
     /// The [`sqlx::Error`] of beginning, unchanged.
     pub async fn begin(&mut self) -> Result<InstrumentedTransaction<'_, DB>, sqlx::Error> {
-        let mut call = self.handle.shared().start_operation("BEGIN");
+        let mut call = self.handle.shared().start_operation(OPERATION_BEGIN);
         let span = call.span().clone();
         let result = Transaction::begin(&mut *self.conn, None)
             .instrument(span)
@@ -94,15 +93,15 @@ impl<DB: Database> fmt::Debug for InstrumentedConnection<DB> {
 #[cfg(feature = "postgres")]
 impl_executor!(['x] &'x mut InstrumentedConnection<sqlx::Postgres>, sqlx::Postgres, |this| {
     let (source, shared) = this.parts();
-    (source, shared, None::<crate::instrument::Override>)
+    (source, shared, None::<crate::shared::Override>)
 });
 #[cfg(feature = "sqlite")]
 impl_executor!(['x] &'x mut InstrumentedConnection<sqlx::Sqlite>, sqlx::Sqlite, |this| {
     let (source, shared) = this.parts();
-    (source, shared, None::<crate::instrument::Override>)
+    (source, shared, None::<crate::shared::Override>)
 });
 #[cfg(feature = "mysql")]
 impl_executor!(['x] &'x mut InstrumentedConnection<sqlx::MySql>, sqlx::MySql, |this| {
     let (source, shared) = this.parts();
-    (source, shared, None::<crate::instrument::Override>)
+    (source, shared, None::<crate::shared::Override>)
 });

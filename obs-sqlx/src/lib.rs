@@ -69,7 +69,7 @@
 //! - `db_system_name`: `postgresql`, `sqlite`, `mysql` (MySQL and MariaDB), `other_sql`.
 //! - `db_operation_name`: the statement's first verb from a fixed list (`SELECT`, `INSERT`,
 //!   `UPDATE`, `DELETE`, `CREATE`, …; after a `WITH` the main statement's verb), `BEGIN`,
-//!   `COMMIT`, `ROLLBACK`, `SAVEPOINT` for transaction control, or [`OPERATION_OTHER`].
+//!   `COMMIT`, `ROLLBACK`, `SAVEPOINT` for transaction control, or [`OPERATION_OTHER`](obs_core::names::OPERATION_OTHER).
 //!   [`InstrumentedPool::named`] replaces it with a `&'static str` of your choice.
 //! - `db_collection_name`: the first table after `FROM`, `INTO`, `UPDATE`, `JOIN` or `TABLE`
 //!   (schema-qualified as written, quotes removed, comments and literals skipped), empty when
@@ -138,29 +138,30 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backend;
-mod cache;
+mod builder;
+mod call;
 mod collector;
 mod connection;
 mod error;
 mod error_type;
-mod exec;
 mod executor;
 mod generator;
-mod instrument;
+mod instruments;
 mod lexer;
 mod mask;
 mod pool;
 mod query;
+mod shared;
 mod summary;
 mod transaction;
 
+pub use builder::{
+    DEFAULT_POOL_NAME, DEFAULT_QUERY_TEXT, DEFAULT_STATEMENT_CACHE_CAPACITY,
+    InstrumentedPoolBuilder,
+};
 pub use connection::InstrumentedConnection;
 pub use error::Error;
 pub use executor::InstrumentedExecutor;
 pub use mask::MAX_QUERY_TEXT_LEN;
-pub use pool::{
-    DEFAULT_POOL_NAME, DEFAULT_QUERY_TEXT, DEFAULT_STATEMENT_CACHE_CAPACITY, InstrumentedPool,
-    InstrumentedPoolBuilder,
-};
-pub use summary::OPERATION_OTHER;
+pub use pool::InstrumentedPool;
 pub use transaction::InstrumentedTransaction;

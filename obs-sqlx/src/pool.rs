@@ -1,28 +1,20 @@
-//! [`InstrumentedPool`] and its builder.
+//! [`InstrumentedPool`]: a pool that records every statement it runs.
 
 use std::fmt;
 use std::sync::Arc;
 
 use obs_core::Metrics;
+use obs_core::names::OPERATION_BEGIN;
 use sqlx::pool::PoolConnection;
 use sqlx::{Database, Pool};
 use tracing::Instrument;
 
-use crate::backend;
-use crate::collector::{PoolCollector, PoolGauges, Registration};
+use crate::builder::InstrumentedPoolBuilder;
 use crate::connection::InstrumentedConnection;
 use crate::error::Error;
-use crate::exec::{Source, impl_executor};
-use crate::executor::InstrumentedExecutor;
-use crate::instrument::{Settings, Shared};
+use crate::executor::{InstrumentedExecutor, Source, impl_executor};
+use crate::shared::{PoolShared, Shared};
 use crate::transaction::InstrumentedTransaction;
-
-/// The pool name used when none is set: `db_client_connection_pool_name="default"`.
-pub const DEFAULT_POOL_NAME: &str = "default";
-/// Whether spans carry the masked statement text (`db.query.text`) by default.
-pub const DEFAULT_QUERY_TEXT: bool = true;
-/// How many distinct statement texts are summarised once and remembered, by default.
-pub const DEFAULT_STATEMENT_CACHE_CAPACITY: usize = 1024;
 
 /// A [`sqlx::Pool`] that records every statement it runs.
 ///
@@ -41,26 +33,7 @@ pub const DEFAULT_STATEMENT_CACHE_CAPACITY: usize = 1024;
 /// # Ok(()) }
 /// ```
 pub struct InstrumentedPool<DB: Database> {
-    inner: Arc<PoolHandle<DB>>,
-}
-
-/// The pool and its recording state, shared by the pool's clones, connections and
-/// transactions, and read weakly by the pool collector.
-pub(crate) struct PoolHandle<DB: Database> {
-    pool: Pool<DB>,
-    shared: Shared,
-    pool_name: String,
-    _registration: Option<Registration>,
-}
-
-impl<DB: Database> PoolHandle<DB> {
-    pub(crate) fn pool(&self) -> &Pool<DB> {
-        &self.pool
-    }
-
-    pub(crate) fn shared(&self) -> &Shared {
-        &self.shared
-    }
+    inner: Arc<PoolShared<DB>>,
 }
 
 impl<DB: Database> InstrumentedPool<DB> {
@@ -75,16 +48,11 @@ impl<DB: Database> InstrumentedPool<DB> {
 
     /// A builder to name the pool and choose what spans carry.
     pub fn builder(pool: Pool<DB>, metrics: &Metrics) -> InstrumentedPoolBuilder<DB> {
-        InstrumentedPoolBuilder {
-            pool,
-            metrics: metrics.clone(),
-            pool_name: DEFAULT_POOL_NAME.to_owned(),
-            query_text: DEFAULT_QUERY_TEXT,
-            cache_capacity: DEFAULT_STATEMENT_CACHE_CAPACITY,
-            namespace: None,
-            server_address: None,
-            server_port: None,
-        }
+        InstrumentedPoolBuilder::new(pool, metrics)
+    }
+
+    pub(crate) fn from_shared(inner: Arc<PoolShared<DB>>) -> Self {
+        InstrumentedPool { inner }
     }
 
     /// The wrapped pool. Statements run on it directly are not recorded.
@@ -113,7 +81,7 @@ impl<DB: Database> InstrumentedPool<DB> {
     /// The [`sqlx::Error`] of [`Pool::begin`], unchanged.
     pub async fn begin(&self) -> Result<InstrumentedTransaction<'static, DB>, sqlx::Error> {
         let conn: PoolConnection<DB> = self.inner.shared.acquire(&self.inner.pool).await?;
-        let mut call = self.inner.shared.start_operation("BEGIN");
+        let mut call = self.inner.shared.start_operation(OPERATION_BEGIN);
         let span = call.span().clone();
         // `Transaction::begin` is how sqlx itself turns a pooled connection into an owned
         // transaction; going through it lets the wait above be measured on its own.
@@ -171,147 +139,5 @@ impl<DB: Database> fmt::Debug for InstrumentedPool<DB> {
 
 impl_executor!(['x, DB] &'x InstrumentedPool<DB>, DB, |this| {
     let (source, shared) = this.parts();
-    (source, shared, None::<crate::instrument::Override>)
+    (source, shared, None::<crate::shared::Override>)
 });
-
-/// Builds an [`InstrumentedPool`]; see [`InstrumentedPool::builder`].
-#[must_use]
-pub struct InstrumentedPoolBuilder<DB: Database> {
-    pool: Pool<DB>,
-    metrics: Metrics,
-    pool_name: String,
-    query_text: bool,
-    cache_capacity: usize,
-    namespace: Option<String>,
-    server_address: Option<String>,
-    server_port: Option<u16>,
-}
-
-impl<DB: Database> InstrumentedPoolBuilder<DB> {
-    /// The `db_client_connection_pool_name` of this pool's connection metrics; unique per
-    /// registry.
-    ///
-    /// Defaults to [`DEFAULT_POOL_NAME`].
-    pub fn pool_name(mut self, name: impl Into<String>) -> Self {
-        self.pool_name = name.into();
-        self
-    }
-
-    /// Whether spans carry `db.query.text`, the statement with its literals replaced by `?`.
-    ///
-    /// Defaults to [`DEFAULT_QUERY_TEXT`] (on).
-    pub fn query_text(mut self, enabled: bool) -> Self {
-        self.query_text = enabled;
-        self
-    }
-
-    /// How many distinct statement texts are summarised once and remembered; statements
-    /// beyond that are summarised on every call.
-    ///
-    /// Defaults to [`DEFAULT_STATEMENT_CACHE_CAPACITY`].
-    pub fn statement_cache_capacity(mut self, capacity: usize) -> Self {
-        self.cache_capacity = capacity;
-        self
-    }
-
-    /// The span attribute `db.namespace` (the database name).
-    ///
-    /// Defaults to the database in the pool's connect options (PostgreSQL, MySQL) or the
-    /// file name (SQLite), for the drivers enabled by this crate's features.
-    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
-        self.namespace = Some(namespace.into());
-        self
-    }
-
-    /// The span attribute `server.address`.
-    ///
-    /// Defaults to the host in the pool's connect options, as for
-    /// [`namespace`](Self::namespace).
-    pub fn server_address(mut self, address: impl Into<String>) -> Self {
-        self.server_address = Some(address.into());
-        self
-    }
-
-    /// The span attribute `server.port`.
-    ///
-    /// Defaults to the port in the pool's connect options, as for
-    /// [`namespace`](Self::namespace).
-    pub fn server_port(mut self, port: u16) -> Self {
-        self.server_port = Some(port);
-        self
-    }
-
-    /// Registers the metrics and the pool collector and returns the pool.
-    ///
-    /// # Errors
-    /// [`Error::Metrics`] when the database families cannot be registered,
-    /// [`Error::DuplicatePoolName`] when a pool of this name already reports into the
-    /// registry.
-    pub fn build(self) -> Result<InstrumentedPool<DB>, Error> {
-        let db = self.metrics.db_client()?;
-        let mut endpoint = backend::endpoint(&self.pool);
-        if self.namespace.is_some() {
-            endpoint.namespace = self.namespace;
-        }
-        if self.server_address.is_some() {
-            endpoint.address = self.server_address;
-        }
-        if self.server_port.is_some() {
-            endpoint.port = self.server_port;
-        }
-        let shared = Shared::new(
-            &db,
-            Settings {
-                system: backend::system_name::<DB>(),
-                pool_name: self.pool_name.clone(),
-                query_text: self.query_text,
-                cache_capacity: self.cache_capacity,
-                endpoint,
-            },
-        );
-        let gauges = PoolGauges::new(&self.pool_name).map_err(Error::Collector)?;
-        let registry = self.metrics.registry().clone();
-        let mut registered = Ok(());
-        let pool_name = self.pool_name;
-        let pool = self.pool;
-        let handle = Arc::new_cyclic(|weak| {
-            let collector = PoolCollector {
-                handle: weak.clone(),
-                gauges: gauges.clone(),
-            };
-            let registration = match registry.register(Box::new(collector)) {
-                Ok(()) => Some(Registration {
-                    registry: registry.clone(),
-                    descs: gauges.descs().to_vec(),
-                }),
-                Err(e) => {
-                    registered = Err(e);
-                    None
-                }
-            };
-            PoolHandle {
-                pool,
-                shared,
-                pool_name: pool_name.clone(),
-                _registration: registration,
-            }
-        });
-        match registered {
-            Ok(()) => Ok(InstrumentedPool { inner: handle }),
-            Err(obs_core::prometheus::Error::AlreadyReg) => {
-                Err(Error::DuplicatePoolName(pool_name))
-            }
-            Err(e) => Err(Error::Collector(e)),
-        }
-    }
-}
-
-impl<DB: Database> fmt::Debug for InstrumentedPoolBuilder<DB> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("InstrumentedPoolBuilder")
-            .field("pool_name", &self.pool_name)
-            .field("query_text", &self.query_text)
-            .field("statement_cache_capacity", &self.cache_capacity)
-            .finish_non_exhaustive()
-    }
-}

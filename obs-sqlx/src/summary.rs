@@ -1,10 +1,9 @@
 //! The SQL summariser: the operation and the first table of a statement, for low-cardinality
 //! labels and span names.
 
-use crate::lexer::{Dialect, Lexer, Token};
+use obs_core::names::OPERATION_OTHER;
 
-/// `db_operation_name` of statements whose first keyword is not a known SQL verb.
-pub const OPERATION_OTHER: &str = "OTHER";
+use crate::lexer::{Dialect, Lexer, Token};
 
 /// Table names longer than this are cut, so one odd statement cannot produce a huge label.
 const MAX_COLLECTION_LEN: usize = 128;

@@ -4,15 +4,14 @@
 use std::fmt;
 use std::sync::Arc;
 
+use obs_core::names::{OPERATION_COMMIT, OPERATION_ROLLBACK, OPERATION_SAVEPOINT};
 use sqlx::{Database, Transaction};
 use tracing::Instrument;
 
-use crate::exec::Source;
 #[allow(unused_imports)]
-use crate::exec::impl_executor;
-use crate::executor::InstrumentedExecutor;
-use crate::instrument::Shared;
-use crate::pool::PoolHandle;
+use crate::executor::impl_executor;
+use crate::executor::{InstrumentedExecutor, Source};
+use crate::shared::{PoolShared, Shared};
 
 /// A transaction from [`InstrumentedPool::begin`](crate::InstrumentedPool::begin).
 ///
@@ -24,11 +23,11 @@ use crate::pool::PoolHandle;
 /// is used; that rollback runs inside sqlx and is not recorded.
 pub struct InstrumentedTransaction<'c, DB: Database> {
     tx: Transaction<'c, DB>,
-    handle: Arc<PoolHandle<DB>>,
+    handle: Arc<PoolShared<DB>>,
 }
 
 impl<'c, DB: Database> InstrumentedTransaction<'c, DB> {
-    pub(crate) fn new(tx: Transaction<'c, DB>, handle: Arc<PoolHandle<DB>>) -> Self {
+    pub(crate) fn new(tx: Transaction<'c, DB>, handle: Arc<PoolShared<DB>>) -> Self {
         InstrumentedTransaction { tx, handle }
     }
 
@@ -37,7 +36,7 @@ impl<'c, DB: Database> InstrumentedTransaction<'c, DB> {
     /// # Errors
     /// The [`sqlx::Error`] of [`Transaction::commit`], unchanged.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        let mut call = self.handle.shared().start_operation("COMMIT");
+        let mut call = self.handle.shared().start_operation(OPERATION_COMMIT);
         let span = call.span().clone();
         let result = self.tx.commit().instrument(span).await;
         call.finish(result.as_ref().err());
@@ -49,7 +48,7 @@ impl<'c, DB: Database> InstrumentedTransaction<'c, DB> {
     /// # Errors
     /// The [`sqlx::Error`] of [`Transaction::rollback`], unchanged.
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
-        let mut call = self.handle.shared().start_operation("ROLLBACK");
+        let mut call = self.handle.shared().start_operation(OPERATION_ROLLBACK);
         let span = call.span().clone();
         let result = self.tx.rollback().instrument(span).await;
         call.finish(result.as_ref().err());
@@ -61,7 +60,7 @@ impl<'c, DB: Database> InstrumentedTransaction<'c, DB> {
     /// # Errors
     /// The [`sqlx::Error`] of beginning, unchanged.
     pub async fn begin(&mut self) -> Result<InstrumentedTransaction<'_, DB>, sqlx::Error> {
-        let mut call = self.handle.shared().start_operation("SAVEPOINT");
+        let mut call = self.handle.shared().start_operation(OPERATION_SAVEPOINT);
         let span = call.span().clone();
         let result = Transaction::begin(&mut *self.tx, None)
             .instrument(span)
@@ -120,15 +119,15 @@ impl<DB: Database> fmt::Debug for InstrumentedTransaction<'_, DB> {
 #[cfg(feature = "postgres")]
 impl_executor!(['x, 't] &'x mut InstrumentedTransaction<'t, sqlx::Postgres>, sqlx::Postgres, |this| {
     let (source, shared) = this.parts();
-    (source, shared, None::<crate::instrument::Override>)
+    (source, shared, None::<crate::shared::Override>)
 });
 #[cfg(feature = "sqlite")]
 impl_executor!(['x, 't] &'x mut InstrumentedTransaction<'t, sqlx::Sqlite>, sqlx::Sqlite, |this| {
     let (source, shared) = this.parts();
-    (source, shared, None::<crate::instrument::Override>)
+    (source, shared, None::<crate::shared::Override>)
 });
 #[cfg(feature = "mysql")]
 impl_executor!(['x, 't] &'x mut InstrumentedTransaction<'t, sqlx::MySql>, sqlx::MySql, |this| {
     let (source, shared) = this.parts();
-    (source, shared, None::<crate::instrument::Override>)
+    (source, shared, None::<crate::shared::Override>)
 });

@@ -116,9 +116,9 @@ async fn pool_exhaustion_counts_timeouts_and_waits() {
         1
     );
 
-    let timeouts = db.connection_timeouts.with_label_values(&[&name]).get();
-    assert_eq!(timeouts, 2);
-    let waits = db.connection_wait_time.with_label_values(&[&name]);
+    let series = db.pool(&name);
+    assert_eq!(series.connection_timeouts.get(), 2);
+    let waits = series.connection_wait_time;
     assert_eq!(waits.get_sample_count(), 3, "one success, two timeouts");
     assert!(waits.get_sample_sum() >= 0.5, "{}", waits.get_sample_sum());
 

@@ -30,7 +30,12 @@ async fn statements_land_with_their_labels() {
 #[tokio::test]
 async fn the_exposition_passes_promtool() {
     let metrics = Metrics::new();
-    let pool = pool(&metrics).await;
+    // One connection: sqlx returns a connection to the pool in the background, so with more
+    // the acquire below could open a second one and `used` would read 2.
+    let pool = InstrumentedPool::builder(common::sqlite_memory(1).await, &metrics)
+        .pool_name("sqlite")
+        .build()
+        .unwrap();
     sqlx::query("SELECT 1").fetch_one(&pool).await.unwrap();
     let _held = pool.acquire().await.unwrap();
     let text = metrics.encode().unwrap();

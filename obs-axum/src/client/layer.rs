@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use obs_core::names::SERVER_ADDRESS_OTHER;
 use obs_core::prometheus::Histogram;
-use obs_core::{HttpClientMetrics, Metrics, Telemetry};
+use obs_core::{HttpClientLabels, HttpClientMetrics, Metrics, Telemetry};
 use opentelemetry::propagation::TextMapPropagator;
 use tower_layer::Layer;
 
@@ -217,13 +217,13 @@ impl Instruments {
         } else {
             ""
         };
-        let histogram = self.family.request_duration(
-            self.methods.label(method),
-            addr,
-            &port_label,
-            &status_label,
+        let histogram = self.family.request_duration(HttpClientLabels {
+            method: self.methods.label(method),
+            server_address: addr,
+            server_port: &port_label,
+            status: &status_label,
             error_type,
-        );
+        });
         self.cache
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -243,13 +243,13 @@ impl Instruments {
     ) {
         let (addr, port_label) = self.labels(address, port);
         self.family
-            .request_duration(
-                self.methods.label(method),
-                addr,
-                &port_label,
-                "",
+            .request_duration(HttpClientLabels {
+                method: self.methods.label(method),
+                server_address: addr,
+                server_port: &port_label,
+                status: "",
                 error_type,
-            )
+            })
             .observe(seconds);
     }
 }

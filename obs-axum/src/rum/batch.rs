@@ -8,16 +8,16 @@
 
 use std::time::Instant;
 
-use obs_core::RumMetrics;
-use obs_core::names::{BROWSER_ERROR_TYPES, RUM_OTHER, WEB_VITAL_RATINGS};
-use obs_core::prometheus::HistogramVec;
-
-use super::DROP_ITEM_LIMIT;
 use super::limits::{Scalar, ScalarMap, Skipped};
 use super::payload::{Exception, Log, Payload, TraceContext};
 use super::shared::Shared;
 use super::stack;
 use super::text::Text;
+use obs_core::RumMetrics;
+use obs_core::names::{
+    BROWSER_ERROR_TYPES, RUM_OTHER, RumDropReason, RumItemKind, WEB_VITAL_RATINGS, WebVital,
+};
+use obs_core::{BrowserEventLabels, BrowserExceptionLabels, WebVitalLabels};
 
 /// The `tracing` target of every event the receiver emits.
 const TARGET: &str = "obs_axum::rum";
@@ -39,8 +39,7 @@ pub(crate) fn app_label<'a>(shared: &'a Shared, payload: &Payload) -> &'a str {
 /// Counts a batch that was already processed under the same `Idempotency-Key`.
 pub(crate) fn duplicate_batch(shared: &Shared, payload: &Payload) {
     if let Some(m) = &shared.metrics {
-        m.items_dropped
-            .with_label_values(&["duplicate_batch"])
+        m.items_dropped(RumDropReason::DuplicateBatch)
             .inc_by(payload.item_count());
     }
 }
@@ -53,13 +52,12 @@ pub(crate) fn record(shared: &Shared, mut payload: Payload, skipped: Skipped, no
     if let Some(m) = metrics
         && skipped.items > 0
     {
-        m.items_dropped
-            .with_label_values(&[DROP_ITEM_LIMIT])
+        m.items_dropped(RumDropReason::ItemLimit)
             .inc_by(skipped.items);
     }
     batch_line(&payload, &context, &text, skipped);
     for measurement in &payload.measurements {
-        received(metrics, "measurement");
+        received(metrics, RumItemKind::Measurement);
         if measurement.kind.as_deref() == Some("web-vitals") {
             web_vital(
                 shared,
@@ -82,24 +80,26 @@ pub(crate) fn record(shared: &Shared, mut payload: Payload, skipped: Skipped, no
         }
     }
     for exception in &payload.exceptions {
-        received(metrics, "exception");
+        received(metrics, RumItemKind::Exception);
         self::exception(shared, &context, &text, exception);
     }
     for log in &payload.logs {
-        received(metrics, "log");
+        received(metrics, RumItemKind::Log);
         self::log(&context, &text, log);
     }
     for event in &payload.events {
-        received(metrics, "event");
+        received(metrics, RumItemKind::Event);
         let name = event.name.as_deref().unwrap_or_default();
         let label = shared
             .event_names
             .get(name)
             .map_or(RUM_OTHER, String::as_str);
         if let Some(m) = metrics {
-            m.events
-                .with_label_values(&[context.app_label, label])
-                .inc();
+            m.events(BrowserEventLabels {
+                app_name: context.app_label,
+                event_name: label,
+            })
+            .inc();
         }
         let (trace_id, span_id) = ids(event.trace.as_ref());
         let name = text.short(name);
@@ -130,14 +130,14 @@ pub(crate) fn record(shared: &Shared, mut payload: Payload, skipped: Skipped, no
                         *s = cleaned;
                     }
                 });
-                (!forwarder.send(traces, spans)).then_some("queue_full")
+                (!forwarder.send(traces, spans)).then_some(RumDropReason::QueueFull)
             }
-            None => Some("traces_not_forwarded"),
+            None => Some(RumDropReason::TracesNotForwarded),
         };
         if let Some(m) = metrics {
-            m.items_received.with_label_values(&["span"]).inc_by(spans);
+            m.items_received(RumItemKind::Span).inc_by(spans);
             if let Some(reason) = reason {
-                m.items_dropped.with_label_values(&[reason]).inc_by(spans);
+                m.items_dropped(reason).inc_by(spans);
             }
         }
     }
@@ -229,15 +229,15 @@ fn batch_line(payload: &Payload, context: &Context<'_>, text: &Text<'_>, skipped
     );
 }
 
-fn received(metrics: Option<&RumMetrics>, kind: &str) {
+fn received(metrics: Option<&RumMetrics>, kind: RumItemKind) {
     if let Some(m) = metrics {
-        m.items_received.with_label_values(&[kind]).inc();
+        m.items_received(kind).inc();
     }
 }
 
-fn dropped(metrics: Option<&RumMetrics>, reason: &str) {
+fn dropped(metrics: Option<&RumMetrics>, reason: RumDropReason) {
     if let Some(m) = metrics {
-        m.items_dropped.with_label_values(&[reason]).inc();
+        m.items_dropped(reason).inc();
     }
 }
 
@@ -269,21 +269,23 @@ fn web_vital(
     now: Instant,
 ) {
     let metrics = shared.metrics.as_ref();
-    let Some((name, value)) = ["lcp", "fcp", "inp", "ttfb", "cls"]
-        .into_iter()
-        .find_map(|name| Some((name, values.get(name)?)))
+    let Some((vital, value)) = WebVital::ALL
+        .iter()
+        .find_map(|&vital| Some((vital, values.get(vital.as_str())?)))
     else {
-        dropped(metrics, "unknown_web_vital");
+        dropped(metrics, RumDropReason::UnknownWebVital);
         return;
     };
     let Some(value) = value.as_f64().filter(|v| v.is_finite() && *v >= 0.0) else {
-        dropped(metrics, "invalid_value");
+        dropped(metrics, RumDropReason::InvalidValue);
         return;
     };
     if let Some(id) = extra.get("id").and_then(Scalar::as_str)
-        && !shared.vitals_seen.insert(&format!("{name}\u{0}{id}"), now)
+        && !shared
+            .vitals_seen
+            .insert(&format!("{}\u{0}{id}", vital.as_str()), now)
     {
-        dropped(metrics, "duplicate");
+        dropped(metrics, RumDropReason::Duplicate);
         return;
     }
     let rating = match extra.get("rating").and_then(Scalar::as_str) {
@@ -293,7 +295,7 @@ fn web_vital(
     tracing::debug!(
         target: TARGET,
         kind = "measurement",
-        web_vital = name,
+        web_vital = vital.as_str(),
         value,
         rating,
         app_name = context.app_short,
@@ -302,16 +304,20 @@ fn web_vital(
         "browser web vital"
     );
     let Some(m) = metrics else { return };
-    let (histogram, value): (&HistogramVec, f64) = match name {
-        "lcp" => (&m.lcp, value / 1000.0),
-        "fcp" => (&m.fcp, value / 1000.0),
-        "inp" => (&m.inp, value / 1000.0),
-        "ttfb" => (&m.ttfb, value / 1000.0),
-        _ => (&m.cls, value),
+    // Faro reports the timings in milliseconds.
+    let value = match vital {
+        WebVital::Cls => value,
+        _ => value / 1000.0,
     };
-    histogram
-        .with_label_values(&[context.app_label, context.page_route, rating])
-        .observe(value);
+    m.web_vital(
+        vital,
+        WebVitalLabels {
+            app_name: context.app_label,
+            page_route: context.page_route,
+            rating,
+        },
+    )
+    .observe(value);
 }
 
 /// `error_type`: a well-known JavaScript error name, else `other`.
@@ -326,9 +332,11 @@ pub(crate) fn error_type(name: &str) -> &str {
 fn exception(shared: &Shared, context: &Context<'_>, text: &Text<'_>, exception: &Exception) {
     let kind = exception.kind.as_deref().unwrap_or_default();
     if let Some(m) = &shared.metrics {
-        m.exceptions
-            .with_label_values(&[context.app_label, error_type(kind)])
-            .inc();
+        m.exceptions(BrowserExceptionLabels {
+            app_name: context.app_label,
+            error_type: error_type(kind),
+        })
+        .inc();
     }
     let frames = exception
         .stacktrace

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use obs_core::names::RumDropReason;
 use obs_core::{Exporters, RumMetrics, ShutdownSignal};
 use tokio::sync::mpsc;
 
@@ -114,8 +115,7 @@ impl Exporter {
             return;
         }
         if let Some(m) = &self.metrics {
-            m.items_dropped
-                .with_label_values(&["export_failed"])
+            m.items_dropped(RumDropReason::ExportFailed)
                 .inc_by(batch.spans);
         }
         match sent {

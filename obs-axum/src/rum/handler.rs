@@ -226,12 +226,9 @@ fn allowed_origin(shared: &Shared, headers: &HeaderMap) -> Option<HeaderValue> {
 
 fn reject(shared: &Shared, rejection: Rejection) -> Response<Body> {
     if let Some(metrics) = &shared.metrics {
-        metrics
-            .requests_rejected
-            .with_label_values(&[rejection.reason()])
-            .inc();
+        metrics.requests_rejected(rejection.reason()).inc();
     }
-    tracing::debug!(target: "obs_axum::rum", reason = rejection.reason(), error = %rejection, "rejected a RUM batch");
+    tracing::debug!(target: "obs_axum::rum", reason = rejection.reason().as_str(), error = %rejection, "rejected a RUM batch");
     rejection.into_response()
 }
 

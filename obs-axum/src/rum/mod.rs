@@ -233,8 +233,6 @@ pub const MAX_LOG_LINE_BYTES: usize = 16 * 1024;
 
 /// How many client addresses the per-client limiter remembers (in each of two generations).
 const CLIENT_CAPACITY: usize = 10_000;
-/// The `reason` of items dropped because their batch held more than the cap.
-const DROP_ITEM_LIMIT: &str = "item_limit";
 
 /// How many idempotency keys and web-vital ids are remembered.
 const DEDUPE_CAPACITY: usize = 10_000;

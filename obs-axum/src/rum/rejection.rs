@@ -3,6 +3,7 @@
 use axum::body::Body;
 use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use http::{Response, StatusCode};
+use obs_core::names::RumRejectReason;
 
 /// A request the receiver did not accept.
 #[derive(Debug, thiserror::Error)]
@@ -50,19 +51,19 @@ pub(crate) enum Rejection {
 
 impl Rejection {
     /// The `reason` label of `obs_rum_requests_rejected_total`.
-    pub(crate) fn reason(&self) -> &'static str {
+    pub(crate) fn reason(&self) -> RumRejectReason {
         match self {
-            Rejection::OriginNotAllowed => "origin",
-            Rejection::RateLimited { .. } => "rate_limited",
-            Rejection::TooLarge { .. } => "too_large",
-            Rejection::BadGzip(_) => "bad_gzip",
-            Rejection::UnsupportedEncoding => "bad_encoding",
-            Rejection::BadBody => "bad_body",
-            Rejection::BadJson(_) => "bad_json",
-            Rejection::Unauthorized => "unauthorized",
-            Rejection::Overloaded => "overloaded",
-            Rejection::BodyTimeout => "timeout",
-            Rejection::Internal => "internal",
+            Rejection::OriginNotAllowed => RumRejectReason::Origin,
+            Rejection::RateLimited { .. } => RumRejectReason::RateLimited,
+            Rejection::TooLarge { .. } => RumRejectReason::TooLarge,
+            Rejection::BadGzip(_) => RumRejectReason::BadGzip,
+            Rejection::UnsupportedEncoding => RumRejectReason::BadEncoding,
+            Rejection::BadBody => RumRejectReason::BadBody,
+            Rejection::BadJson(_) => RumRejectReason::BadJson,
+            Rejection::Unauthorized => RumRejectReason::Unauthorized,
+            Rejection::Overloaded => RumRejectReason::Overloaded,
+            Rejection::BodyTimeout => RumRejectReason::Timeout,
+            Rejection::Internal => RumRejectReason::Internal,
         }
     }
 

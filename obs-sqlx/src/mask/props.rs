@@ -6,7 +6,8 @@ use proptest::test_runner::Config;
 
 use super::{MAX_QUERY_TEXT_LEN, mask};
 use crate::lexer::Dialect;
-use crate::summary::{OPERATION_OTHER, summarize};
+use crate::summary::summarize;
+use obs_core::names::OPERATION_OTHER;
 
 /// Statements with literal slots (`{}`), and the operation they summarise to; every one is on
 /// the table `users`. The second field says whether the template needs `ARRAY[…]`, which is

@@ -37,8 +37,12 @@ pub(crate) fn count(metrics: &Metrics, system: &str, op: &str, table: &str, erro
     metrics
         .db_client()
         .unwrap()
-        .operation_duration
-        .with_label_values(&[system, op, table, error])
+        .operation_duration(obs_core::DbOperationLabels {
+            system,
+            operation: op,
+            collection: table,
+            error_type: error,
+        })
         .get_sample_count()
 }
 

@@ -1,13 +1,70 @@
-//! The per-statement cache: summary, span name, masked text and the success histogram handle
-//! of each distinct statement text, so repeated statements cost one map lookup.
+//! [`Instruments`]: the metric handles of one pool, and per distinct statement text its
+//! summary, span name, masked text and success series, worked out once, so a repeated
+//! statement costs one map lookup and neither hashes label strings nor takes the registry's
+//! locks.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use obs_core::prometheus::{Histogram, HistogramVec};
+use obs_core::prometheus::Histogram;
+use obs_core::{DbClientMetrics, DbOperationLabels, DbPoolSeries};
 
 use crate::mask::mask;
 use crate::summary::summarize;
+
+/// Every series one pool records into, shared by its clones, connections and transactions.
+#[derive(Debug)]
+pub(crate) struct Instruments {
+    db: DbClientMetrics,
+    /// The pool's wait-time histogram and timeout counter.
+    pub(crate) pool: DbPoolSeries,
+    /// Per statement text, what it records under.
+    pub(crate) statements: StatementCache,
+}
+
+impl Instruments {
+    pub(crate) fn new(db: DbClientMetrics, pool_name: &str, cache_capacity: usize) -> Self {
+        Instruments {
+            pool: db.pool(pool_name),
+            statements: StatementCache::new(cache_capacity),
+            db,
+        }
+    }
+
+    /// What a statement of `system` records under, uncached: for caller-chosen names and
+    /// statements without text.
+    pub(crate) fn entry(
+        &self,
+        system: &'static str,
+        operation: &'static str,
+        collection: &str,
+        query_text: Option<Box<str>>,
+    ) -> Entry {
+        Entry::new(&self.db, system, operation, collection, query_text)
+    }
+
+    /// The cached entry of `sql`, summarising it on first sight.
+    pub(crate) fn statement(
+        &self,
+        sql: &str,
+        system: &'static str,
+        double_quoted_strings: bool,
+        query_text: bool,
+    ) -> Arc<Entry> {
+        self.statements
+            .get(sql, &self.db, system, double_quoted_strings, query_text)
+    }
+
+    /// The series of `entry` failed with `error_type`. Failures are rare, so not cached.
+    pub(crate) fn failed(&self, system: &str, entry: &Entry, error_type: &str) -> Histogram {
+        self.db.operation_duration(DbOperationLabels {
+            system,
+            operation: entry.operation,
+            collection: &entry.collection,
+            error_type,
+        })
+    }
+}
 
 /// What a statement records under, worked out once per statement text.
 #[derive(Debug)]
@@ -24,7 +81,7 @@ pub(crate) struct Entry {
 
 impl Entry {
     pub(crate) fn new(
-        histogram: &HistogramVec,
+        db: &DbClientMetrics,
         system: &'static str,
         operation: &'static str,
         collection: &str,
@@ -40,7 +97,12 @@ impl Entry {
             collection: collection.into(),
             span_name,
             query_text,
-            ok: histogram.with_label_values(&[system, operation, collection, ""]),
+            ok: db.operation_duration(DbOperationLabels {
+                system,
+                operation,
+                collection,
+                error_type: "",
+            }),
         }
     }
 }
@@ -68,7 +130,7 @@ impl StatementCache {
     pub(crate) fn get(
         &self,
         sql: &str,
-        histogram: &HistogramVec,
+        db: &DbClientMetrics,
         system: &'static str,
         double_quoted_strings: bool,
         query_text: bool,
@@ -79,7 +141,7 @@ impl StatementCache {
         let summary = summarize(sql, double_quoted_strings);
         let text = query_text.then(|| mask(sql, double_quoted_strings).into_boxed_str());
         let entry = Arc::new(Entry::new(
-            histogram,
+            db,
             system,
             summary.operation,
             &summary.collection,
@@ -101,24 +163,19 @@ impl StatementCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use obs_core::prometheus::HistogramOpts;
 
     #[test]
     fn stops_growing_at_capacity() {
-        let histogram = HistogramVec::new(
-            HistogramOpts::new("t", "t"),
-            &obs_core::names::DB_OPERATION_LABELS,
-        )
-        .unwrap();
+        let db = obs_core::Metrics::new().db_client().unwrap();
         let cache = StatementCache::new(2);
         for i in 0..10 {
             let sql = format!("SELECT * FROM t{i}");
-            let entry = cache.get(&sql, &histogram, "sqlite", false, true);
+            let entry = cache.get(&sql, &db, "sqlite", false, true);
             assert_eq!(&*entry.collection, format!("t{i}"));
             assert_eq!(entry.query_text.as_deref(), Some(sql.as_str()));
         }
         assert_eq!(cache.len(), 2);
-        let again = cache.get("SELECT * FROM t0", &histogram, "sqlite", false, true);
+        let again = cache.get("SELECT * FROM t0", &db, "sqlite", false, true);
         assert_eq!(&*again.span_name, "SELECT t0");
     }
 }

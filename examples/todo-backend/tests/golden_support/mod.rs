@@ -344,4 +344,8 @@ pub(crate) async fn finish(
         &format!("{name}.spans"),
         &shape_of_spans(&collector.spans()),
     );
+    // The service's whole scrape, obs's families and the example's own, passes promtool's lint.
+    if let Err(lint) = obs_testkit::promtool_check_metrics(exposition).await {
+        panic!("promtool check metrics on the {name} scrape:\n{lint}");
+    }
 }

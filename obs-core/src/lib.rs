@@ -97,8 +97,10 @@
 //!
 //! # Re-exports
 //!
-//! [`opentelemetry`], [`opentelemetry_sdk`], [`tracing_opentelemetry`] and [`prometheus`] are
-//! re-exported so an application builds against exactly the versions obs uses.
+//! [`opentelemetry`], [`opentelemetry_sdk`], [`tracing_opentelemetry`], [`tracing_subscriber`]
+//! and [`prometheus`] are re-exported so an application builds against exactly the versions obs
+//! uses (a layer given to [`TelemetryBuilder::with_layer`] must be a `tracing-subscriber` layer
+//! of the same version).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -148,6 +150,9 @@ pub use opentelemetry;
 pub use opentelemetry_sdk;
 pub use prometheus;
 pub use tracing_opentelemetry;
+/// The `tracing-subscriber` obs builds its subscriber on, for layers given to
+/// [`TelemetryBuilder::with_layer`] without a version mismatch.
+pub use tracing_subscriber;
 
 /// Installs the default propagators, W3C trace context (`traceparent`, `tracestate`) and
 /// baggage, as the global OpenTelemetry propagator: what [`TelemetryBuilder::init`] installs

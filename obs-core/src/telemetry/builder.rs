@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
+use tracing_subscriber::{Layer, Registry};
 
 use super::settings::{Overrides, Settings};
-use super::subscriber::{self, Subscriber};
+use super::subscriber::{self, BoxedLayer, Subscriber};
 use super::{DEFAULT_SHUTDOWN_TIMEOUT, Telemetry};
 use crate::config::{
     EnvVars, LogFormat, OtlpCompression, OtlpProtocol, Propagator, TraceSampler, TracesExporter,
@@ -29,6 +30,8 @@ pub struct TelemetryBuilder {
     log_writer: Option<BoxMakeWriter>,
     metrics: Option<Metrics>,
     shutdown_timeout: Duration,
+    /// The application's own layers, added after obs's.
+    layers: Vec<BoxedLayer>,
 }
 
 impl fmt::Debug for TelemetryBuilder {
@@ -36,6 +39,7 @@ impl fmt::Debug for TelemetryBuilder {
         f.debug_struct("TelemetryBuilder")
             .field("default_service_name", &self.default_service_name)
             .field("env", &self.env)
+            .field("layers", &self.layers.len())
             .finish_non_exhaustive()
     }
 }
@@ -49,6 +53,7 @@ impl TelemetryBuilder {
             log_writer: None,
             metrics: None,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            layers: Vec::new(),
         }
     }
 
@@ -223,6 +228,38 @@ impl TelemetryBuilder {
         self
     }
 
+    /// Adds the application's own `tracing` layer (Sentry, tokio-console, a metrics bridge...)
+    /// to the subscriber obs builds, after obs's layers. Call it once per layer.
+    ///
+    /// obs filters its layers one by one (`RUST_LOG` for log lines, `OBS_TRACE_FILTER` for
+    /// spans), so there is no global filter in front: a layer without a filter of its own sees
+    /// every span and event. Give it one with [`Layer::with_filter`].
+    ///
+    /// ```
+    /// use obs_core::tracing_subscriber::Layer as _;
+    /// use obs_core::tracing_subscriber::filter::LevelFilter;
+    ///
+    /// # fn main() -> Result<(), obs_core::Error> {
+    /// // Any `tracing_subscriber::Layer<Registry>` (obs re-exports the version it uses); here
+    /// // one more human-readable log stream.
+    /// let errors = obs_core::tracing_subscriber::fmt::layer()
+    ///     .with_writer(std::io::stderr)
+    ///     .with_filter(LevelFilter::ERROR);
+    /// let telemetry = obs_core::Telemetry::builder("checkout")
+    ///     .with_layer(errors)
+    ///     .build()?;
+    /// # drop(telemetry);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_layer<L>(mut self, layer: L) -> Self
+    where
+        L: Layer<Registry> + Send + Sync + 'static,
+    {
+        self.layers.push(layer.boxed());
+        self
+    }
+
     /// Builds everything and installs it globally: the `tracing` subscriber, the W3C
     /// trace-context propagator and the tracer provider.
     ///
@@ -267,7 +304,7 @@ impl TelemetryBuilder {
             dispatch,
             tracer_provider,
             loki,
-        } = subscriber::assemble(&settings, writer, &metrics, &exporters)?;
+        } = subscriber::assemble(&settings, writer, &metrics, &exporters, self.layers)?;
         Ok(Telemetry {
             propagators: settings.propagators,
             metrics,

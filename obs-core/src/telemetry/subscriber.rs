@@ -20,7 +20,7 @@ use crate::otlp;
 use crate::runtime::{Exporters, NotOnExporterThread};
 use crate::{Error, Metrics};
 
-type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
+pub(super) type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 
 /// The assembled subscriber and the parts of it the guard shuts down.
 pub(super) struct Subscriber {
@@ -31,12 +31,13 @@ pub(super) struct Subscriber {
 
 /// Builds the layers `settings` ask for: log lines to `writer`, spans to the configured
 /// exporter, log lines to Loki. The OTLP exporter and the Loki pusher run on `exporters`,
-/// which start their runtime for them.
+/// which start their runtime for them. The application's own `extra` layers come last.
 pub(super) fn assemble(
     settings: &Settings,
     writer: SharedWriter,
     metrics: &Metrics,
     exporters: &Exporters,
+    extra: Vec<BoxedLayer>,
 ) -> Result<Subscriber, Error> {
     let identity = LogIdentity {
         service: settings.build_info.service_name.clone(),
@@ -118,6 +119,7 @@ pub(super) fn assemble(
         None => None,
     };
 
+    layers.extend(extra);
     // Logs and traces filter separately: each layer carries its own filter.
     let subscriber = Registry::default().with(layers);
     let dispatch = Dispatch::new(subscriber);

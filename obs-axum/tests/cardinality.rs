@@ -84,10 +84,8 @@ async fn random_paths_and_methods_keep_series_bounded() {
             }
         }
     }
-    let total: f64 = text
-        .lines()
-        .filter(|l| l.starts_with(&format!("{HTTP_SERVER_REQUEST_DURATION}_count")))
-        .map(|l| l.rsplit_once(' ').unwrap().1.parse::<f64>().unwrap())
-        .sum();
+    let total = obs_testkit::Exposition::parse(&text)
+        .unwrap()
+        .sum(&format!("{HTTP_SERVER_REQUEST_DURATION}_count"));
     assert_eq!(total, 10_000.0);
 }

@@ -66,8 +66,11 @@ async fn lines_carry_labels_and_the_trace_id_of_the_exported_span() {
     assert_eq!(plain.label("level").as_deref(), Some("info"));
 
     let exposition = metrics.encode().unwrap();
-    assert!(
-        exposition.contains("obs_loki_sent_lines_total 2"),
+    assert_eq!(
+        obs_testkit::Exposition::parse(&exposition)
+            .unwrap()
+            .value("obs_loki_sent_lines_total", &[]),
+        Some(2.0),
         "{exposition}"
     );
 }

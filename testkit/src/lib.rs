@@ -7,7 +7,7 @@
 //!   and labels.
 //! - [`LogCapture`]: log lines kept in memory for a subscriber to write to.
 //! - [`unique`]: names no other test or run uses.
-//! - [`PgDatabase`] (feature `postgres`) and [`fresh_redis_db`]: databases of a test's own on
+//! - `PgDatabase` (feature `postgres`) and [`fresh_redis_db`]: databases of a test's own on
 //!   the local PostgreSQL and Redis.
 //! - [`require`] and [`binary`]: tests that need a service or an external binary skip on a
 //!   laptop without it and fail when `OBS_TEST_REQUIRE=1`, as CI sets.
@@ -16,7 +16,7 @@
 //!
 //! | Name | Description | Default? |
 //! |---|---|---|
-//! | `postgres` | [`PgDatabase`], through sqlx | no |
+//! | `postgres` | `PgDatabase`: a database of a test's own on the local PostgreSQL, through sqlx | no |
 
 mod exposition;
 mod external;

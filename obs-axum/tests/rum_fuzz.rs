@@ -39,11 +39,14 @@ const MAX_PEAK_RSS_BYTES: u64 = 256 * 1024 * 1024;
 
 /// A JSON string literal of any length and content: ASCII, escapes, controls, unicode, PII.
 fn json_string() -> impl Strategy<Value = String> {
-    // One byte per piece keeps generation and shrinking cheap for long strings.
+    // One byte per piece keeps generation and shrinking cheap. Long strings repeat a pattern:
+    // up to about 80 KiB, well past the receiver's per-string cap, so that a line holding one
+    // uncut would pass MAX_LOG_LINE_BYTES.
     let pieces = prop_oneof![
         6 => prop::collection::vec(any::<u8>(), 0..20),
         3 => prop::collection::vec(any::<u8>(), 0..300),
-        1 => prop::collection::vec(any::<u8>(), 0..5_000),
+        1 => (prop::collection::vec(any::<u8>(), 1..64), 1..400usize)
+            .prop_map(|(pattern, times)| pattern.repeat(times)),
     ];
     pieces.prop_map(|pieces| {
         let mut out = String::from("\"");

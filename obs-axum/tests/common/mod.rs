@@ -114,7 +114,7 @@ pub const FARO_KEYS: &[&str] = &[
 ];
 
 /// proptest settings for the generated-input tests: `cases` cases per run; a failing case is
-/// shrunk and saved next to `source_file` (the test's `file!()`) in
+/// shrunk (for at most a minute) and saved next to `source_file` (the test's `file!()`) in
 /// `<test>.proptest-regressions`, to be committed: saved cases run first on every later run.
 pub fn proptest_config(cases: u32, source_file: &'static str) -> Config {
     Config {
@@ -123,6 +123,8 @@ pub fn proptest_config(cases: u32, source_file: &'static str) -> Config {
             "proptest-regressions",
         ))),
         source_file: Some(source_file),
+        // A failure is reported within about a minute, shrunk as far as it got.
+        max_shrink_time: 60_000,
         ..Config::default()
     }
 }

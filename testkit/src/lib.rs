@@ -1,4 +1,4 @@
-//! Real protocol peers and shared helpers for obs tests.
+//! Real protocol peers and shared test code for obs.
 //!
 //! - [`OtlpCollector`]: an OTLP trace receiver over gRPC (tonic, from `opentelemetry-proto`)
 //!   or HTTP/protobuf, recording every span it is sent.

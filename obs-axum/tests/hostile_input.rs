@@ -11,10 +11,10 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::routing::get;
-use common::LogCapture;
 use obs_axum::{ObsLayer, TrustedProxies};
 use obs_core::names::{MAX_REQUEST_ID_LEN, MAX_URL_PATH_LEN, MAX_USER_AGENT_LEN};
 use obs_core::{LogFormat, Telemetry};
+use obs_testkit::LogCapture;
 use serde_json::Value;
 
 /// The longest line one request may write here: the three client-controlled attributes at

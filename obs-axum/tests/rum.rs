@@ -6,8 +6,7 @@
 
 mod common;
 
-use common::Rng;
-
+use std::cell::Cell;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -19,6 +18,7 @@ use http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use obs_axum::rum::RumReceiver;
 use obs_core::{Metrics, Telemetry};
+use proptest::prelude::*;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use tracing::instrument::WithSubscriber;
@@ -503,34 +503,62 @@ async fn same_vital_id_is_counted_once() {
     );
 }
 
-#[tokio::test]
-async fn labels_stay_bounded_under_random_names() {
+/// A lowercase word of 1 to 16 letters that is none of the names the receiver is configured
+/// with or knows (ratings, events, page route segments).
+fn word() -> impl Strategy<Value = String> {
+    prop::collection::vec(b'a'..=b'z', 1..=16)
+        .prop_map(|letters| letters.into_iter().map(char::from).collect::<String>())
+        .prop_filter("a configured name", |word| {
+            !["good", "poor", "signup", "login", "todos"].contains(&word.as_str())
+        })
+}
+
+#[test]
+fn labels_stay_bounded_under_random_names() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let metrics = Metrics::new();
-    let app = receiver(&metrics).rate_limit(0.0, 1).into_router();
-    let mut rng = Rng(0x5EED);
-    for i in 0..10_000 {
-        let payload = json!({
-            "meta": meta(&rng.word(), &format!("https://todo.example/{}/{}", rng.word(), rng.word())),
-            "measurements": [vital("lcp", rng.below(10_000) as f64, &rng.word(), &format!("id-{i}"))],
-            "events": [{"name": rng.word()}],
-            "exceptions": [{"type": rng.word(), "value": "boom"}]
-        });
-        assert_eq!(post_json(&app, &payload).await, StatusCode::ACCEPTED);
-    }
-    assert_eq!(
-        series_count(&metrics, "browser_web_vital_lcp_seconds_count"),
-        1
-    );
-    assert_eq!(series_count(&metrics, "browser_events_total"), 1);
-    assert_eq!(series_count(&metrics, "browser_exceptions_total"), 1);
+    let app = runtime.block_on(async { receiver(&metrics).rate_limit(0.0, 1).into_router() });
     let other = [
         ("app_name", "other"),
         ("page_route", "other"),
         ("rating", "other"),
     ];
+    let batches = Cell::new(0u32);
+    let names = (word(), word(), word(), word(), word(), word(), 0..10_000u32);
+    common::check(
+        common::proptest_config(1_000, file!()),
+        names,
+        |(app_name, first, second, rating, event, error_type, lcp)| {
+            let id = batches.get();
+            let payload = json!({
+                "meta": meta(&app_name, &format!("https://todo.example/{first}/{second}")),
+                "measurements": [vital("lcp", f64::from(lcp), &rating, &format!("id-{id}"))],
+                "events": [{"name": event}],
+                "exceptions": [{"type": error_type, "value": "boom"}]
+            });
+            prop_assert_eq!(
+                runtime.block_on(post_json(&app, &payload)),
+                StatusCode::ACCEPTED
+            );
+            batches.set(id + 1);
+            // Every name lands on the one `other` series.
+            for name in [
+                "browser_web_vital_lcp_seconds_count",
+                "browser_events_total",
+                "browser_exceptions_total",
+            ] {
+                prop_assert_eq!(series_count(&metrics, name), 1, "{}", name);
+            }
+            Ok(())
+        },
+    );
+    let batches = f64::from(batches.get());
     assert_eq!(
         sample(&metrics, "browser_web_vital_lcp_seconds_count", &other),
-        Some(10_000.0)
+        Some(batches)
     );
     assert_eq!(
         sample(
@@ -538,13 +566,13 @@ async fn labels_stay_bounded_under_random_names() {
             "browser_events_total",
             &[("app_name", "other"), ("event_name", "other")]
         ),
-        Some(10_000.0)
+        Some(batches)
     );
 }
 
 #[tokio::test]
 async fn exceptions_are_counted_by_error_type_and_logged() {
-    let logs = common::LogCapture::default();
+    let logs = obs_testkit::LogCapture::default();
     let telemetry = Telemetry::builder("rum-svc")
         .log_format(obs_core::LogFormat::Json)
         .log_writer(logs.writer())
@@ -612,114 +640,110 @@ async fn exceptions_are_counted_by_error_type_and_logged() {
     );
 }
 
-/// Arbitrary JSON of bounded depth, mixing Faro-shaped keys with noise.
-fn arbitrary_json(rng: &mut Rng, depth: u32) -> Value {
-    const KEYS: &[&str] = &[
-        "meta",
-        "app",
-        "name",
-        "page",
-        "url",
-        "session",
-        "id",
-        "logs",
-        "level",
-        "message",
-        "exceptions",
-        "type",
-        "value",
-        "stacktrace",
-        "frames",
-        "lineno",
-        "measurements",
-        "values",
-        "context",
-        "rating",
-        "lcp",
-        "cls",
-        "events",
-        "traces",
-        "resourceSpans",
-        "scopeSpans",
-        "spans",
-        "trace",
-        "trace_id",
+/// Arbitrary JSON of at most `depth` levels, mixing Faro-shaped keys with noise.
+fn arbitrary_json(depth: u32) -> BoxedStrategy<Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        (0..1_000_000u32).prop_map(|n| json!(f64::from(n) / 7.0 - 1000.0)),
+        word().prop_map(Value::String),
     ];
-    match if depth == 0 {
-        rng.below(5)
-    } else {
-        rng.below(7)
-    } {
-        0 => Value::Null,
-        1 => Value::Bool(rng.below(2) == 0),
-        2 => json!(rng.next() as i64),
-        3 => json!(f64::from(rng.below(1_000_000) as u32) / 7.0 - 1000.0),
-        4 => Value::String(rng.word()),
-        5 => Value::Array(
-            (0..rng.below(4))
-                .map(|_| arbitrary_json(rng, depth - 1))
-                .collect(),
-        ),
-        _ => Value::Object(
-            (0..rng.below(5))
-                .map(|_| {
-                    let key = KEYS[rng.below(KEYS.len() as u64) as usize].to_owned();
-                    (key, arbitrary_json(rng, depth - 1))
-                })
-                .collect(),
-        ),
-    }
+    leaf.prop_recursive(depth, 64, 5, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::vec((prop::sample::select(common::FARO_KEYS), inner), 0..5).prop_map(
+                |entries| {
+                    Value::Object(
+                        entries
+                            .into_iter()
+                            .map(|(key, value)| (key.to_owned(), value))
+                            .collect(),
+                    )
+                }
+            ),
+        ]
+    })
+    .boxed()
 }
 
-#[tokio::test]
-async fn arbitrary_input_never_panics() {
+/// A request body that may be anything: raw bytes, arbitrary JSON, or a Faro-shaped payload
+/// with arbitrary values in its slots.
+fn arbitrary_body() -> impl Strategy<Value = Vec<u8>> {
+    let faro_shaped = (
+        (arbitrary_json(3), arbitrary_json(2), arbitrary_json(2)),
+        (arbitrary_json(1), arbitrary_json(3)),
+        (arbitrary_json(2), arbitrary_json(2), arbitrary_json(4)),
+        proptest::option::of((word(), word())),
+    )
+        .prop_map(
+            |((meta_slot, values, context), (error_type, stack), (log, event, traces), app)| {
+                let meta_slot = match app {
+                    Some((app, url)) => meta(&app, &url),
+                    None => meta_slot,
+                };
+                json!({
+                    "meta": meta_slot,
+                    "measurements": [{"type": "web-vitals", "values": values, "context": context}],
+                    "exceptions": [{"type": error_type, "stacktrace": stack}],
+                    "logs": [log],
+                    "events": [event],
+                    "traces": traces
+                })
+                .to_string()
+                .into_bytes()
+            },
+        );
+    prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..512),
+        arbitrary_json(6).prop_map(|value| value.to_string().into_bytes()),
+        faro_shaped,
+    ]
+}
+
+#[test]
+fn arbitrary_input_never_panics() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let metrics = Metrics::new();
-    let app = receiver(&metrics)
-        .rate_limit(0.0, 1)
-        .max_body_bytes(64 * 1024)
-        .into_router();
+    let app = runtime.block_on(async {
+        receiver(&metrics)
+            .rate_limit(0.0, 1)
+            .max_body_bytes(64 * 1024)
+            .into_router()
+    });
     let allowed = [
         StatusCode::ACCEPTED,
         StatusCode::BAD_REQUEST,
         StatusCode::PAYLOAD_TOO_LARGE,
     ];
-    let mut rng = Rng(0xF00D_CAFE);
-    for i in 0..3000 {
-        let body: Vec<u8> = match i % 3 {
-            // Raw bytes.
-            0 => (0..rng.below(512)).map(|_| rng.next() as u8).collect(),
-            // Arbitrary JSON.
-            1 => arbitrary_json(&mut rng, 6).to_string().into_bytes(),
-            // A Faro-shaped payload with arbitrary values in its slots.
-            _ => {
-                let mut payload = json!({
-                    "meta": arbitrary_json(&mut rng, 3),
-                    "measurements": [{"type": "web-vitals", "values": arbitrary_json(&mut rng, 2), "context": arbitrary_json(&mut rng, 2)}],
-                    "exceptions": [{"type": arbitrary_json(&mut rng, 1), "stacktrace": arbitrary_json(&mut rng, 3)}],
-                    "logs": [arbitrary_json(&mut rng, 2)],
-                    "events": [arbitrary_json(&mut rng, 2)],
-                    "traces": arbitrary_json(&mut rng, 4)
-                });
-                if rng.below(2) == 0 {
-                    payload["meta"] = meta(&rng.word(), &rng.word());
+    // Gzipped one time in four, and then half the time with one bit of the stream flipped.
+    let gzip_damage = proptest::option::weighted(
+        0.25,
+        proptest::option::of((any::<prop::sample::Index>(), 0..8u32)),
+    );
+    common::check(
+        common::proptest_config(1_000, file!()),
+        (arbitrary_body(), gzip_damage),
+        |(body, gzip_damage)| {
+            let (headers, body): (&[(&str, &str)], Vec<u8>) = match gzip_damage {
+                None => (&[], body),
+                Some(flip) => {
+                    let mut compressed = gzip(&body);
+                    if let Some((at, bit)) = flip {
+                        let at = at.index(compressed.len());
+                        compressed[at] ^= 1 << bit;
+                    }
+                    (&[("content-encoding", "gzip")], compressed)
                 }
-                payload.to_string().into_bytes()
-            }
-        };
-        let gzipped = rng.below(4) == 0;
-        let (headers, body): (&[(&str, &str)], Vec<u8>) = if gzipped {
-            let mut compressed = gzip(&body);
-            if rng.below(2) == 0 && !compressed.is_empty() {
-                let at = rng.below(compressed.len() as u64) as usize;
-                compressed[at] ^= 1 << rng.below(8);
-            }
-            (&[("content-encoding", "gzip")], compressed)
-        } else {
-            (&[], body)
-        };
-        let (status, _, _) = post(&app, headers, body).await;
-        assert!(allowed.contains(&status), "case {i}: {status}");
-    }
+            };
+            let (status, _, _) = runtime.block_on(post(&app, headers, body));
+            prop_assert!(allowed.contains(&status), "answered {}", status);
+            Ok(())
+        },
+    );
     // The exposition is still valid text with bounded series.
     assert!(series_count(&metrics, "browser_exceptions_total") <= 12);
 }
@@ -871,7 +895,7 @@ async fn exception_stacks_resolve_through_source_maps() {
         r#"{"version":3,"file":"app.min.js","sources":["src/todo.ts"],"names":["completeTodo"],"mappings":"AAAAA;AAEAA"}"#,
     )
     .unwrap();
-    let logs = common::LogCapture::default();
+    let logs = obs_testkit::LogCapture::default();
     let telemetry = Telemetry::builder("rum-maps-svc")
         .log_format(obs_core::LogFormat::Json)
         .log_writer(logs.writer())

@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 use tracing::instrument::WithSubscriber;
 
-use common::LogCapture;
+use obs_testkit::LogCapture;
 
 const PATH: &str = "/faro/collect";
 

@@ -5,14 +5,12 @@
 use obs_core::prometheus::Registry;
 use obs_core::{Buckets, DbOperationLabels, HttpServerLabels, Metrics};
 
+/// The buckets of `family`'s one series, as `le=count`.
 fn bucket_lines(text: &str, family: &str) -> Vec<String> {
-    text.lines()
-        .filter(|l| l.starts_with(&format!("{family}_bucket")))
-        .map(|l| {
-            let le = l.split("le=\"").nth(1).unwrap().split('"').next().unwrap();
-            let count = l.rsplit(' ').next().unwrap();
-            format!("{le}={count}")
-        })
+    obs_testkit::Exposition::parse(text)
+        .unwrap()
+        .series(&format!("{family}_bucket"))
+        .map(|s| format!("{}={}", s.label("le").unwrap(), s.value))
         .collect()
 }
 

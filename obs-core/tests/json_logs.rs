@@ -2,19 +2,18 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use obs_core::{LogFormat, Telemetry};
+use obs_testkit::LogCapture;
 use opentelemetry::trace::TraceContextExt;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 #[test]
 fn json_line_carries_trace_and_span_id_of_current_span() {
-    let logs = common::Captured::default();
+    let logs = LogCapture::default();
     let telemetry = Telemetry::builder("json-svc")
         .instance_id("json-1")
         .log_format(LogFormat::Json)
-        .log_writer(logs.clone())
+        .log_writer(logs.writer())
         .build()
         .unwrap();
 
@@ -28,7 +27,7 @@ fn json_line_carries_trace_and_span_id_of_current_span() {
         (sc.trace_id().to_string(), sc.span_id().to_string())
     });
 
-    let lines = logs.lines();
+    let lines = logs.json_lines();
     assert_eq!(lines.len(), 2, "{lines:?}");
     let outside = &lines[0];
     assert_eq!(outside["message"], "outside");
@@ -55,36 +54,36 @@ fn json_line_carries_trace_and_span_id_of_current_span() {
 
 #[test]
 fn sdk_disabled_keeps_logs_without_ids() {
-    let logs = common::Captured::default();
+    let logs = LogCapture::default();
     let telemetry = Telemetry::builder("off")
         .sdk_disabled(true)
         .log_format(LogFormat::Json)
-        .log_writer(logs.clone())
+        .log_writer(logs.writer())
         .build()
         .unwrap();
     assert!(telemetry.tracer_provider().is_none());
     tracing::dispatcher::with_default(telemetry.dispatch(), || {
         tracing::info_span!("work").in_scope(|| tracing::info!("still logged"));
     });
-    let lines = logs.lines();
+    let lines = logs.json_lines();
     assert_eq!(lines[0]["message"], "still logged");
     assert!(lines[0].get("trace_id").is_none());
 }
 
 #[test]
 fn log_filter_applies() {
-    let logs = common::Captured::default();
+    let logs = LogCapture::default();
     let telemetry = Telemetry::builder("filtered")
         .log_filter("warn")
         .log_format(LogFormat::Json)
-        .log_writer(logs.clone())
+        .log_writer(logs.writer())
         .build()
         .unwrap();
     tracing::dispatcher::with_default(telemetry.dispatch(), || {
         tracing::info!("dropped");
         tracing::error!("kept");
     });
-    let lines = logs.lines();
+    let lines = logs.json_lines();
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["message"], "kept");
 }

@@ -3,8 +3,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::time::Duration;
 
 use obs_core::names::{LOKI_CUT_MARKER, LOKI_MAX_LINE_BYTES, LOKI_QUEUE_BYTES};

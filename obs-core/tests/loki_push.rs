@@ -2,8 +2,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::time::Duration;
 
 use obs_core::{LogFormat, Telemetry};
@@ -18,7 +16,7 @@ async fn lines_carry_labels_and_the_trace_id_of_the_exported_span() {
         .otlp_endpoint(collector.endpoint())
         .loki_url(loki.url())
         .log_format(LogFormat::Json)
-        .log_writer(common::Captured::default())
+        .log_writer(std::io::sink)
         .build()
         .unwrap();
     let metrics = telemetry.metrics().clone();
@@ -68,8 +66,11 @@ async fn lines_carry_labels_and_the_trace_id_of_the_exported_span() {
     assert_eq!(plain.label("level").as_deref(), Some("info"));
 
     let exposition = metrics.encode().unwrap();
-    assert!(
-        exposition.contains("obs_loki_sent_lines_total 2"),
+    assert_eq!(
+        obs_testkit::Exposition::parse(&exposition)
+            .unwrap()
+            .value("obs_loki_sent_lines_total", &[]),
+        Some(2.0),
         "{exposition}"
     );
 }

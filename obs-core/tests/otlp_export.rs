@@ -3,8 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
+use obs_testkit::LogCapture;
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,7 +20,7 @@ fn checkout() {
 }
 
 async fn export_through(collector: &OtlpCollector, protocol: OtlpProtocol) -> Vec<ReceivedSpan> {
-    let logs = common::Captured::default();
+    let logs = LogCapture::default();
     let telemetry = Telemetry::builder("checkout-svc")
         .service_version("1.2.3")
         .instance_id("checkout-1")
@@ -29,7 +28,7 @@ async fn export_through(collector: &OtlpCollector, protocol: OtlpProtocol) -> Ve
         .resource_attribute("team", "payments")
         .otlp_endpoint(collector.endpoint())
         .otlp_protocol(protocol)
-        .log_writer(logs)
+        .log_writer(logs.writer())
         .build()
         .expect("telemetry builds");
     tracing::dispatcher::with_default(telemetry.dispatch(), checkout);
@@ -92,7 +91,7 @@ fn export_works_without_an_application_runtime() {
     let collector = collector_rt.block_on(OtlpCollector::start_grpc());
     let telemetry = Telemetry::builder("plain-thread")
         .otlp_endpoint(collector.endpoint())
-        .log_writer(common::Captured::default())
+        .log_writer(std::io::sink)
         .build()
         .unwrap();
     tracing::dispatcher::with_default(telemetry.dispatch(), checkout);
@@ -120,7 +119,7 @@ fn export_works_while_the_current_thread_runtime_is_busy() {
         let telemetry = Telemetry::builder("current-thread")
             .otlp_endpoint(collector.endpoint())
             .shutdown_timeout(Duration::from_secs(5))
-            .log_writer(common::Captured::default())
+            .log_writer(std::io::sink)
             .build()
             .unwrap();
         tracing::dispatcher::with_default(telemetry.dispatch(), checkout);
@@ -143,12 +142,12 @@ fn span_names(spans: &[ReceivedSpan]) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sampler_always_off_exports_nothing_but_keeps_trace_ids_in_logs() {
     let collector = OtlpCollector::start_grpc().await;
-    let logs = common::Captured::default();
+    let logs = LogCapture::default();
     let telemetry = Telemetry::builder("sampled-out")
         .otlp_endpoint(collector.endpoint())
         .sampler(obs_core::TraceSampler::AlwaysOff)
         .log_format(obs_core::LogFormat::Json)
-        .log_writer(logs.clone())
+        .log_writer(logs.writer())
         .build()
         .unwrap();
     tracing::dispatcher::with_default(telemetry.dispatch(), checkout);
@@ -158,7 +157,7 @@ async fn sampler_always_off_exports_nothing_but_keeps_trace_ids_in_logs() {
         .unwrap();
     assert_eq!(collector.requests(), 0, "nothing sampled, nothing sent");
     let line = logs
-        .lines()
+        .json_lines()
         .into_iter()
         .find(|l| l["message"] == "charged")
         .unwrap();
@@ -235,7 +234,7 @@ fn https_endpoints_send_a_tls_client_hello_on_both_transports() {
             .otlp_endpoint(format!("https://127.0.0.1:{}", collector.port))
             .otlp_protocol(protocol)
             .shutdown_timeout(Duration::from_secs(2))
-            .log_writer(common::Captured::default())
+            .log_writer(std::io::sink)
             .build()
             .unwrap_or_else(|e| panic!("{protocol:?}: {e}"));
         tracing::dispatcher::with_default(telemetry.dispatch(), checkout);

@@ -3,8 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
+use obs_testkit::LogCapture;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -41,7 +40,7 @@ async fn export_one(
         .otlp_protocol(protocol)
         .otlp_compression(compression)
         .otlp_header("x-api-key", "s3cr3t,with=odd%chars")
-        .log_writer(common::Captured::default())
+        .log_writer(std::io::sink)
         .build()
         .unwrap();
     tracing::dispatcher::with_default(telemetry.dispatch(), || {
@@ -77,12 +76,12 @@ async fn gzip_and_headers_reach_the_collector_over_http() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_none_exporter_sends_nothing_and_logs_keep_trace_ids() {
     let collector = OtlpCollector::start_grpc().await;
-    let logs = common::Captured::default();
+    let logs = LogCapture::default();
     let telemetry = Telemetry::builder("quiet-svc")
         .otlp_endpoint(collector.endpoint())
         .traces_exporter(TracesExporter::None)
         .log_format(LogFormat::Json)
-        .log_writer(logs.clone())
+        .log_writer(logs.writer())
         .build()
         .unwrap();
     let trace_id = tracing::dispatcher::with_default(telemetry.dispatch(), || {
@@ -94,19 +93,19 @@ async fn the_none_exporter_sends_nothing_and_logs_keep_trace_ids() {
     shutdown(telemetry).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(collector.requests(), 0);
-    let lines = logs.lines();
+    let lines = logs.json_lines();
     assert_eq!(lines[0]["trace_id"], trace_id.as_str());
     assert_ne!(trace_id, "0".repeat(32));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_exporter_writes_one_json_line_per_span() {
-    let logs = common::Captured::default();
+    let logs = LogCapture::default();
     let telemetry = Telemetry::builder("console-svc")
         .traces_exporter(TracesExporter::Console)
         .log_filter("off")
         .log_format(LogFormat::Json)
-        .log_writer(logs.clone())
+        .log_writer(logs.writer())
         .build()
         .unwrap();
     let (trace_id, span_id) = tracing::dispatcher::with_default(telemetry.dispatch(), || {
@@ -117,7 +116,7 @@ async fn the_console_exporter_writes_one_json_line_per_span() {
         (sc.trace_id().to_string(), sc.span_id().to_string())
     });
     shutdown(telemetry).await;
-    let lines = logs.lines();
+    let lines = logs.json_lines();
     assert_eq!(lines.len(), 1, "{lines:?}");
     let span = &lines[0];
     assert_eq!(span["span"], "checkout");
@@ -144,7 +143,7 @@ fn injected(telemetry: &Telemetry) -> HashMap<String, String> {
 #[test]
 fn propagators_default_to_trace_context_and_baggage() {
     let telemetry = Telemetry::builder("p")
-        .log_writer(common::Captured::default())
+        .log_writer(std::io::sink)
         .build()
         .unwrap();
     let carrier = injected(&telemetry);
@@ -156,7 +155,7 @@ fn propagators_default_to_trace_context_and_baggage() {
 
     let only_tc = Telemetry::builder("p")
         .propagators([Propagator::TraceContext])
-        .log_writer(common::Captured::default())
+        .log_writer(std::io::sink)
         .build()
         .unwrap();
     let carrier = injected(&only_tc);
@@ -165,7 +164,7 @@ fn propagators_default_to_trace_context_and_baggage() {
 
     let none = Telemetry::builder("p")
         .propagators([])
-        .log_writer(common::Captured::default())
+        .log_writer(std::io::sink)
         .build()
         .unwrap();
     assert!(injected(&none).is_empty());

@@ -3,8 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
+use obs_testkit::LogCapture;
 use std::time::Duration;
 
 use obs_core::{LogFormat, OtlpProtocol, Telemetry};
@@ -13,13 +12,13 @@ use obs_testkit::OtlpCollector;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quiet_log_filter_keeps_spans_and_trace_ids() {
     let collector = OtlpCollector::start_grpc().await;
-    let logs = common::Captured::default();
+    let logs = LogCapture::default();
     let telemetry = Telemetry::builder("quiet-svc")
         .log_filter("warn")
         .otlp_endpoint(collector.endpoint())
         .otlp_protocol(OtlpProtocol::Grpc)
         .log_format(LogFormat::Json)
-        .log_writer(logs.clone())
+        .log_writer(logs.writer())
         .build()
         .unwrap();
     tracing::dispatcher::with_default(telemetry.dispatch(), || {
@@ -40,7 +39,7 @@ async fn a_quiet_log_filter_keeps_spans_and_trace_ids() {
     let names: Vec<&str> = spans.iter().map(|s| s.name()).collect();
     assert_eq!(names, ["GET /todos"]);
 
-    let lines = logs.lines();
+    let lines = logs.json_lines();
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert_eq!(lines[0]["message"], "slow query");
     assert_eq!(lines[0]["trace_id"], spans[0].trace_id().as_str());
@@ -50,14 +49,14 @@ async fn a_quiet_log_filter_keeps_spans_and_trace_ids() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_trace_filter_drops_spans_the_log_filter_keeps() {
     let collector = OtlpCollector::start_grpc().await;
-    let logs = common::Captured::default();
+    let logs = LogCapture::default();
     let telemetry = Telemetry::builder("picky-svc")
         .log_filter("info")
         .trace_filter("warn,kept=info")
         .otlp_endpoint(collector.endpoint())
         .otlp_protocol(OtlpProtocol::Grpc)
         .log_format(LogFormat::Json)
-        .log_writer(logs.clone())
+        .log_writer(logs.writer())
         .build()
         .unwrap();
     tracing::dispatcher::with_default(telemetry.dispatch(), || {
@@ -71,7 +70,7 @@ async fn the_trace_filter_drops_spans_the_log_filter_keeps() {
     let spans = collector.wait_for_spans(1, Duration::from_secs(10)).await;
     let names: Vec<&str> = spans.iter().map(|s| s.name()).collect();
     assert_eq!(names, ["wanted"]);
-    let lines = logs.lines();
+    let lines = logs.json_lines();
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert_eq!(lines[0]["message"], "logged");
     assert_eq!(lines[0]["span"]["name"], "noisy");

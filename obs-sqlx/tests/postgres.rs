@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use obs_core::Metrics;
 use obs_sqlx::InstrumentedPool;
+use obs_testkit::{Exposition, unique};
 
 const URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -56,11 +57,11 @@ async fn transactions_and_connections_are_executors_by_reference() {
     assert_eq!(common::count(&metrics, "postgresql", "SELECT", "", ""), 2);
 }
 
-fn gauge(text: &str, metric: &str, labels: &str) -> Option<f64> {
-    let prefix = format!("{metric}{{{labels}}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .map(|v| v.parse().unwrap())
+/// The sample `metric` of pool `pool` (in connection state `state` when given), exactly.
+fn gauge(text: &str, metric: &str, pool: &str, state: Option<&str>) -> Option<f64> {
+    let mut labels = vec![("db_client_connection_pool_name", pool)];
+    labels.extend(state.map(|s| ("db_client_connection_state", s)));
+    Exposition::parse(text).unwrap().value(metric, &labels)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,27 +70,25 @@ async fn pool_exhaustion_counts_timeouts_and_waits() {
         return;
     };
     let metrics = Metrics::new();
-    let name = common::unique("exhausted");
+    let name = unique("exhausted");
     let pool = InstrumentedPool::builder(raw, &metrics)
         .pool_name(name.clone())
         .build()
         .unwrap();
     let db = metrics.db_client().unwrap();
-    let pool_label = format!(r#"db_client_connection_pool_name="{name}""#);
-    let state = |s: &str| format!(r#"{pool_label},db_client_connection_state="{s}""#);
 
     let held = pool.acquire().await.unwrap();
     let text = metrics.encode().unwrap();
     assert_eq!(
-        gauge(&text, "db_client_connections", &state("used")),
+        gauge(&text, "db_client_connections", &name, Some("used")),
         Some(1.0)
     );
     assert_eq!(
-        gauge(&text, "db_client_connections", &state("idle")),
+        gauge(&text, "db_client_connections", &name, Some("idle")),
         Some(0.0)
     );
     assert_eq!(
-        gauge(&text, "db_client_connection_max", &pool_label),
+        gauge(&text, "db_client_connection_max", &name, None),
         Some(1.0)
     );
 
@@ -101,7 +100,7 @@ async fn pool_exhaustion_counts_timeouts_and_waits() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let text = metrics.encode().unwrap();
     assert_eq!(
-        gauge(&text, "db_client_connection_pending_requests", &pool_label),
+        gauge(&text, "db_client_connection_pending_requests", &name, None),
         Some(1.0)
     );
     assert!(matches!(
@@ -126,15 +125,15 @@ async fn pool_exhaustion_counts_timeouts_and_waits() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let text = metrics.encode().unwrap();
     assert_eq!(
-        gauge(&text, "db_client_connections", &state("used")),
+        gauge(&text, "db_client_connections", &name, Some("used")),
         Some(0.0)
     );
     assert_eq!(
-        gauge(&text, "db_client_connections", &state("idle")),
+        gauge(&text, "db_client_connections", &name, Some("idle")),
         Some(1.0)
     );
     assert_eq!(
-        gauge(&text, "db_client_connection_pending_requests", &pool_label),
+        gauge(&text, "db_client_connection_pending_requests", &name, None),
         Some(0.0)
     );
 }

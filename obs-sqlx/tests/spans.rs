@@ -44,7 +44,7 @@ async fn statements_are_child_spans_with_attributes() {
         .unwrap();
     let metrics = Metrics::new();
     let pool = InstrumentedPool::new(raw, &metrics).unwrap();
-    let t = common::unique("obs_span");
+    let t = obs_testkit::unique("obs_span");
 
     let work = {
         let pool = pool.clone();

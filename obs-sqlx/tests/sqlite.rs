@@ -6,6 +6,7 @@ mod common;
 
 use obs_core::Metrics;
 use obs_sqlx::InstrumentedPool;
+use obs_testkit::Exposition;
 
 async fn pool(metrics: &Metrics) -> InstrumentedPool<sqlx::Sqlite> {
     let pool = sqlx::sqlite::SqlitePoolOptions::new()
@@ -38,9 +39,28 @@ async fn the_exposition_passes_promtool() {
         .unwrap();
     sqlx::query("SELECT 1").fetch_one(&pool).await.unwrap();
     let _held = pool.acquire().await.unwrap();
-    let text = metrics.encode().unwrap();
-    assert!(
-        text.contains(r#"db_client_connections{db_client_connection_pool_name="sqlite",db_client_connection_state="used"} 1"#),
+    // sqlx returns the query's connection to the pool in the background: wait for it.
+    let used = [
+        ("db_client_connection_pool_name", "sqlite"),
+        ("db_client_connection_state", "used"),
+    ];
+    let mut text = metrics.encode().unwrap();
+    for _ in 0..100 {
+        if Exposition::parse(&text)
+            .unwrap()
+            .value("db_client_connections", &used)
+            == Some(1.0)
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        text = metrics.encode().unwrap();
+    }
+    assert_eq!(
+        Exposition::parse(&text)
+            .unwrap()
+            .value("db_client_connections", &used),
+        Some(1.0),
         "{text}"
     );
     if let Err(complaints) = obs_testkit::promtool_check_metrics(&text).await {

@@ -1,6 +1,7 @@
 //! A harness that runs the real stack on free loopback ports: the example service (several
-//! instances), Caddy in front of them with the Caddyfile from `monitoring/`, PostgreSQL and
-//! Redis databases of its own, and the exporters. Every process is killed when the harness is
+//! instances), Caddy in front of them with the Caddyfile from `monitoring/`, and the exporters,
+//! over PostgreSQL and Redis databases of the test's own ([`obs_testkit::PgDatabase`],
+//! [`obs_testkit::fresh_redis_db`]). Every process is killed when the harness is
 //! dropped.
 //!
 //! Missing binaries or services skip the test on a laptop and fail it under
@@ -10,9 +11,9 @@ use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use obs_testkit::unique;
 use tokio::process::{Child, Command};
 
 /// The repository root.
@@ -92,17 +93,6 @@ impl Process {
     pub fn name(&self) -> &str {
         &self.name
     }
-}
-
-static SEQ: AtomicU32 = AtomicU32::new(0);
-
-/// A name unique to this process and call.
-pub fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 /// Node.js, npm and Chromium (`CHROMIUM` overrides where it is), for the tests that drive the
@@ -190,91 +180,6 @@ pub async fn wait_http_ok(url: &str, timeout: Duration) -> bool {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     false
-}
-
-/// A PostgreSQL database of its own on the local server, dropped with the value.
-#[derive(Debug)]
-pub struct PgDatabase {
-    /// Its name.
-    pub name: String,
-    /// Its URL.
-    pub url: String,
-}
-
-/// The local PostgreSQL the machine runs (trust auth).
-pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-impl PgDatabase {
-    /// Creates the database; `None`, reported through [`obs_testkit::require`] (a failure
-    /// under `OBS_TEST_REQUIRE=1`), when PostgreSQL does not answer or refuses to create it.
-    pub async fn create() -> Option<Self> {
-        use sqlx::Connection;
-        let Ok(mut admin) = sqlx::PgConnection::connect(PG_ADMIN_URL).await else {
-            obs_testkit::require("PostgreSQL is not answering on 127.0.0.1:5432");
-            return None;
-        };
-        let name = unique("obs_e2e").replace('-', "_");
-        if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-            .execute(&mut admin)
-            .await
-        {
-            obs_testkit::require(format!("cannot create PostgreSQL database {name}: {e}"));
-            return None;
-        }
-        Some(PgDatabase {
-            url: format!("postgres://postgres@127.0.0.1:5432/{name}"),
-            name,
-        })
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-qc"])
-            .arg(format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                self.name
-            ))
-            .output();
-    }
-}
-
-/// An emptied Redis database `index` on 127.0.0.1:6379, as a URL; `None`, reported through
-/// [`obs_testkit::require`], when Redis does not answer or the connection fails while selecting
-/// and flushing it (an error reply fails the test). Each test uses its own index: the example caches profiles by user id, and
-/// ids restart at 1 in every test's fresh PostgreSQL database.
-pub async fn fresh_redis_db(index: u8) -> Option<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut stream) = tokio::net::TcpStream::connect("127.0.0.1:6379").await else {
-        obs_testkit::require("Redis is not answering on 127.0.0.1:6379");
-        return None;
-    };
-    // Inline commands: the reply to both is "+OK\r\n".
-    if let Err(e) = stream
-        .write_all(format!("SELECT {index}\r\nFLUSHDB\r\n").as_bytes())
-        .await
-    {
-        obs_testkit::require(format!("cannot write to Redis on 127.0.0.1:6379: {e}"));
-        return None;
-    }
-    let mut reply = Vec::new();
-    let mut buf = [0u8; 64];
-    while reply.windows(2).filter(|w| w == b"\r\n").count() < 2 {
-        let n = match stream.read(&mut buf).await {
-            Ok(n) => n,
-            Err(e) => {
-                obs_testkit::require(format!("cannot read from Redis on 127.0.0.1:6379: {e}"));
-                return None;
-            }
-        };
-        if n == 0 {
-            break;
-        }
-        reply.extend_from_slice(&buf[..n]);
-    }
-    assert_eq!(reply, b"+OK\r\n+OK\r\n", "flushing Redis database {index}");
-    Some(format!("redis://127.0.0.1:6379/{index}"))
 }
 
 /// What the example instances are configured with.

@@ -14,20 +14,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use obs_e2e::{BackendOptions, BrowserTools, PgDatabase, Stack, repo_root};
-use obs_testkit::{OtlpCollector, ReceivedSpan};
+use obs_e2e::{BackendOptions, BrowserTools, Stack, repo_root};
+use obs_testkit::{Exposition, OtlpCollector, PgDatabase, ReceivedSpan};
 use serde_json::Value;
 
 /// The sum of every sample of `name` (all label sets) in a Prometheus text exposition.
 fn sample_sum(exposition: &str, name: &str) -> f64 {
-    exposition
-        .lines()
-        .filter(|line| {
-            line.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-        })
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    Exposition::parse(exposition).unwrap().sum(name)
 }
 
 async fn metrics(port: u16) -> String {
@@ -73,15 +66,15 @@ async fn a_click_in_chromium_is_one_trace_down_to_sql_and_the_receiver_records_t
     let driver = repo_root().join("tests/browser");
     let frontend = repo_root().join("examples/todo-backend/frontend");
 
-    let Some(db) = PgDatabase::create().await else {
+    let Some(db) = PgDatabase::create("obs_e2e").await else {
         return;
     };
-    let Some(redis_url) = obs_e2e::fresh_redis_db(13).await else {
+    let Some(redis_url) = obs_testkit::fresh_redis_db(13).await else {
         return;
     };
     let collector = OtlpCollector::start_http().await;
     let options = BackendOptions {
-        database_url: db.url.clone(),
+        database_url: db.url().to_owned(),
         redis_url: Some(redis_url),
         otlp_endpoint: Some(collector.endpoint()),
         extra_env: BTreeMap::from([
@@ -150,21 +143,24 @@ async fn a_click_in_chromium_is_one_trace_down_to_sql_and_the_receiver_records_t
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
+    let exposition = Exposition::parse(&after).unwrap();
     let vital = |name: &str| {
-        after
-            .lines()
-            .find(|l| l.starts_with(&format!("{name}_count{{")))
-            .map(str::to_owned)
-            .unwrap_or_default()
+        exposition
+            .series(&format!("{name}_count"))
+            .map(|s| (s.labels.clone(), s.value))
+            .collect::<Vec<_>>()
     };
     for name in [
         "browser_web_vital_fcp_seconds",
         "browser_web_vital_ttfb_seconds",
     ] {
-        let line = vital(name);
+        let page = [("app_name", "todo-frontend"), ("page_route", "/")];
         assert!(
-            line.contains("app_name=\"todo-frontend\"") && line.contains("page_route=\"/\""),
-            "{name} not recorded for the page: {line:?}\n{seen}"
+            exposition
+                .series(&format!("{name}_count"))
+                .any(|s| s.has_labels(&page) && s.value > 0.0),
+            "{name} not recorded for the page: {:?}\n{seen}",
+            vital(name)
         );
     }
     // LCP and CLS follow when the page is hidden; Chromium reports them, but only note them.
@@ -172,7 +168,12 @@ async fn a_click_in_chromium_is_one_trace_down_to_sql_and_the_receiver_records_t
         eprintln!("{name}: {:?}", vital(name));
     }
     assert!(
-        after.contains("browser_exceptions_total{app_name=\"todo-frontend\",error_type=\"Error\"}"),
+        exposition
+            .value(
+                "browser_exceptions_total",
+                &[("app_name", "todo-frontend"), ("error_type", "Error")]
+            )
+            .is_some_and(|count| count >= 1.0),
         "no Error counted:\n{}",
         after
             .lines()
@@ -180,15 +181,12 @@ async fn a_click_in_chromium_is_one_trace_down_to_sql_and_the_receiver_records_t
             .collect::<Vec<_>>()
             .join("\n")
     );
-    let events = |name: &str| {
-        sample_sum(
-            &after
-                .lines()
-                .filter(|l| l.contains(&format!("event_name=\"{name}\"")))
-                .collect::<Vec<_>>()
-                .join("\n"),
-            "browser_events_total",
-        )
+    let events = |name: &str| -> f64 {
+        exposition
+            .series("browser_events_total")
+            .filter(|s| s.label("event_name") == Some(name))
+            .map(|s| s.value)
+            .sum()
     };
     for name in ["signup", "todo_created", "todo_completed"] {
         assert!(events(name) >= 1.0, "no {name} event counted");

@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use obs_e2e::{BackendOptions, Stack, unique};
+use obs_e2e::{BackendOptions, Stack};
+use obs_testkit::unique;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use obs_e2e::{BackendOptions, BrowserTools, Stack, repo_root, unique};
+use obs_e2e::{BackendOptions, BrowserTools, Stack, repo_root};
+use obs_testkit::unique;
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

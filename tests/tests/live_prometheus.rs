@@ -18,7 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use obs_e2e::monitoring::{self, query};
-use obs_e2e::{BackendOptions, PgDatabase, Stack, repo_root};
+use obs_e2e::{BackendOptions, Stack, repo_root};
+use obs_testkit::PgDatabase;
 use promql_parser::parser::Expr;
 use promql_parser::util::{ExprVisitor, walk_expr};
 use serde_json::{Value, json};
@@ -301,7 +302,7 @@ impl Traffic {
             let answered = answered.clone();
             tasks.push(tokio::spawn(async move {
                 let client = reqwest::Client::new();
-                let email = format!("{}@example.com", obs_e2e::unique(&format!("load{w}")));
+                let email = format!("{}@example.com", obs_testkit::unique(&format!("load{w}")));
                 let signup = client
                     .post(format!("{base}/api/auth/signup"))
                     .json(&json!({"email": email, "password": "password123", "name": "Load"}))
@@ -432,16 +433,16 @@ async fn dashboards_and_rules_hold_against_a_live_prometheus() {
         names.extend(visitor.0);
     }
 
-    let Some(db) = PgDatabase::create().await else {
+    let Some(db) = PgDatabase::create("obs_e2e").await else {
         return;
     };
-    let Some(redis_url) = obs_e2e::fresh_redis_db(14).await else {
+    let Some(redis_url) = obs_testkit::fresh_redis_db(14).await else {
         return;
     };
     // The backends push their logs to a Loki receiver, so the pusher's counters are scraped.
     let loki = obs_testkit::LokiReceiver::start().await;
     let options = BackendOptions {
-        database_url: db.url.clone(),
+        database_url: db.url().to_owned(),
         redis_url: Some(redis_url),
         chaos_token: Some("live-test".into()),
         extra_env: BTreeMap::from([("LOKI_URL".to_owned(), loki.url())]),
@@ -450,7 +451,7 @@ async fn dashboards_and_rules_hold_against_a_live_prometheus() {
     let Some(mut stack) = Stack::start(3, &options).await else {
         return;
     };
-    let Some(pg_exporter) = monitoring::postgres_exporter(&db.name).await else {
+    let Some(pg_exporter) = monitoring::postgres_exporter(db.name()).await else {
         return;
     };
     let Some(redis_exporter) = monitoring::redis_exporter().await else {

@@ -9,35 +9,29 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use obs_e2e::{BackendOptions, Stack, repo_root, unique};
+use obs_e2e::{BackendOptions, Stack, repo_root};
+use obs_testkit::{Exposition, unique};
 use serde_json::Value;
 
 /// Every endpoint of a virtual user's loop, after it signed up.
 const LOOP: [&str; 5] = ["me", "list", "create", "complete", "delete"];
 
-/// The value of label `name` in a sample line's label set.
-fn label<'a>(line: &'a str, name: &str) -> Option<&'a str> {
-    let start = line.find(&format!("{name}=\""))? + name.len() + 2;
-    let rest = &line[start..];
-    Some(&rest[..rest.find('"')?])
-}
-
 /// The requests to `/api` routes that the backend answered under 400, from its
 /// `http_server_request_duration_seconds_count` samples.
 fn successful_api_requests(exposition: &str) -> u64 {
-    exposition
-        .lines()
-        .filter(|line| line.starts_with("http_server_request_duration_seconds_count{"))
-        .filter(|line| label(line, "http_route").is_some_and(|r| r.starts_with("/api/")))
-        .filter(|line| {
-            label(line, "http_response_status_code")
-                .and_then(|s| s.parse::<u16>().ok())
-                .is_some_and(|s| s < 400)
+    Exposition::parse(exposition)
+        .unwrap()
+        .series("http_server_request_duration_seconds_count")
+        .filter(|s| {
+            s.label("http_route")
+                .is_some_and(|r| r.starts_with("/api/"))
         })
-        .map(|line| {
-            let value = line.rsplit(' ').next().unwrap();
-            value.parse::<f64>().unwrap() as u64
+        .filter(|s| {
+            s.label("http_response_status_code")
+                .and_then(|status| status.parse::<u16>().ok())
+                .is_some_and(|status| status < 400)
         })
+        .map(|s| s.value as u64)
         .sum()
 }
 
@@ -177,7 +171,10 @@ async fn baseline_smoke_run_reports_consistent_counts() {
         "the backend counted {counted} successful /api requests, the report {succeeded}"
     );
     assert!(
-        metrics.contains("http_route=\"/api/todos/{id}\""),
+        Exposition::parse(&metrics)
+            .unwrap()
+            .series("http_server_request_duration_seconds_count")
+            .any(|s| s.label("http_route") == Some("/api/todos/{id}")),
         "the backend saw no request to /api/todos/{{id}}"
     );
     let _ = std::fs::remove_dir_all(&dir);

@@ -10,7 +10,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use obs_e2e::{BackendOptions, PgDatabase, Stack, repo_root};
+use obs_e2e::{BackendOptions, Stack, repo_root};
+use obs_testkit::PgDatabase;
 use serde_json::Value;
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -94,12 +95,12 @@ async fn trace_and_log_links_land_on_the_lines_we_push() {
     let matcher = derived["matcherRegex"].as_str().unwrap().to_owned();
     assert_eq!(matcher, r#""trace_id":"(\w+)""#);
 
-    let Some(db) = PgDatabase::create().await else {
+    let Some(db) = PgDatabase::create("obs_e2e").await else {
         return;
     };
     let loki = obs_testkit::LokiReceiver::start().await;
     let options = BackendOptions {
-        database_url: db.url.clone(),
+        database_url: db.url().to_owned(),
         chaos_token: Some("links".into()),
         extra_env: BTreeMap::from([("LOKI_URL".to_owned(), loki.url())]),
         ..Default::default()

@@ -6,8 +6,9 @@
 
 use std::time::Duration;
 
-use obs_e2e::{BackendOptions, PgDatabase, Stack};
+use obs_e2e::{BackendOptions, Stack};
 use obs_testkit::OtlpCollector;
+use obs_testkit::PgDatabase;
 use serde_json::{Value, json};
 
 const TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
@@ -15,15 +16,15 @@ const CALLER: &str = "b7ad6b7169203331";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_through_caddy_is_one_trace_down_to_sql_and_redis() {
-    let Some(db) = PgDatabase::create().await else {
+    let Some(db) = PgDatabase::create("obs_e2e").await else {
         return;
     };
-    let Some(redis_url) = obs_e2e::fresh_redis_db(12).await else {
+    let Some(redis_url) = obs_testkit::fresh_redis_db(12).await else {
         return;
     };
     let collector = OtlpCollector::start_grpc().await;
     let options = BackendOptions {
-        database_url: db.url.clone(),
+        database_url: db.url().to_owned(),
         redis_url: Some(redis_url),
         otlp_endpoint: Some(collector.endpoint()),
         ..Default::default()
@@ -35,7 +36,7 @@ async fn request_through_caddy_is_one_trace_down_to_sql_and_redis() {
 
     let signup: Value = client
         .post(format!("{}/api/auth/signup", stack.url))
-        .json(&json!({"email": format!("{}@example.com", obs_e2e::unique("trace")), "password": "password123", "name": "Tracy"}))
+        .json(&json!({"email": format!("{}@example.com", obs_testkit::unique("trace")), "password": "password123", "name": "Tracy"}))
         .send()
         .await
         .unwrap()

@@ -4,10 +4,11 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
+use obs_testkit::{Exposition, PgDatabase, unique};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use todo_backend::chaos::ChaosSettings;
@@ -18,7 +19,7 @@ struct Service {
     client: Client,
     _app: todo_backend::App,
     _telemetry: obs_core::Telemetry,
-    _cleanup: Option<PgDatabase>,
+    _database: Option<PgDatabase>,
 }
 
 fn config(database_url: String, redis_url: Option<String>) -> Config {
@@ -38,7 +39,7 @@ fn config(database_url: String, redis_url: Option<String>) -> Config {
     }
 }
 
-async fn start(config: Config, cleanup: Option<PgDatabase>) -> Service {
+async fn start(config: Config, database: Option<PgDatabase>) -> Service {
     let telemetry = obs_core::Telemetry::builder("todo-test")
         .instance_id(config.instance_id.clone().unwrap_or_default())
         .log_writer(std::io::sink)
@@ -60,18 +61,8 @@ async fn start(config: Config, cleanup: Option<PgDatabase>) -> Service {
         client: Client::new(),
         _app: app,
         _telemetry: telemetry,
-        _cleanup: cleanup,
+        _database: database,
     }
-}
-
-static SEQ: AtomicU32 = AtomicU32::new(0);
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 async fn sqlite_service() -> Service {
@@ -80,49 +71,14 @@ async fn sqlite_service() -> Service {
     start(config(url, None), None).await
 }
 
-/// A database of its own on the local PostgreSQL, dropped afterwards.
-struct PgDatabase {
-    name: String,
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        // Best effort: a leftover test database is harmless.
-        let _ = std::process::Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-qc"])
-            .arg(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-            .output();
-    }
-}
-
-const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-/// Each test gets its own Redis database: user ids restart at 1 in every test's PostgreSQL
-/// database, so a shared Redis would serve one test's cached profiles to another.
+/// The service on a PostgreSQL database and a Redis database of the test's own. Each test
+/// takes its own Redis index: user ids restart at 1 in every test's PostgreSQL database, so a
+/// shared Redis would serve one test's cached profiles to another.
 async fn postgres_redis_service(redis_db: u8) -> Option<Service> {
-    let redis_url = format!("redis://127.0.0.1:6379/{redis_db}");
-    use sqlx::Connection;
-    let Ok(mut admin) = sqlx::PgConnection::connect(PG_ADMIN).await else {
-        obs_testkit::require("PostgreSQL is not answering on 127.0.0.1:5432");
-        return None;
-    };
-    let Ok(redis) = redis::Client::open(redis_url.as_str()) else {
-        obs_testkit::require("bad Redis URL");
-        return None;
-    };
-    let Ok(mut conn) = redis.get_multiplexed_async_connection().await else {
-        obs_testkit::require("Redis is not answering on 127.0.0.1:6379");
-        return None;
-    };
-    let _: () = redis::cmd("FLUSHDB").query_async(&mut conn).await.unwrap();
-    let name = unique("todo_api").replace('-', "_");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
-    Some(start(config(url, Some(redis_url)), Some(PgDatabase { name })).await)
+    let redis_url = obs_testkit::fresh_redis_db(redis_db).await?;
+    let database = PgDatabase::create("todo_api").await?;
+    let url = database.url().to_owned();
+    Some(start(config(url, Some(redis_url)), Some(database)).await)
 }
 
 impl Service {
@@ -165,6 +121,11 @@ impl Service {
         (res.status(), res.json().await.unwrap_or(Value::Null))
     }
 
+    /// `/metrics`, parsed.
+    async fn exposition(&self) -> Exposition {
+        Exposition::parse(&self.metrics().await).unwrap()
+    }
+
     async fn metrics(&self) -> String {
         self.client
             .get(format!("{}/metrics", self.base))
@@ -194,359 +155,358 @@ fn error_code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or_default()
 }
 
-/// The value of the first sample whose line contains every fragment.
-fn metric(text: &str, fragments: &[&str]) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find(|l| fragments.iter().all(|f| l.contains(f)))
-        .and_then(|l| l.rsplit_once(' '))
-        .and_then(|(_, v)| v.parse().ok())
+const HTTP_REQUESTS: &str = "http_server_request_duration_seconds_count";
+const DB_OPERATIONS: &str = "db_client_operation_duration_seconds_count";
+
+/// Requests to `route` by `method` answered `status` (without an error type: under 500).
+fn requests(m: &Exposition, method: &str, route: &str, status: &str) -> Option<f64> {
+    m.value(
+        HTTP_REQUESTS,
+        &[
+            ("error_type", ""),
+            ("http_request_method", method),
+            ("http_response_status_code", status),
+            ("http_route", route),
+        ],
+    )
 }
 
-async fn journey(svc: &Service, db_system: &str) {
-    let alice = unique("alice") + "@example.com";
-    let bob = unique("bob") + "@example.com";
+/// Successful operations `operation` on `collection` of database system `system`.
+fn db_operations(m: &Exposition, system: &str, operation: &str, collection: &str) -> Option<f64> {
+    m.value(
+        DB_OPERATIONS,
+        &[
+            ("db_collection_name", collection),
+            ("db_operation_name", operation),
+            ("db_system_name", system),
+            ("error_type", ""),
+        ],
+    )
+}
 
-    // Sign up, and every way sign-up input can be wrong.
-    let token = svc.signup(&alice).await;
-    let (s, b) = svc
-        .call(
-            "POST",
-            "/api/auth/signup",
-            None,
-            Some(json!({"email": alice, "password": "password123", "name": "Again"})),
-        )
-        .await;
-    assert_eq!((s, error_code(&b)), (StatusCode::CONFLICT, "conflict"));
-    let (s, b) = svc
-        .call(
-            "POST",
-            "/api/auth/signup",
-            None,
-            Some(json!({"email": "nope", "password": "password123", "name": "X"})),
-        )
-        .await;
-    assert_eq!(
-        (s, error_code(&b)),
-        (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
-    );
-    let (s, _) = svc
-        .call(
-            "POST",
-            "/api/auth/signup",
-            None,
-            Some(json!({"email": "x@y.zz", "password": "short", "name": "X"})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    let (s, b) = svc.raw("POST", "/api/auth/signup", "{not json").await;
-    assert_eq!(
-        (s, error_code(&b)),
-        (StatusCode::BAD_REQUEST, "bad_request")
-    );
-    let (s, b) = svc
-        .raw("POST", "/api/auth/signup", r#"{"email":"x@y.zz"}"#)
-        .await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
-    assert!(
-        b["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("missing field"),
-        "{b}"
-    );
+/// Runs one step of a journey; when it fails, says which before the failure goes on.
+async fn step<T>(name: &str, work: impl Future<Output = T>) -> T {
+    match AssertUnwindSafe(work).catch_unwind().await {
+        Ok(value) => value,
+        Err(panic) => {
+            eprintln!("journey step failed: {name}");
+            std::panic::resume_unwind(panic)
+        }
+    }
+}
 
-    // Log in.
-    let (s, b) = svc
-        .call(
-            "POST",
-            "/api/auth/login",
-            None,
-            Some(json!({"email": alice, "password": "wrong-password"})),
-        )
-        .await;
-    assert_eq!(
-        (s, error_code(&b)),
-        (StatusCode::UNAUTHORIZED, "bad_credentials")
-    );
-    let (s, b) = svc
-        .call(
-            "POST",
-            "/api/auth/login",
-            None,
-            Some(json!({"email": alice.to_uppercase(), "password": "password123"})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
-    let login_token = b["token"].as_str().unwrap().to_owned();
-    assert_ne!(login_token, token);
+/// Who the journey signs up, and what they hold after each step.
+struct Journey {
+    alice: String,
+    bob: String,
+    /// Alice's session from sign-up.
+    token: String,
+    /// Alice's second session, from logging in.
+    login_token: String,
+    /// Alice's todos, oldest first.
+    ids: Vec<i64>,
+}
 
-    let (s, b) = svc
-        .call("GET", "/api/auth/me", Some(&login_token), None)
-        .await;
-    assert_eq!(s, StatusCode::OK);
-    assert_eq!(b["user"]["email"], alice.as_str());
-    assert!(b["user"].get("password_hash").is_none());
-    let (s, _) = svc.call("GET", "/api/auth/me", None, None).await;
-    assert_eq!(s, StatusCode::UNAUTHORIZED);
-    let (s, _) = svc.call("GET", "/api/auth/me", Some("forged"), None).await;
-    assert_eq!(s, StatusCode::UNAUTHORIZED);
+impl Journey {
+    fn new() -> Self {
+        Journey {
+            alice: unique("alice") + "@example.com",
+            bob: unique("bob") + "@example.com",
+            token: String::new(),
+            login_token: String::new(),
+            ids: Vec::new(),
+        }
+    }
 
-    // Create, with validation.
-    let mut ids = Vec::new();
-    for (title, priority) in [
-        ("write docs", "high"),
-        ("review", "low"),
-        ("ship", "medium"),
-    ] {
+    /// Sign up, and every way sign-up input can be wrong.
+    async fn signup(&mut self, svc: &Service) {
+        self.token = svc.signup(&self.alice).await;
         let (s, b) = svc
             .call(
                 "POST",
-                "/api/todos",
-                Some(&token),
-                Some(json!({"title": title, "priority": priority, "description": "d"})),
+                "/api/auth/signup",
+                None,
+                Some(json!({"email": self.alice, "password": "password123", "name": "Again"})),
             )
             .await;
-        assert_eq!(s, StatusCode::CREATED, "{b}");
-        assert_eq!(b["status"], "todo");
-        ids.push(b["id"].as_i64().unwrap());
-    }
-    let (s, _) = svc
-        .call(
-            "POST",
-            "/api/todos",
-            Some(&token),
-            Some(json!({"title": "x", "priority": "urgent"})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    let (s, _) = svc
-        .call(
-            "POST",
-            "/api/todos",
-            Some(&token),
-            Some(json!({"title": "x".repeat(201)})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    let (s, _) = svc
-        .call(
-            "POST",
-            "/api/todos",
-            Some(&token),
-            Some(json!({"title": "x", "colour": "red"})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    let (s, _) = svc
-        .call("POST", "/api/todos", None, Some(json!({"title": "x"})))
-        .await;
-    assert_eq!(s, StatusCode::UNAUTHORIZED);
-
-    // List, filter, paginate.
-    let (_, b) = svc.call("GET", "/api/todos", Some(&token), None).await;
-    assert_eq!(b["total"], 3);
-    assert_eq!(b["items"][0]["title"], "ship", "newest first");
-    let (_, b) = svc
-        .call("GET", "/api/todos?limit=2&offset=1", Some(&token), None)
-        .await;
-    assert_eq!(
-        (b["items"].as_array().unwrap().len(), b["total"].as_i64()),
-        (2, Some(3))
-    );
-    let (s, _) = svc
-        .call("GET", "/api/todos?status=someday", Some(&token), None)
-        .await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    let (s, _) = svc
-        .call("GET", "/api/todos?limit=1000", Some(&token), None)
-        .await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-
-    // Update and complete; a bad change writes nothing.
-    let first = ids[0];
-    let (s, _) = svc
-        .call(
-            "PATCH",
-            &format!("/api/todos/{first}"),
-            Some(&token),
-            Some(json!({"title": "new title", "status": "finished"})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    let (_, b) = svc
-        .call("GET", &format!("/api/todos/{first}"), Some(&token), None)
-        .await;
-    assert_eq!(b["title"], "write docs", "nothing half-written");
-    let (s, b) = svc
-        .call(
-            "PATCH",
-            &format!("/api/todos/{first}"),
-            Some(&token),
-            Some(json!({"status": "done"})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
-    assert_eq!(b["status"], "done");
-    assert!(b["completed_at"].is_string());
-    let (_, b) = svc
-        .call("GET", "/api/todos?status=done", Some(&token), None)
-        .await;
-    assert_eq!(b["total"], 1);
-
-    // Another user sees none of it: 404, never 403.
-    let bob_token = svc.signup(&bob).await;
-    for (method, body) in [
-        ("GET", None),
-        ("PATCH", Some(json!({"title": "mine"}))),
-        ("DELETE", None),
-    ] {
+        assert_eq!((s, error_code(&b)), (StatusCode::CONFLICT, "conflict"));
         let (s, b) = svc
             .call(
-                method,
-                &format!("/api/todos/{first}"),
-                Some(&bob_token),
-                body,
+                "POST",
+                "/api/auth/signup",
+                None,
+                Some(json!({"email": "nope", "password": "password123", "name": "X"})),
             )
             .await;
         assert_eq!(
             (s, error_code(&b)),
-            (StatusCode::NOT_FOUND, "not_found"),
-            "{method}"
+            (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+        );
+        let (s, _) = svc
+            .call(
+                "POST",
+                "/api/auth/signup",
+                None,
+                Some(json!({"email": "x@y.zz", "password": "short", "name": "X"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        let (s, b) = svc.raw("POST", "/api/auth/signup", "{not json").await;
+        assert_eq!(
+            (s, error_code(&b)),
+            (StatusCode::BAD_REQUEST, "bad_request")
+        );
+        let (s, b) = svc
+            .raw("POST", "/api/auth/signup", r#"{"email":"x@y.zz"}"#)
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+        assert!(
+            b["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("missing field"),
+            "{b}"
         );
     }
-    let (_, b) = svc.call("GET", "/api/todos", Some(&bob_token), None).await;
-    assert_eq!(b["total"], 0);
-    let (s, _) = svc
-        .call("GET", "/api/todos/not-a-number", Some(&token), None)
-        .await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
 
-    // Delete, log out.
-    let (s, _) = svc
-        .call(
-            "DELETE",
-            &format!("/api/todos/{}", ids[1]),
-            Some(&token),
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, _) = svc
-        .call("GET", &format!("/api/todos/{}", ids[1]), Some(&token), None)
-        .await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, _) = svc
-        .call("POST", "/api/auth/logout", Some(&login_token), None)
-        .await;
-    assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, _) = svc
-        .call("GET", "/api/auth/me", Some(&login_token), None)
-        .await;
-    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    /// Log in (a wrong password first, then the email in capitals), read the session back,
+    /// and be refused without or with a forged token.
+    async fn login(&mut self, svc: &Service) {
+        let (s, b) = svc
+            .call(
+                "POST",
+                "/api/auth/login",
+                None,
+                Some(json!({"email": self.alice, "password": "wrong-password"})),
+            )
+            .await;
+        assert_eq!(
+            (s, error_code(&b)),
+            (StatusCode::UNAUTHORIZED, "bad_credentials")
+        );
+        let (s, b) = svc
+            .call(
+                "POST",
+                "/api/auth/login",
+                None,
+                Some(json!({"email": self.alice.to_uppercase(), "password": "password123"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        self.login_token = b["token"].as_str().unwrap().to_owned();
+        assert_ne!(self.login_token, self.token);
 
-    // What the journey left in /metrics.
-    let text = svc.metrics().await;
-    let http = "http_server_request_duration_seconds_count{";
-    assert!(
-        metric(
-            &text,
-            &[
-                http,
-                "http_route=\"/api/auth/signup\"",
-                "http_response_status_code=\"201\""
-            ]
-        )
-        .unwrap()
-            >= 2.0,
-        "{text}"
-    );
-    assert_eq!(
-        metric(
-            &text,
-            &[
-                http,
-                "http_route=\"/api/todos/{id}\"",
-                "http_request_method=\"DELETE\"",
-                "\"404\""
-            ]
-        ),
-        Some(1.0)
-    );
-    assert_eq!(
-        metric(
-            &text,
-            &[
-                http,
-                "http_route=\"/api/todos\"",
-                "http_request_method=\"POST\"",
-                "\"422\""
-            ]
-        ),
-        Some(3.0)
-    );
-    assert!(
-        !text.contains(&format!("/api/todos/{first}")),
-        "raw paths never become labels"
-    );
-    let db = format!("db_system_name=\"{db_system}\"");
-    assert!(
-        metric(
-            &text,
-            &[
-                "db_client_operation_duration_seconds_count{",
-                &db,
-                "db_operation_name=\"INSERT\"",
-                "db_collection_name=\"todos\""
-            ]
-        )
-        .unwrap()
-            >= 3.0,
-        "{text}"
-    );
-    assert!(
-        metric(
-            &text,
-            &[
-                "db_client_operation_duration_seconds_count{",
-                &db,
-                "db_operation_name=\"SELECT\"",
-                "db_collection_name=\"users\""
-            ]
-        )
-        .is_some()
-    );
-    assert!(
-        metric(
-            &text,
-            &[
-                "db_client_connections{",
-                "db_client_connection_pool_name=\"main\""
-            ]
-        )
-        .is_some()
-    );
-    assert_eq!(metric(&text, &["todo_signups_total "]), Some(2.0));
-    assert_eq!(
-        metric(&text, &["todo_logins_total{result=\"success\"}"]),
-        Some(1.0)
-    );
-    assert_eq!(
-        metric(&text, &["todo_logins_total{result=\"bad_credentials\"}"]),
-        Some(1.0)
-    );
-    assert_eq!(
-        metric(&text, &["todo_items_created_total{priority=\"high\"}"]),
-        Some(1.0)
-    );
-    assert_eq!(metric(&text, &["todo_items_completed_total "]), Some(1.0));
-    assert_eq!(
-        metric(
-            &text,
-            &["obs_build_info{", "service_instance_id=\"test-1\""]
-        ),
-        Some(1.0)
-    );
+        let (s, b) = svc
+            .call("GET", "/api/auth/me", Some(&self.login_token), None)
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(b["user"]["email"], self.alice.as_str());
+        assert!(b["user"].get("password_hash").is_none());
+        let (s, _) = svc.call("GET", "/api/auth/me", None, None).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        let (s, _) = svc.call("GET", "/api/auth/me", Some("forged"), None).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+
+    /// Create three todos; invalid or unauthenticated creations are refused.
+    async fn create(&mut self, svc: &Service) {
+        let token = Some(self.token.as_str());
+        for (title, priority) in [
+            ("write docs", "high"),
+            ("review", "low"),
+            ("ship", "medium"),
+        ] {
+            let (s, b) = svc
+                .call(
+                    "POST",
+                    "/api/todos",
+                    token,
+                    Some(json!({"title": title, "priority": priority, "description": "d"})),
+                )
+                .await;
+            assert_eq!(s, StatusCode::CREATED, "{b}");
+            assert_eq!(b["status"], "todo");
+            self.ids.push(b["id"].as_i64().unwrap());
+        }
+        for invalid in [
+            json!({"title": "x", "priority": "urgent"}),
+            json!({"title": "x".repeat(201)}),
+            json!({"title": "x", "colour": "red"}),
+        ] {
+            let (s, _) = svc
+                .call("POST", "/api/todos", token, Some(invalid.clone()))
+                .await;
+            assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{invalid}");
+        }
+        let (s, _) = svc
+            .call("POST", "/api/todos", None, Some(json!({"title": "x"})))
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+
+    /// List newest first, paginate, and refuse bad filters.
+    async fn list(&self, svc: &Service) {
+        let token = Some(self.token.as_str());
+        let (_, b) = svc.call("GET", "/api/todos", token, None).await;
+        assert_eq!(b["total"], 3);
+        assert_eq!(b["items"][0]["title"], "ship", "newest first");
+        let (_, b) = svc
+            .call("GET", "/api/todos?limit=2&offset=1", token, None)
+            .await;
+        assert_eq!(
+            (b["items"].as_array().unwrap().len(), b["total"].as_i64()),
+            (2, Some(3))
+        );
+        let (s, _) = svc
+            .call("GET", "/api/todos?status=someday", token, None)
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        let (s, _) = svc.call("GET", "/api/todos?limit=1000", token, None).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    /// Update and complete the first todo; a bad change writes nothing.
+    async fn update(&self, svc: &Service) {
+        let token = Some(self.token.as_str());
+        let first = format!("/api/todos/{}", self.ids[0]);
+        let (s, _) = svc
+            .call(
+                "PATCH",
+                &first,
+                token,
+                Some(json!({"title": "new title", "status": "finished"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        let (_, b) = svc.call("GET", &first, token, None).await;
+        assert_eq!(b["title"], "write docs", "nothing half-written");
+        let (s, b) = svc
+            .call("PATCH", &first, token, Some(json!({"status": "done"})))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(b["status"], "done");
+        assert!(b["completed_at"].is_string());
+        let (_, b) = svc.call("GET", "/api/todos?status=done", token, None).await;
+        assert_eq!(b["total"], 1);
+    }
+
+    /// Another user sees none of it: 404, never 403. A path that is not an id is 404 too.
+    async fn isolation(&self, svc: &Service) {
+        let bob_token = svc.signup(&self.bob).await;
+        let first = format!("/api/todos/{}", self.ids[0]);
+        for (method, body) in [
+            ("GET", None),
+            ("PATCH", Some(json!({"title": "mine"}))),
+            ("DELETE", None),
+        ] {
+            let (s, b) = svc.call(method, &first, Some(&bob_token), body).await;
+            assert_eq!(
+                (s, error_code(&b)),
+                (StatusCode::NOT_FOUND, "not_found"),
+                "{method}"
+            );
+        }
+        let (_, b) = svc.call("GET", "/api/todos", Some(&bob_token), None).await;
+        assert_eq!(b["total"], 0);
+        let (s, _) = svc
+            .call("GET", "/api/todos/not-a-number", Some(&self.token), None)
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+    }
+
+    /// Delete the second todo, then log the second session out.
+    async fn delete_and_logout(&self, svc: &Service) {
+        let second = format!("/api/todos/{}", self.ids[1]);
+        let (s, _) = svc.call("DELETE", &second, Some(&self.token), None).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let (s, _) = svc.call("GET", &second, Some(&self.token), None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (s, _) = svc
+            .call("POST", "/api/auth/logout", Some(&self.login_token), None)
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let (s, _) = svc
+            .call("GET", "/api/auth/me", Some(&self.login_token), None)
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+
+    /// What the journey left in `/metrics`: HTTP series by route, database operations on
+    /// `db_system`, the pool gauges, the business counters and the build info.
+    async fn metrics(&self, svc: &Service, db_system: &str) {
+        let text = svc.metrics().await;
+        let m = Exposition::parse(&text).unwrap();
+        assert!(
+            requests(&m, "POST", "/api/auth/signup", "201").unwrap() >= 2.0,
+            "{text}"
+        );
+        assert_eq!(
+            requests(&m, "DELETE", "/api/todos/{id}", "404"),
+            Some(1.0),
+            "{text}"
+        );
+        assert_eq!(
+            requests(&m, "POST", "/api/todos", "422"),
+            Some(3.0),
+            "{text}"
+        );
+        assert!(
+            !text.contains(&format!("/api/todos/{}", self.ids[0])),
+            "raw paths never become labels"
+        );
+        assert!(
+            db_operations(&m, db_system, "INSERT", "todos").unwrap() >= 3.0,
+            "{text}"
+        );
+        assert!(
+            db_operations(&m, db_system, "SELECT", "users").is_some(),
+            "{text}"
+        );
+        for state in ["idle", "used"] {
+            assert!(
+                m.value(
+                    "db_client_connections",
+                    &[
+                        ("db_client_connection_pool_name", "main"),
+                        ("db_client_connection_state", state)
+                    ]
+                )
+                .is_some(),
+                "{state}: {text}"
+            );
+        }
+        assert_eq!(m.value("todo_signups_total", &[]), Some(2.0));
+        assert_eq!(
+            m.value("todo_logins_total", &[("result", "success")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            m.value("todo_logins_total", &[("result", "bad_credentials")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            m.value("todo_items_created_total", &[("priority", "high")]),
+            Some(1.0)
+        );
+        assert_eq!(m.value("todo_items_completed_total", &[]), Some(1.0));
+        assert_eq!(
+            m.value_matching("obs_build_info", &[("service_instance_id", "test-1")]),
+            Some(1.0)
+        );
+    }
+}
+
+/// The API journey, step by step; a failure names its step.
+async fn journey(svc: &Service, db_system: &str) {
+    let mut journey = Journey::new();
+    step("signup", journey.signup(svc)).await;
+    step("login", journey.login(svc)).await;
+    step("create", journey.create(svc)).await;
+    step("list", journey.list(svc)).await;
+    step("update", journey.update(svc)).await;
+    step("isolation", journey.isolation(svc)).await;
+    step("delete and logout", journey.delete_and_logout(svc)).await;
+    step("metrics", journey.metrics(svc, db_system)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -567,18 +527,11 @@ async fn journey_on_postgres_and_redis() {
     };
     journey(&svc, "postgresql").await;
     let text = svc.metrics().await;
+    let m = Exposition::parse(&text).unwrap();
     // Sessions and profile cache (GET, SETEX), session create/revoke (PIPELINE), login rate
     // limit (MULTI), live events (PUBLISH).
     for op in ["GET", "SETEX", "PIPELINE", "MULTI", "PUBLISH"] {
-        let count = metric(
-            &text,
-            &[
-                "db_client_operation_duration_seconds_count{",
-                "db_system_name=\"redis\"",
-                &format!("db_operation_name=\"{op}\""),
-                "error_type=\"\"",
-            ],
-        );
+        let count = db_operations(&m, "redis", op, "");
         assert!(count.unwrap_or(0.0) >= 1.0, "redis {op}: {text}");
     }
 }
@@ -610,9 +563,13 @@ async fn websocket_receives_changes(svc: &Service) {
     assert_eq!(event["kind"], "created");
     assert_eq!(event["todo"]["title"], "live!");
     assert!(event.get("user_id").is_none());
-    let text = svc.metrics().await;
-    assert_eq!(metric(&text, &["todo_ws_connections "]), Some(1.0));
-    assert!(metric(&text, &["todo_ws_messages_total{direction=\"out\"}"]).unwrap() >= 1.0);
+    let m = svc.exposition().await;
+    assert_eq!(m.value("todo_ws_connections", &[]), Some(1.0));
+    assert!(
+        m.value("todo_ws_messages_total", &[("direction", "out")])
+            .unwrap()
+            >= 1.0
+    );
 
     // A handshake without a ticket, with a forged one, with the used one, or with the session
     // token itself, is refused with 401.
@@ -675,13 +632,13 @@ async fn login_rate_limit_per_account() {
         .parse()
         .unwrap();
     assert!((1..=60).contains(&retry));
-    let text = svc.metrics().await;
+    let m = svc.exposition().await;
     assert_eq!(
-        metric(&text, &["todo_logins_total{result=\"rate_limited\"}"]),
+        m.value("todo_logins_total", &[("result", "rate_limited")]),
         Some(1.0)
     );
     assert_eq!(
-        metric(&text, &["todo_logins_total{result=\"bad_credentials\"}"]),
+        m.value("todo_logins_total", &[("result", "bad_credentials")]),
         Some(10.0)
     );
 }
@@ -726,13 +683,15 @@ async fn fault_injection_makes_real_errors() {
     assert_eq!(s, StatusCode::OK);
 
     let text = svc.metrics().await;
+    let m = Exposition::parse(&text).unwrap();
     assert_eq!(
-        metric(
-            &text,
+        m.value(
+            HTTP_REQUESTS,
             &[
-                "http_server_request_duration_seconds_count{",
-                "error_type=\"500\"",
-                "http_route=\"/api/todos\""
+                ("error_type", "500"),
+                ("http_request_method", "GET"),
+                ("http_response_status_code", "500"),
+                ("http_route", "/api/todos")
             ]
         ),
         Some(1.0),
@@ -743,25 +702,20 @@ async fn fault_injection_makes_real_errors() {
 /// The `db_client_operation_duration_seconds` figures of table-less `SELECT`s on PostgreSQL:
 /// (count, count at or under 0.1 s, sum).
 fn tableless_selects(text: &str) -> (f64, f64, f64) {
+    let m = Exposition::parse(text).unwrap();
     let series = [
-        "db_collection_name=\"\"",
-        "db_operation_name=\"SELECT\"",
-        "db_system_name=\"postgresql\"",
-        "error_type=\"\"",
+        ("db_collection_name", ""),
+        ("db_operation_name", "SELECT"),
+        ("db_system_name", "postgresql"),
+        ("error_type", ""),
     ];
-    let figure = |name: &str, extra: &[&str]| {
-        let mut fragments = vec![name];
-        fragments.extend(series);
-        fragments.extend(extra);
-        metric(text, &fragments).unwrap_or(0.0)
-    };
+    let bucket = [&series[..], &[("le", "0.1")]].concat();
     (
-        figure("db_client_operation_duration_seconds_count{", &[]),
-        figure(
-            "db_client_operation_duration_seconds_bucket{",
-            &["le=\"0.1\""],
-        ),
-        figure("db_client_operation_duration_seconds_sum{", &[]),
+        db_operations(&m, "postgresql", "SELECT", "").unwrap_or(0.0),
+        m.value("db_client_operation_duration_seconds_bucket", &bucket)
+            .unwrap_or(0.0),
+        m.value("db_client_operation_duration_seconds_sum", &series)
+            .unwrap_or(0.0),
     )
 }
 

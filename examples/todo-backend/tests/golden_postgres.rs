@@ -16,43 +16,23 @@
 mod golden_support;
 
 use golden_support::{finish, telemetry};
-use obs_testkit::OtlpCollector;
+use obs_testkit::{OtlpCollector, PgDatabase};
 
 /// Another database system, the Redis command families and their spans.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_redis_exposition_and_spans_are_unchanged() {
-    use sqlx::Connection;
-    const ADMIN: &str = "postgres://postgres@127.0.0.1:5432/test";
     // Redis database 8 is this test's own: it is flushed so no earlier run's keys answer.
-    const REDIS: &str = "redis://127.0.0.1:6379/8";
-    let Ok(mut admin) = sqlx::PgConnection::connect(ADMIN).await else {
-        obs_testkit::require("PostgreSQL is not answering on 127.0.0.1:5432");
+    let Some(redis) = obs_testkit::fresh_redis_db(8).await else {
         return;
     };
-    let Ok(mut redis) = redis::Client::open(REDIS)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-    else {
-        obs_testkit::require("Redis is not answering on 127.0.0.1:6379");
+    let Some(database) = PgDatabase::create("todo_golden").await else {
         return;
     };
-    let _: () = redis::cmd("FLUSHDB").query_async(&mut redis).await.unwrap();
-    let name = format!("todo_golden_{}", std::process::id());
-    let drop_db = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
 
     let collector = OtlpCollector::start_grpc().await;
     let telemetry = telemetry(&collector).await;
-    let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
-    let exposition =
-        golden_support::journey(golden_support::config(url, Some(REDIS.into())), &telemetry).await;
-    sqlx::query(sqlx::AssertSqlSafe(drop_db))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    let config = golden_support::config(database.url().to_owned(), Some(redis));
+    let exposition = golden_support::journey(config, &telemetry).await;
+    database.drop_now().await.unwrap();
     finish("postgres_redis", telemetry, &collector, &exposition).await;
 }

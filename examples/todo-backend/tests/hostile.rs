@@ -6,24 +6,14 @@
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use obs_testkit::{Exposition, PgDatabase, unique};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
-
-static SEQ: AtomicU32 = AtomicU32::new(0);
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -99,18 +89,15 @@ impl Backend {
         self.child.id().unwrap()
     }
 
-    async fn metric(&self, fragment: &str) -> Option<f64> {
+    /// The sample `name` with exactly `labels` in `/metrics`.
+    async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         let text = reqwest::get(format!("{}/metrics", self.base))
             .await
             .unwrap()
             .text()
             .await
             .unwrap();
-        text.lines()
-            .filter(|l| !l.starts_with('#'))
-            .find(|l| l.contains(fragment))
-            .and_then(|l| l.rsplit_once(' '))
-            .and_then(|(_, v)| v.parse().ok())
+        Exposition::parse(&text).unwrap().value(name, labels)
     }
 
     async fn signup(&self, client: &Client) -> String {
@@ -152,7 +139,7 @@ async fn spoofed_forwarded_for_is_limited_and_trusted_proxies_are_believed() {
     assert_eq!(counts, BTreeMap::from([(401, 20), (429, 5)]));
     assert_eq!(
         direct
-            .metric("todo_logins_total{result=\"rate_limited\"}")
+            .metric("todo_logins_total", &[("result", "rate_limited")])
             .await,
         Some(5.0)
     );
@@ -279,7 +266,7 @@ async fn a_websocket_is_closed_when_its_session_is_logged_out() {
         ticket["ticket"].as_str().unwrap()
     );
     let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    assert_eq!(backend.metric("todo_ws_connections ").await, Some(1.0));
+    assert_eq!(backend.metric("todo_ws_connections", &[]).await, Some(1.0));
 
     let res = client
         .post(format!("{}/api/auth/logout", backend.base))
@@ -306,24 +293,16 @@ async fn a_websocket_is_closed_when_its_session_is_logged_out() {
         logged_out.elapsed().as_millis()
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(backend.metric("todo_ws_connections ").await, Some(0.0));
+    assert_eq!(backend.metric("todo_ws_connections", &[]).await, Some(0.0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ready_names_dependencies_without_error_text() {
-    use sqlx::Connection;
-    const ADMIN: &str = "postgres://postgres@127.0.0.1:5432/test";
-    let Ok(mut admin) = sqlx::PgConnection::connect(ADMIN).await else {
-        obs_testkit::require("PostgreSQL is not answering on 127.0.0.1:5432");
+    let Some(database) = PgDatabase::create("todo_ready").await else {
         return;
     };
-    let name = unique("todo_ready").replace('-', "_");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
-    let backend = Backend::start(&[("DATABASE_URL", &url)]).await;
+    let (name, url) = (database.name(), database.url());
+    let backend = Backend::start(&[("DATABASE_URL", url)]).await;
     let ready = |base: String| async move {
         let res = reqwest::get(format!("{base}/ready")).await.unwrap();
         (res.status(), res.text().await.unwrap())
@@ -336,12 +315,7 @@ async fn ready_names_dependencies_without_error_text() {
     );
 
     // The database disappears under the running service.
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE \"{name}\" WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await
-    .unwrap();
+    database.drop_now().await.unwrap();
     let (status, body) = ready(backend.base.clone()).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
@@ -349,7 +323,7 @@ async fn ready_names_dependencies_without_error_text() {
         json!({"status": "unavailable", "database": "unavailable", "redis": "not configured"}),
         "{body}"
     );
-    assert!(!body.contains(&name), "{body}");
+    assert!(!body.contains(name), "{body}");
     // The detail is in the log.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let log = backend.output();
@@ -357,7 +331,7 @@ async fn ready_names_dependencies_without_error_text() {
         .lines()
         .find(|l| l.contains("readiness: database unavailable"))
         .unwrap_or_else(|| panic!("no readiness log line:\n{log}"));
-    assert!(line.contains(&name), "{line}");
+    assert!(line.contains(name), "{line}");
 }
 
 /// Sends a request head one byte per `pace`, until the server closes the connection; returns

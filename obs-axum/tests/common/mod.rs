@@ -5,64 +5,24 @@ use axum::Router;
 use axum::body::Body;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
+use obs_testkit::Exposition;
+use proptest::strategy::Strategy;
+use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestRunner};
 use tower::ServiceExt;
 
 /// The value of the sample `name{labels...}` in a text exposition, if present.
 /// `labels` must list every label of the series.
 pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines().find_map(|line| {
-        let (series, value) = line.rsplit_once(' ')?;
-        let (metric, rest) = series.split_once('{').unwrap_or((series, "}"));
-        if metric != name {
-            return None;
-        }
-        let rest = rest.strip_suffix('}')?;
-        let found: Vec<(String, String)> = split_labels(rest);
-        if found.len() != labels.len() {
-            return None;
-        }
-        let all = labels
-            .iter()
-            .all(|(k, v)| found.iter().any(|(fk, fv)| fk == k && fv == v));
-        all.then(|| value.parse().unwrap())
-    })
+    Exposition::parse(text).unwrap().value(name, labels)
 }
 
-/// Every label set of `name` in a text exposition.
+/// Every label set of `name` in a text exposition, each sorted by label name.
 pub fn series(text: &str, name: &str) -> Vec<Vec<(String, String)>> {
-    text.lines()
-        .filter_map(|line| {
-            let (series, _) = line.rsplit_once(' ')?;
-            let (metric, rest) = series.split_once('{')?;
-            (metric == name).then(|| split_labels(rest.strip_suffix('}').unwrap()))
-        })
+    Exposition::parse(text)
+        .unwrap()
+        .series(name)
+        .map(|s| s.labels.clone().into_iter().collect())
         .collect()
-}
-
-fn split_labels(s: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut rest = s;
-    while let Some((key, after)) = rest.split_once("=\"") {
-        // Values are escaped; find the closing quote that is not preceded by a backslash.
-        let bytes = after.as_bytes();
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b'\\' {
-                i += 2;
-                continue;
-            }
-            if bytes[i] == b'"' {
-                break;
-            }
-            i += 1;
-        }
-        out.push((
-            key.trim_start_matches(',').to_owned(),
-            after[..i].to_owned(),
-        ));
-        rest = after.get(i + 1..).unwrap_or("");
-    }
-    out
 }
 
 /// Sends one request through `app` and collects the whole response body.
@@ -82,48 +42,6 @@ pub async fn send(
     let headers = response.headers().clone();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     (status, headers, bytes)
-}
-
-/// Everything a `tracing` subscriber writes, for tests that read their log lines back.
-#[derive(Clone, Default)]
-pub struct LogCapture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl LogCapture {
-    /// A `MakeWriter` appending to this capture.
-    pub fn writer(&self) -> impl Fn() -> LogCaptureWriter + Send + Sync + 'static {
-        let buf = self.0.clone();
-        move || LogCaptureWriter(buf.clone())
-    }
-
-    /// The lines written so far.
-    pub fn lines(&self) -> Vec<String> {
-        String::from_utf8(self.0.lock().unwrap().clone())
-            .unwrap()
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// The lines written so far, parsed as JSON.
-    pub fn json_lines(&self) -> Vec<serde_json::Value> {
-        self.lines()
-            .iter()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
-
-/// The writer of a [`LogCapture`].
-pub struct LogCaptureWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogCaptureWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// Sends `request` through `app` with `dispatch` as the subscriber, collects the whole
@@ -150,36 +68,74 @@ pub async fn send_traced(
     headers
 }
 
-/// A small deterministic PRNG (xorshift64*), so generated input is the same on every run.
-pub struct Rng(pub u64);
+/// Keys a Faro batch uses at some depth: generated JSON made of them reaches deep into the RUM
+/// receiver.
+pub const FARO_KEYS: &[&str] = &[
+    "meta",
+    "app",
+    "name",
+    "page",
+    "url",
+    "session",
+    "id",
+    "browser",
+    "user",
+    "logs",
+    "exceptions",
+    "measurements",
+    "events",
+    "traces",
+    "resourceSpans",
+    "scopeSpans",
+    "spans",
+    "traceId",
+    "spanId",
+    "stacktrace",
+    "frames",
+    "type",
+    "value",
+    "values",
+    "context",
+    "attributes",
+    "message",
+    "level",
+    "lcp",
+    "cls",
+    "rating",
+    "trace",
+    "trace_id",
+    "filename",
+    "function",
+    "lineno",
+    "colno",
+    "kind",
+    "key",
+    "stringValue",
+];
 
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+/// proptest settings for the generated-input tests: `cases` cases per run; a failing case is
+/// shrunk (for at most a minute) and saved next to `source_file` (the test's `file!()`) in
+/// `<test>.proptest-regressions`, to be committed: saved cases run first on every later run.
+pub fn proptest_config(cases: u32, source_file: &'static str) -> Config {
+    Config {
+        cases,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
+        source_file: Some(source_file),
+        // A failure is reported within about a minute, shrunk as far as it got.
+        max_shrink_time: 60_000,
+        ..Config::default()
     }
+}
 
-    /// Uniform-ish in `0..n` (0 when `n` is 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    /// `true` with about `percent` percent probability.
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-
-    pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len() as u64) as usize]
-    }
-
-    /// A lowercase word of 1 to 16 letters.
-    pub fn word(&mut self) -> String {
-        let len = 1 + self.below(16);
-        (0..len)
-            .map(|_| char::from(b'a' + self.below(26) as u8))
-            .collect()
+/// Runs `test` on values of `strategy` under `config`; panics with the shrunk failing case.
+pub fn check<S: Strategy>(
+    config: Config,
+    strategy: S,
+    test: impl Fn(S::Value) -> Result<(), TestCaseError>,
+) {
+    if let Err(failure) = TestRunner::new(config).run(&strategy, test) {
+        panic!("{failure}");
     }
 }

@@ -2,26 +2,10 @@
 
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use futures_util::StreamExt;
 use obs_core::Metrics;
 use obs_sqlx::InstrumentedPool;
 use sqlx::{AssertSqlSafe, Database, Executor, IntoArguments};
-
-/// A name no other test (or earlier run) uses.
-pub(crate) fn unique(prefix: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "{prefix}_{}_{}_{nanos}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 /// An in-memory SQLite pool of at most `max` connections.
 pub(crate) async fn sqlite_memory(max: u32) -> sqlx::SqlitePool {
@@ -62,7 +46,7 @@ where
     <DB as Database>::Arguments: IntoArguments<DB>,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
-    let t = unique("obs_t");
+    let t = obs_testkit::unique("obs_t");
     let c = |op: &str, err: &str| count(metrics, system, op, &t, err);
 
     q::<DB>(format!(

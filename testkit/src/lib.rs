@@ -1,7 +1,9 @@
 //! Real protocol peers for obs tests.
 //!
 //! - [`OtlpCollector`]: an OTLP trace receiver over gRPC (tonic, from `opentelemetry-proto`)
-//!   or HTTP/protobuf, recording every span it is sent.
+//!   or HTTP/protobuf, plain or over TLS, recording every span it is sent.
+//! - [`TestCa`]: a private certificate authority and a server certificate it signed, for
+//!   testing clients against a collector no public root trusts.
 //! - [`LokiReceiver`]: Loki's push endpoint (`/loki/api/v1/push`, snappy + protobuf).
 //! - [`MemoryCgroup`]: runs a process under a memory limit, as a container would.
 //! - [`require`] and [`binary`]: tests that need a service or an external binary skip on a
@@ -11,8 +13,10 @@ mod cgroup;
 mod external;
 mod loki;
 mod otlp;
+mod tls;
 
 pub use cgroup::{MOVE_AND_EXEC, MemoryCgroup};
 pub use external::{Skip, binary, promtool_check_metrics, require, required};
 pub use loki::{LokiEntry, LokiReceiver};
 pub use otlp::{OtlpCollector, ReceivedSpan, RequestHeaders};
+pub use tls::TestCa;

@@ -1,10 +1,13 @@
 //! A collector behind a private CA: reached over TLS on both transports once its CA is
-//! configured, and refused (the handshake fails) without it.
+//! configured, or once the system's root store holds it, and refused (the handshake fails)
+//! otherwise.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use obs_core::{Error, OtlpProtocol, Telemetry};
@@ -73,7 +76,92 @@ async fn a_private_ca_is_trusted_over_http_and_required() {
     check(OtlpProtocol::HttpProtobuf).await;
 }
 
-fn build_error(path: &std::path::Path) -> Error {
+/// Set in the copy of this test binary that exports with the system's roots.
+const CHILD_ENDPOINT: &str = "OBS_TLS_CHILD_ENDPOINT";
+const CHILD_PROTOCOL: &str = "OBS_TLS_CHILD_PROTOCOL";
+
+/// Runs [`exporter_with_system_roots`] in a copy of this binary whose system root store is
+/// the PEM file `roots` (`SSL_CERT_FILE`, read by rustls-native-certs); panics if it fails.
+async fn export_with_system_roots(collector: &OtlpCollector, protocol: &str, roots: &Path) {
+    let mut child = Command::new(std::env::current_exe().unwrap());
+    child
+        .args(["--exact", "exporter_with_system_roots", "--ignored"])
+        .env(CHILD_ENDPOINT, collector.endpoint())
+        .env(CHILD_PROTOCOL, protocol)
+        .env("SSL_CERT_FILE", roots)
+        .env_remove("SSL_CERT_DIR");
+    let output = tokio::task::spawn_blocking(move || child.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{protocol}: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The system's root store is trusted too: with the test CA as the store the collector is
+/// reached with no CA configured; with an empty store (a scratch image) the exporter still
+/// starts, on the webpki roots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_system_root_store_is_trusted_on_both_transports() {
+    if std::env::var_os(CHILD_ENDPOINT).is_some() {
+        return;
+    }
+    let Ok(ca) = TestCa::generate() else { return };
+    let empty = std::env::temp_dir().join(format!("obs-no-roots-{}.pem", std::process::id()));
+    std::fs::write(&empty, "").unwrap();
+    for (protocol, name) in [
+        (OtlpProtocol::Grpc, "grpc"),
+        (OtlpProtocol::HttpProtobuf, "http/protobuf"),
+    ] {
+        let trusted = collector(protocol, &ca).await;
+        export_with_system_roots(&trusted, name, &ca.ca_path()).await;
+        let spans = trusted.wait_for_spans(1, Duration::from_secs(10)).await;
+        assert_eq!(
+            spans.len(),
+            1,
+            "{name}: the system's roots were not trusted"
+        );
+        assert_eq!(spans[0].name(), "system-roots");
+
+        let untrusted = collector(protocol, &ca).await;
+        export_with_system_roots(&untrusted, name, &empty).await;
+        assert!(untrusted.rejected_handshakes() > 0, "{name}");
+        assert!(untrusted.spans().is_empty(), "{name}");
+    }
+    let _ = std::fs::remove_file(&empty);
+}
+
+/// Run by the test above: exports one span, trusting only the system's and webpki roots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run with SSL_CERT_FILE by the_system_root_store_is_trusted_on_both_transports"]
+async fn exporter_with_system_roots() {
+    let Ok(endpoint) = std::env::var(CHILD_ENDPOINT) else {
+        return;
+    };
+    let protocol = match std::env::var(CHILD_PROTOCOL).as_deref() {
+        Ok("grpc") => OtlpProtocol::Grpc,
+        _ => OtlpProtocol::HttpProtobuf,
+    };
+    let telemetry = Telemetry::builder("tls-svc")
+        .otlp_endpoint(endpoint)
+        .otlp_protocol(protocol)
+        .log_writer(common::Captured::default())
+        .build()
+        .unwrap();
+    tracing::dispatcher::with_default(telemetry.dispatch(), || {
+        tracing::info_span!("system-roots").in_scope(|| {});
+    });
+    tokio::task::spawn_blocking(move || telemetry.shutdown())
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+fn build_error(path: &Path) -> Error {
     Telemetry::builder("tls-svc")
         .otlp_ca_certificate(path)
         .log_writer(common::Captured::default())

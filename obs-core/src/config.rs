@@ -6,7 +6,11 @@
 //! [`build`](crate::TelemetryBuilder::build).
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 
 use url::Url;
 
@@ -45,6 +49,12 @@ pub const OTEL_EXPORTER_OTLP_HEADERS: &str = "OTEL_EXPORTER_OTLP_HEADERS";
 /// `OTEL_EXPORTER_OTLP_TRACES_HEADERS`: as `OTEL_EXPORTER_OTLP_HEADERS`, for spans only; wins
 /// over it.
 pub const OTEL_EXPORTER_OTLP_TRACES_HEADERS: &str = "OTEL_EXPORTER_OTLP_TRACES_HEADERS";
+/// `OTEL_EXPORTER_OTLP_CERTIFICATE`: the path of a PEM file of CA certificates trusted for an
+/// `https://` collector, in addition to the system's and the webpki roots; on either transport.
+pub const OTEL_EXPORTER_OTLP_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_CERTIFICATE";
+/// `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE`: as `OTEL_EXPORTER_OTLP_CERTIFICATE`, for spans only;
+/// wins over it.
+pub const OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE";
 /// `OTEL_TRACES_EXPORTER`: `otlp` (default), `console` (one JSON line per span on stdout) or
 /// `none` (spans are made, so logs carry trace ids, but not exported).
 pub const OTEL_TRACES_EXPORTER: &str = "OTEL_TRACES_EXPORTER";
@@ -89,6 +99,8 @@ pub const ENV_VARS: &[&str] = &[
     OTEL_EXPORTER_OTLP_TRACES_COMPRESSION,
     OTEL_EXPORTER_OTLP_HEADERS,
     OTEL_EXPORTER_OTLP_TRACES_HEADERS,
+    OTEL_EXPORTER_OTLP_CERTIFICATE,
+    OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE,
     OTEL_TRACES_EXPORTER,
     OTEL_PROPAGATORS,
     OTEL_BSP_SCHEDULE_DELAY,
@@ -223,6 +235,34 @@ pub(crate) fn parse_propagators(value: &str) -> Result<Vec<Propagator>, Error> {
         }
     }
     Ok(out)
+}
+
+/// The CA certificates of a PEM file, trusted for an `https://` collector besides the
+/// system's and the webpki roots.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct CaCertificates {
+    /// The file as read, for tonic, which parses PEM itself.
+    pub(crate) pem: Vec<u8>,
+    /// Every certificate in it, for reqwest.
+    pub(crate) certs: Vec<CertificateDer<'static>>,
+}
+
+impl CaCertificates {
+    /// Reads the PEM file at `path`: an error, naming `setting`, when it cannot be read, is
+    /// not PEM, or holds no certificate.
+    pub(crate) fn load(setting: &'static str, path: &Path) -> Result<Self, Error> {
+        let invalid = |reason: String| Error::invalid(setting, path.display().to_string(), reason);
+        let pem = std::fs::read(path).map_err(|e| invalid(format!("cannot read the file: {e}")))?;
+        let certs = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| invalid(format!("not a PEM file of certificates: {e}")))?;
+        if certs.is_empty() {
+            return Err(invalid(
+                "no PEM certificate (-----BEGIN CERTIFICATE-----) in the file".to_owned(),
+            ));
+        }
+        Ok(CaCertificates { pem, certs })
+    }
 }
 
 /// Parses OTLP headers: `key=value` pairs, comma separated, with percent-encoded values.
@@ -479,6 +519,15 @@ impl EnvVars {
             OTEL_EXPORTER_OTLP_COMPRESSION,
         ])
         .map(|(name, v)| OtlpCompression::parse(name, v))
+        .transpose()
+    }
+
+    pub(crate) fn ca_certificates(&self) -> Result<Option<CaCertificates>, Error> {
+        self.first([
+            OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE,
+            OTEL_EXPORTER_OTLP_CERTIFICATE,
+        ])
+        .map(|(name, path)| CaCertificates::load(name, &PathBuf::from(path)))
         .transpose()
     }
 

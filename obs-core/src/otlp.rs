@@ -1,4 +1,9 @@
 //! The OTLP span exporter: gRPC or HTTP/protobuf, plain or TLS, driven on the exporter runtime.
+//!
+//! Over TLS both transports trust the same roots: the system's store, the webpki roots, and
+//! the CA certificates of `OTEL_EXPORTER_OTLP_(TRACES_)CERTIFICATE` or
+//! `TelemetryBuilder::otlp_ca_certificate`. opentelemetry-otlp 0.33 reads none of the
+//! certificate variables itself; we hand both exporters their TLS settings.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,19 +55,33 @@ pub(crate) fn build_exporter(
                 builder = builder.with_compression(compression);
             }
             if tls {
-                builder = builder.with_tls_config(
-                    tonic::transport::ClientTlsConfig::new()
-                        .with_webpki_roots()
-                        .domain_name(endpoint.host_str().unwrap_or_default()),
-                );
+                let mut config = tonic::transport::ClientTlsConfig::new()
+                    .with_webpki_roots()
+                    .domain_name(endpoint.host_str().unwrap_or_default());
+                // tonic refuses to build when asked for native roots and the system has none
+                // (a scratch image); reqwest, and we, carry on with the others.
+                if !rustls_native_certs::load_native_certs().certs.is_empty() {
+                    config = config.with_native_roots();
+                }
+                if let Some(ca) = &settings.ca_certificates {
+                    config = config
+                        .ca_certificate(tonic::transport::Certificate::from_pem(ca.pem.clone()));
+                }
+                builder = builder.with_tls_config(config);
             }
             builder.build()
         }
         OtlpProtocol::HttpProtobuf => {
-            let client = reqwest::Client::builder()
-                .timeout(timeout)
-                .build()
-                .map_err(|e| Error::Exporter(e.to_string()))?;
+            // With the `rustls-tls-native-roots` feature, reqwest trusts the system's roots as
+            // well as the webpki ones.
+            let mut client = reqwest::Client::builder().timeout(timeout);
+            for cert in settings.ca_certificates.iter().flat_map(|ca| &ca.certs) {
+                client = client.add_root_certificate(
+                    reqwest::Certificate::from_der(cert)
+                        .map_err(|e| Error::Exporter(e.to_string()))?,
+                );
+            }
+            let client = client.build().map_err(|e| Error::Exporter(e.to_string()))?;
             let mut builder = opentelemetry_otlp::SpanExporter::builder()
                 .with_http()
                 .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
@@ -126,7 +145,8 @@ impl SpanExporter for RuntimeExporter {
     }
 }
 
-/// The HTTP client of the OTLP HTTP exporter: reqwest with rustls (webpki roots), so `https://` collectors work.
+/// The HTTP client of the OTLP HTTP exporter: reqwest with rustls (the system's, the webpki and
+/// any configured CA roots), so `https://` collectors work.
 #[derive(Debug)]
 struct ReqwestClient(reqwest::Client);
 

@@ -1,7 +1,9 @@
 //! Real protocol peers and shared test code for obs.
 //!
 //! - [`OtlpCollector`]: an OTLP trace receiver over gRPC (tonic, from `opentelemetry-proto`)
-//!   or HTTP/protobuf, recording every span it is sent.
+//!   or HTTP/protobuf, plain or over TLS, recording every span it is sent.
+//! - [`TestCa`]: a private certificate authority and a server certificate it signed, for
+//!   testing clients against a collector no public root trusts.
 //! - [`LokiReceiver`]: Loki's push endpoint (`/loki/api/v1/push`, snappy + protobuf).
 //! - [`MemoryCgroup`]: runs a process under a memory limit, as a container would.
 //! - [`Exposition`]: a Prometheus text exposition parsed into samples, looked up by exact name
@@ -29,6 +31,7 @@ mod otlp;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod redis;
+mod tls;
 
 pub use cgroup::{MOVE_AND_EXEC, MemoryCgroup};
 pub use exposition::{Exposition, ExpositionError, Sample};
@@ -40,3 +43,4 @@ pub use otlp::{OtlpCollector, ReceivedSpan, RequestHeaders};
 #[cfg(feature = "postgres")]
 pub use postgres::{PG_ADMIN_URL, PgDatabase};
 pub use redis::{REDIS_ADDRESS, fresh_redis_db};
+pub use tls::TestCa;

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,8 +19,11 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
-use tokio::net::TcpListener;
-use tokio::sync::{Notify, oneshot};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio_rustls::server::TlsStream;
+
+use crate::tls::accept_tls;
 
 /// One span as the collector received it, with its resource and scope.
 #[derive(Clone, Debug)]
@@ -105,6 +109,8 @@ struct Store {
     spans: Arc<Mutex<Vec<ReceivedSpan>>>,
     headers: Arc<Mutex<Vec<RequestHeaders>>>,
     requests: Arc<Mutex<usize>>,
+    /// TLS handshakes that failed, such as a client that does not trust the certificate.
+    rejected_handshakes: Arc<AtomicUsize>,
     notify: Arc<Notify>,
 }
 
@@ -169,6 +175,7 @@ impl TraceService for Store {
 #[derive(Debug)]
 pub struct OtlpCollector {
     addr: SocketAddr,
+    tls: bool,
     store: Store,
     _stop: oneshot::Sender<()>,
 }
@@ -189,8 +196,7 @@ impl OtlpCollector {
         let addr = listener.local_addr().expect("local addr");
         let store = Store::default();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let service = TraceServiceServer::new(store.clone())
-            .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+        let service = grpc_service(&store);
         tokio::spawn(async move {
             let _ = tonic::transport::Server::builder()
                 .add_service(service)
@@ -204,9 +210,32 @@ impl OtlpCollector {
         });
         OtlpCollector {
             addr,
+            tls: false,
             store,
             _stop: stop_tx,
         }
+    }
+
+    /// Starts a gRPC collector over TLS with the given certificate chain and private key
+    /// (PEM), such as those of a [`TestCa`](crate::TestCa); [`endpoint`](Self::endpoint) is
+    /// then an `https://` URL.
+    ///
+    /// # Panics
+    /// When no local port can be bound, or the certificate or key is not usable.
+    pub async fn start_grpc_tls(cert_pem: &[u8], key_pem: &[u8]) -> Self {
+        let (collector, connections) = Self::bind_tls(cert_pem, key_pem, b"h2").await;
+        let incoming = futures_util::stream::unfold(connections, |mut connections| async move {
+            let tls = connections.recv().await?;
+            Some((Ok::<_, std::io::Error>(tls), connections))
+        });
+        let service = grpc_service(&collector.store);
+        tokio::spawn(async move {
+            let _ = tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(incoming)
+                .await;
+        });
+        collector
     }
 
     /// Starts an HTTP collector answering `POST /v1/traces`, in protobuf or, with
@@ -220,68 +249,7 @@ impl OtlpCollector {
         let addr = listener.local_addr().expect("local addr");
         let store = Store::default();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let handler_store = store.clone();
-        let app = axum::Router::new().route(
-            "/v1/traces",
-            axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-                let store = handler_store.clone();
-                async move {
-                    store.record_headers(&headers);
-                    let gzip = headers
-                        .get(axum::http::header::CONTENT_ENCODING)
-                        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
-                    let body = if gzip {
-                        let mut out = Vec::new();
-                        match std::io::Read::read_to_end(
-                            &mut flate2::read::GzDecoder::new(&body[..]),
-                            &mut out,
-                        ) {
-                            Ok(_) => Bytes::from(out),
-                            Err(_) => Bytes::new(),
-                        }
-                    } else {
-                        body
-                    };
-                    let json = headers
-                        .get(CONTENT_TYPE)
-                        .and_then(|v| v.to_str().ok())
-                        .is_some_and(|v| v.starts_with("application/json"));
-                    let response = ExportTraceServiceResponse {
-                        partial_success: None,
-                    };
-                    if json {
-                        match serde_json::from_slice::<ExportTraceServiceRequest>(&body) {
-                            Ok(request) => {
-                                store.record(request);
-                                let body = serde_json::to_vec(&response).unwrap_or_default();
-                                (StatusCode::OK, [(CONTENT_TYPE, "application/json")], body)
-                            }
-                            Err(_) => (
-                                StatusCode::BAD_REQUEST,
-                                [(CONTENT_TYPE, "application/json")],
-                                Vec::new(),
-                            ),
-                        }
-                    } else {
-                        match ExportTraceServiceRequest::decode(body) {
-                            Ok(request) => {
-                                store.record(request);
-                                (
-                                    StatusCode::OK,
-                                    [(CONTENT_TYPE, "application/x-protobuf")],
-                                    response.encode_to_vec(),
-                                )
-                            }
-                            Err(_) => (
-                                StatusCode::BAD_REQUEST,
-                                [(CONTENT_TYPE, "application/x-protobuf")],
-                                Vec::new(),
-                            ),
-                        }
-                    }
-                }
-            }),
-        );
+        let app = http_app(&store);
         tokio::spawn(async move {
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async {
@@ -291,14 +259,73 @@ impl OtlpCollector {
         });
         OtlpCollector {
             addr,
+            tls: false,
             store,
             _stop: stop_tx,
         }
     }
 
-    /// The base URL to configure as `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    /// Starts the HTTP collector of [`start_http`](Self::start_http) over TLS (HTTP/1.1) with
+    /// the given certificate chain and private key (PEM), such as those of a
+    /// [`TestCa`](crate::TestCa); [`endpoint`](Self::endpoint) is then an `https://` URL.
+    ///
+    /// # Panics
+    /// When no local port can be bound, or the certificate or key is not usable.
+    pub async fn start_http_tls(cert_pem: &[u8], key_pem: &[u8]) -> Self {
+        let (collector, mut connections) = Self::bind_tls(cert_pem, key_pem, b"http/1.1").await;
+        let app = http_app(&collector.store);
+        tokio::spawn(async move {
+            while let Some(tls) = connections.recv().await {
+                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                tokio::spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        collector
+    }
+
+    /// A TLS collector on a random local port, and its finished handshakes; the accept loop
+    /// stops when the collector is dropped.
+    async fn bind_tls(
+        cert_pem: &[u8],
+        key_pem: &[u8],
+        alpn: &[u8],
+    ) -> (Self, mpsc::Receiver<TlsStream<TcpStream>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let store = Store::default();
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let connections = accept_tls(
+            listener,
+            cert_pem,
+            key_pem,
+            alpn,
+            Arc::clone(&store.rejected_handshakes),
+            stop_rx,
+        );
+        let collector = OtlpCollector {
+            addr,
+            tls: true,
+            store,
+            _stop: stop_tx,
+        };
+        (collector, connections)
+    }
+
+    /// The base URL to configure as `OTEL_EXPORTER_OTLP_ENDPOINT`: `https://` for a TLS
+    /// collector, whose certificate names the IP address.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// TLS handshakes that failed so far, such as those of a client that does not trust the
+    /// collector's certificate; always 0 for a plain collector.
+    pub fn rejected_handshakes(&self) -> usize {
+        self.store.rejected_handshakes.load(Ordering::Relaxed)
     }
 
     /// Every span received so far.
@@ -340,6 +367,78 @@ impl OtlpCollector {
             let _ = tokio::time::timeout_at(deadline, notified).await;
         }
     }
+}
+
+/// The gRPC trace service recording into `store`, accepting gzip.
+fn grpc_service(store: &Store) -> TraceServiceServer<Store> {
+    TraceServiceServer::new(store.clone())
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+}
+
+/// The HTTP routes recording into `store`: `POST /v1/traces`, protobuf or JSON, plain or gzip.
+fn http_app(store: &Store) -> axum::Router {
+    let handler_store = store.clone();
+    axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let store = handler_store.clone();
+            async move {
+                store.record_headers(&headers);
+                let gzip = headers
+                    .get(axum::http::header::CONTENT_ENCODING)
+                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+                let body = if gzip {
+                    let mut out = Vec::new();
+                    match std::io::Read::read_to_end(
+                        &mut flate2::read::GzDecoder::new(&body[..]),
+                        &mut out,
+                    ) {
+                        Ok(_) => Bytes::from(out),
+                        Err(_) => Bytes::new(),
+                    }
+                } else {
+                    body
+                };
+                let json = headers
+                    .get(CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.starts_with("application/json"));
+                let response = ExportTraceServiceResponse {
+                    partial_success: None,
+                };
+                if json {
+                    match serde_json::from_slice::<ExportTraceServiceRequest>(&body) {
+                        Ok(request) => {
+                            store.record(request);
+                            let body = serde_json::to_vec(&response).unwrap_or_default();
+                            (StatusCode::OK, [(CONTENT_TYPE, "application/json")], body)
+                        }
+                        Err(_) => (
+                            StatusCode::BAD_REQUEST,
+                            [(CONTENT_TYPE, "application/json")],
+                            Vec::new(),
+                        ),
+                    }
+                } else {
+                    match ExportTraceServiceRequest::decode(body) {
+                        Ok(request) => {
+                            store.record(request);
+                            (
+                                StatusCode::OK,
+                                [(CONTENT_TYPE, "application/x-protobuf")],
+                                response.encode_to_vec(),
+                            )
+                        }
+                        Err(_) => (
+                            StatusCode::BAD_REQUEST,
+                            [(CONTENT_TYPE, "application/x-protobuf")],
+                            Vec::new(),
+                        ),
+                    }
+                }
+            }
+        }),
+    )
 }
 
 #[cfg(test)]

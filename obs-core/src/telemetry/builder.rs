@@ -2,6 +2,7 @@
 //! the subscriber and hand everything to the guard.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -210,6 +211,18 @@ impl TelemetryBuilder {
     /// `OTEL_EXPORTER_OTLP_HEADERS`; the builder's value wins for the same key.
     pub fn otlp_header(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.overrides.otlp_headers.push((key.into(), value.into()));
+        self
+    }
+
+    /// Trusts the CA certificates of this PEM file for an `https://` collector, such as one
+    /// behind a private CA, on either transport; the system's root store and the webpki roots
+    /// stay trusted. Defaults to `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE`, then
+    /// `OTEL_EXPORTER_OTLP_CERTIFICATE`. The file is read when the telemetry is built: one
+    /// that cannot be read or holds no certificate is an [`Error::InvalidConfig`].
+    ///
+    /// [`Error::InvalidConfig`]: crate::Error::InvalidConfig
+    pub fn otlp_ca_certificate(mut self, path: impl Into<PathBuf>) -> Self {
+        self.overrides.otlp_ca_certificate = Some(path.into());
         self
     }
 

@@ -2,6 +2,7 @@
 //! [`crate::config`]), else the default, checked once into [`Settings`] before anything starts.
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use opentelemetry::KeyValue;
@@ -16,8 +17,8 @@ use super::{
 use crate::Error;
 use crate::build_info::BuildInfo;
 use crate::config::{
-    self, EnvVars, LogFormat, OtlpCompression, OtlpProtocol, Propagator, TraceSampler,
-    TracesExporter,
+    self, CaCertificates, EnvVars, LogFormat, OtlpCompression, OtlpProtocol, Propagator,
+    TraceSampler, TracesExporter,
 };
 
 /// Spans sent in one export when `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` is unset.
@@ -47,6 +48,7 @@ pub(super) struct Overrides {
     pub(super) span_queue_size: Option<usize>,
     pub(super) otlp_compression: Option<OtlpCompression>,
     pub(super) otlp_headers: Vec<(String, String)>,
+    pub(super) otlp_ca_certificate: Option<PathBuf>,
     pub(super) traces_exporter: Option<TracesExporter>,
     pub(super) propagators: Option<Vec<Propagator>>,
 }
@@ -225,6 +227,13 @@ impl Overrides {
                 None => env.compression()?.unwrap_or_default(),
             },
             headers,
+            ca_certificates: match &self.otlp_ca_certificate {
+                Some(path) => Some(CaCertificates::load(
+                    "TelemetryBuilder::otlp_ca_certificate",
+                    path,
+                )?),
+                None => env.ca_certificates()?,
+            },
             queue_size,
             batch_size: bsp
                 .max_export_batch_size
@@ -282,6 +291,8 @@ pub(crate) struct ExportSettings {
     pub(crate) timeout: Duration,
     pub(crate) compression: OtlpCompression,
     pub(crate) headers: Vec<(String, String)>,
+    /// Trusted for an `https://` collector besides the system's and the webpki roots.
+    pub(crate) ca_certificates: Option<CaCertificates>,
     pub(crate) queue_size: usize,
     pub(crate) batch_size: usize,
     pub(crate) schedule_delay: Duration,
@@ -449,6 +460,7 @@ mod tests {
                 timeout: DEFAULT_EXPORT_TIMEOUT,
                 compression: OtlpCompression::None,
                 headers: Vec::new(),
+                ca_certificates: None,
                 queue_size: DEFAULT_SPAN_QUEUE_SIZE,
                 batch_size: 512,
                 schedule_delay: Duration::from_millis(500),
@@ -511,6 +523,8 @@ mod tests {
             (OTEL_PROPAGATORS, "carrier-pigeon"),
             (OTEL_BSP_SCHEDULE_DELAY, "-1"),
             (OTEL_BSP_MAX_QUEUE_SIZE, "0"),
+            (OTEL_EXPORTER_OTLP_CERTIFICATE, "/nonexistent/ca.pem"),
+            (OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE, "/nonexistent/ca.pem"),
         ] {
             let err = match builder(&[(name, value)]).resolve() {
                 Ok(_) => panic!("{name}={value} accepted"),
@@ -523,5 +537,65 @@ mod tests {
             Err(err) => err.to_string(),
         };
         assert!(err.contains("TelemetryBuilder::otlp_header"), "{err}");
+    }
+
+    #[test]
+    fn the_traces_certificate_wins_and_a_file_without_one_is_an_error() {
+        let dir = std::env::temp_dir().join(format!("obs-settings-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // Only the PEM framing is checked here; the TLS tests use real certificates.
+        let block = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        let (one, two, none) = (
+            dir.join("one.pem"),
+            dir.join("two.pem"),
+            dir.join("none.pem"),
+        );
+        std::fs::write(&one, block).unwrap();
+        std::fs::write(&two, block.repeat(2)).unwrap();
+        std::fs::write(
+            &none,
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+        let certs = |vars: &[(&'static str, &str)]| {
+            builder(vars)
+                .resolve()
+                .unwrap()
+                .export
+                .ca_certificates
+                .map(|ca| ca.certs.len())
+        };
+
+        assert_eq!(certs(&[]), None);
+        assert_eq!(
+            certs(&[(OTEL_EXPORTER_OTLP_CERTIFICATE, &path(&one))]),
+            Some(1)
+        );
+        assert_eq!(
+            certs(&[
+                (OTEL_EXPORTER_OTLP_CERTIFICATE, &path(&one)),
+                (OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE, &path(&two)),
+            ]),
+            Some(2)
+        );
+        let built = builder(&[(OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE, &path(&two))])
+            .otlp_ca_certificate(&one)
+            .resolve()
+            .unwrap();
+        assert_eq!(
+            built.export.ca_certificates.map(|ca| ca.certs.len()),
+            Some(1)
+        );
+
+        let err = match builder(&[(OTEL_EXPORTER_OTLP_CERTIFICATE, &path(&none))]).resolve() {
+            Ok(_) => panic!("a file without a certificate was accepted"),
+            Err(err) => err.to_string(),
+        };
+        assert!(
+            err.contains(OTEL_EXPORTER_OTLP_CERTIFICATE) && err.contains("no PEM certificate"),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1,6 +1,7 @@
 //! Todo change events for the websocket: published through Redis pub/sub when Redis is there,
 //! so a change made on one instance reaches sockets on every instance; in-process otherwise.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -11,8 +12,11 @@ use tokio::sync::broadcast;
 
 use crate::store::Todo;
 
-/// The Redis channel events travel on.
-const CHANNEL: &str = "todo-events:v1";
+/// The Redis channel events travel on, followed by the database number: pub/sub ignores
+/// database numbers, so services sharing one Redis server on different databases (staging and
+/// production, or parallel test runs) would otherwise receive each other's events, and user ids
+/// repeat across their databases.
+const CHANNEL_PREFIX: &str = "todo-events:v1:db";
 /// Events buffered per slow socket before it starts missing some.
 const LOCAL_CAPACITY: usize = 1024;
 
@@ -54,6 +58,7 @@ impl TodoEvent {
 pub struct Events {
     local: broadcast::Sender<TodoEvent>,
     redis: Option<InstrumentedConnection<ConnectionManager>>,
+    channel: Arc<str>,
 }
 
 impl Events {
@@ -62,16 +67,19 @@ impl Events {
         Events {
             local: broadcast::channel(LOCAL_CAPACITY).0,
             redis: None,
+            channel: Arc::from(""),
         }
     }
 
     /// Through Redis; spawns the subscriber that feeds local sockets.
     pub fn redis(conn: InstrumentedConnection<ConnectionManager>, client: redis::Client) -> Self {
+        let channel = channel_of(&client);
         let events = Events {
             local: broadcast::channel(LOCAL_CAPACITY).0,
             redis: Some(conn),
+            channel: Arc::clone(&channel),
         };
-        tokio::spawn(subscribe(client, events.local.clone()));
+        tokio::spawn(subscribe(client, channel, events.local.clone()));
         events
     }
 
@@ -84,7 +92,7 @@ impl Events {
                 };
                 let mut conn = conn.clone();
                 let sent: Result<i64, _> = redis::cmd("PUBLISH")
-                    .arg(CHANNEL)
+                    .arg(&*self.channel)
                     .arg(payload)
                     .query_async(&mut conn)
                     .await;
@@ -107,13 +115,19 @@ impl Events {
     }
 }
 
+/// The channel of the database `client` connects to.
+fn channel_of(client: &redis::Client) -> Arc<str> {
+    let db = client.get_connection_info().redis_settings().db();
+    Arc::from(format!("{CHANNEL_PREFIX}{db}"))
+}
+
 /// Forwards the Redis channel into the local broadcast, reconnecting with backoff.
-async fn subscribe(client: redis::Client, local: broadcast::Sender<TodoEvent>) {
+async fn subscribe(client: redis::Client, channel: Arc<str>, local: broadcast::Sender<TodoEvent>) {
     let mut backoff = Duration::from_millis(200);
     loop {
         match client.get_async_pubsub().await {
             Ok(mut pubsub) => {
-                if let Err(error) = pubsub.subscribe(CHANNEL).await {
+                if let Err(error) = pubsub.subscribe(&*channel).await {
                     tracing::warn!(%error, "subscribing to todo events failed");
                 } else {
                     backoff = Duration::from_millis(200);
@@ -133,5 +147,17 @@ async fn subscribe(client: redis::Client, local: broadcast::Sender<TodoEvent>) {
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_database_has_its_own_channel() {
+        let channel = |url: &str| channel_of(&redis::Client::open(url).unwrap());
+        assert_eq!(&*channel("redis://127.0.0.1:6379/"), "todo-events:v1:db0");
+        assert_eq!(&*channel("redis://127.0.0.1:6379/8"), "todo-events:v1:db8");
     }
 }

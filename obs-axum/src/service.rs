@@ -13,7 +13,7 @@ use tower_service::Service;
 use crate::body::{RequestBody, ResponseBody};
 use crate::future::ResponseFuture;
 use crate::in_flight::{ActiveGuard, Start};
-use crate::layer::{Observed, Shared};
+use crate::layer::{self, Observed, Shared};
 use crate::route::RouteRequest;
 use crate::{request_id, span};
 
@@ -63,8 +63,9 @@ where
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let shared = &self.shared;
         let config = &shared.config;
-        // An outer layer has recorded (or deliberately skipped) this request already.
-        let observed = req.extensions_mut().insert(Observed).is_some();
+        // An outer layer has recorded (or deliberately skipped) this request already. Only an
+        // `only_unobserved` layer reads the marker; with none in the process it is left out.
+        let observed = layer::marker_read() && req.extensions_mut().insert(Observed).is_some();
         let (no_metrics, no_span) = config.skips(req.uri().path());
         let pass = (observed && config.only_unobserved) || (no_metrics && no_span);
         let instruments = match &shared.instruments {

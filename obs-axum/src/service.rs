@@ -12,7 +12,7 @@ use tower_service::Service;
 
 use crate::body::{RequestBody, ResponseBody};
 use crate::future::ResponseFuture;
-use crate::in_flight::{ActiveGuard, Start};
+use crate::in_flight::Start;
 use crate::layer::{self, Observed, Shared};
 use crate::route::RouteRequest;
 use crate::{request_id, span};
@@ -88,7 +88,6 @@ where
             let found = config.extractor.extract(&parts);
             instruments.route(found.as_deref().unwrap_or(ROUTE_UNMATCHED))
         };
-        let active = (!no_metrics).then(|| ActiveGuard::new(instruments.active(method)));
         let request_id = config
             .request_id
             .then(|| request_id::ensure(req.headers_mut()));
@@ -109,6 +108,10 @@ where
             .then(|| Arc::new(AtomicU64::new(0)));
         let req = req.map(|body| RequestBody::new(body, request_bytes.clone()));
         let future = span.in_scope(|| self.inner.call(req));
+        // Lowered when `start` is dropped.
+        if !no_metrics {
+            instruments.active(method).inc();
+        }
         let start = Start {
             instruments: Arc::clone(instruments),
             route,
@@ -118,7 +121,7 @@ where
             record_metrics: !no_metrics,
             record_sizes: config.body_sizes,
             span,
-            _active: active,
+            active: !no_metrics,
         };
         ResponseFuture::new(future, Some(start), request_id, config.trace_response)
     }

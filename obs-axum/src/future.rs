@@ -28,7 +28,7 @@ pin_project! {
     impl<F> PinnedDrop for ResponseFuture<F> {
         fn drop(this: Pin<&mut Self>) {
             // Dropped before the inner service answered: the client went away, a timeout fired
-            // or the handler panicked. The guard inside `start` lowers the active count.
+            // or the handler panicked. Dropping `start` lowers the active count.
             if let Some(start) = this.project().start.take() {
                 let reason = if std::thread::panicking() {
                     ERROR_TYPE_PANIC

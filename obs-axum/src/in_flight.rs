@@ -1,33 +1,13 @@
 //! A request in flight: what it records from the moment it arrives until its response body is
-//! done, and the guard that holds `http_server_active_requests` up meanwhile.
+//! done, holding `http_server_active_requests` up meanwhile.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use obs_core::prometheus::IntGauge;
-
 use obs_core::HttpServerSeries;
 
 use crate::instruments::{Instruments, RouteEntry};
-
-/// Keeps `http_server_active_requests` raised while alive; lowers it on drop, whichever way the
-/// request ends (completion, cancellation, panic).
-#[derive(Debug)]
-pub(crate) struct ActiveGuard(IntGauge);
-
-impl ActiveGuard {
-    pub(crate) fn new(gauge: &IntGauge) -> Self {
-        gauge.inc();
-        ActiveGuard(gauge.clone())
-    }
-}
-
-impl Drop for ActiveGuard {
-    fn drop(&mut self) {
-        self.0.dec();
-    }
-}
 
 /// A request in flight, before its response exists.
 #[derive(Debug)]
@@ -41,7 +21,18 @@ pub(crate) struct Start {
     pub(crate) record_metrics: bool,
     pub(crate) record_sizes: bool,
     pub(crate) span: tracing::Span,
-    pub(crate) _active: Option<ActiveGuard>,
+    /// Whether this request raised `http_server_active_requests`. Dropping the `Start` lowers
+    /// it, whichever way the request ends (completion, cancellation, panic); it holds no
+    /// handle of its own, the gauge is found by method index.
+    pub(crate) active: bool,
+}
+
+impl Drop for Start {
+    fn drop(&mut self) {
+        if self.active {
+            self.instruments.active(self.method).dec();
+        }
+    }
 }
 
 impl Start {

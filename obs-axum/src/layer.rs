@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use obs_core::{Metrics, Telemetry};
 use opentelemetry::propagation::TextMapPropagator;
@@ -67,6 +68,17 @@ pub(crate) struct Config {
 /// that a layer set to [`ObsLayer::only_unobserved`] further in lets it through untouched.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Observed;
+
+/// Set once a layer with [`ObsLayer::only_unobserved`] exists in the process. Until then no
+/// service reads [`Observed`], and leaving it would cost every request a grown extension map
+/// (axum's three entries fill the map's first allocation).
+static MARKER_READ: AtomicBool = AtomicBool::new(false);
+
+/// Whether a service must leave [`Observed`] in the requests it sees. The flag is set while
+/// an `only_unobserved` layer is configured, before any service it makes can see a request.
+pub(crate) fn marker_read() -> bool {
+    MARKER_READ.load(Ordering::Relaxed)
+}
 
 impl Config {
     fn new(families: Option<obs_core::HttpServerMetrics>) -> Self {
@@ -301,6 +313,9 @@ impl ObsLayer {
     /// # Ok(()) }
     /// ```
     pub fn only_unobserved(self, enabled: bool) -> Self {
+        if enabled {
+            MARKER_READ.store(true, Ordering::Relaxed);
+        }
         self.config(|c| c.only_unobserved = enabled)
     }
 

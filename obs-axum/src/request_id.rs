@@ -44,23 +44,34 @@ fn generate() -> HeaderValue {
     let hi = keys.hash_one((n, 0u8));
     let lo = keys.hash_one((n, 1u8));
     let mut buf = [0u8; 32];
-    hex(hi, &mut buf[..16]);
-    hex(lo, &mut buf[16..]);
+    hex(&hi.to_be_bytes(), &mut buf[..16]);
+    hex(&lo.to_be_bytes(), &mut buf[16..]);
     // Hex digits are always a valid header value.
     HeaderValue::from_bytes(&buf).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
-fn hex(mut v: u64, out: &mut [u8]) {
+/// Writes `bytes` as lowercase hex into `out`, two digits a byte, as far as `out` reaches.
+pub(crate) fn hex(bytes: &[u8], out: &mut [u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for slot in out.iter_mut().rev() {
-        *slot = DIGITS[(v & 0xf) as usize];
-        v >>= 4;
+    for (b, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0xf)];
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_is_lowercase_two_digits_a_byte() {
+        let mut out = [b'.'; 8];
+        hex(&[0x00, 0x0f, 0xa5, 0xff], &mut out);
+        assert_eq!(&out, b"000fa5ff");
+        let mut short = [b'.'; 3];
+        hex(&[0xab, 0xcd], &mut short);
+        assert_eq!(&short, b"ab.");
+    }
 
     #[test]
     fn keeps_sane_ids_and_replaces_bad_ones() {

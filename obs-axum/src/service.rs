@@ -12,8 +12,8 @@ use tower_service::Service;
 
 use crate::body::{RequestBody, ResponseBody};
 use crate::future::ResponseFuture;
-use crate::in_flight::{ActiveGuard, Start};
-use crate::layer::{Observed, Shared};
+use crate::in_flight::Start;
+use crate::layer::{self, Observed, Shared};
 use crate::route::RouteRequest;
 use crate::{request_id, span};
 
@@ -63,8 +63,9 @@ where
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let shared = &self.shared;
         let config = &shared.config;
-        // An outer layer has recorded (or deliberately skipped) this request already.
-        let observed = req.extensions_mut().insert(Observed).is_some();
+        // An outer layer has recorded (or deliberately skipped) this request already. Only an
+        // `only_unobserved` layer reads the marker; with none in the process it is left out.
+        let observed = layer::marker_read() && req.extensions_mut().insert(Observed).is_some();
         let (no_metrics, no_span) = config.skips(req.uri().path());
         let pass = (observed && config.only_unobserved) || (no_metrics && no_span);
         let instruments = match &shared.instruments {
@@ -87,7 +88,6 @@ where
             let found = config.extractor.extract(&parts);
             instruments.route(found.as_deref().unwrap_or(ROUTE_UNMATCHED))
         };
-        let active = (!no_metrics).then(|| ActiveGuard::new(instruments.active(method)));
         let request_id = config
             .request_id
             .then(|| request_id::ensure(req.headers_mut()));
@@ -108,6 +108,10 @@ where
             .then(|| Arc::new(AtomicU64::new(0)));
         let req = req.map(|body| RequestBody::new(body, request_bytes.clone()));
         let future = span.in_scope(|| self.inner.call(req));
+        // Lowered when `start` is dropped.
+        if !no_metrics {
+            instruments.active(method).inc();
+        }
         let start = Start {
             instruments: Arc::clone(instruments),
             route,
@@ -117,7 +121,7 @@ where
             record_metrics: !no_metrics,
             record_sizes: config.body_sizes,
             span,
-            _active: active,
+            active: !no_metrics,
         };
         ResponseFuture::new(future, Some(start), request_id, config.trace_response)
     }

@@ -131,13 +131,12 @@ pub(crate) fn trace_response(span: &Span) -> Option<HeaderValue> {
     if !sc.is_valid() {
         return None;
     }
-    let value = format!(
-        "00-{}-{}-{:02x}",
-        sc.trace_id(),
-        sc.span_id(),
-        sc.trace_flags().to_u8()
-    );
-    HeaderValue::from_str(&value).ok()
+    // Hex-encoded on the stack: the value is copied once, into the header.
+    let mut buf = *b"00-00000000000000000000000000000000-0000000000000000-00";
+    crate::request_id::hex(&sc.trace_id().to_bytes(), &mut buf[3..35]);
+    crate::request_id::hex(&sc.span_id().to_bytes(), &mut buf[36..52]);
+    crate::request_id::hex(&[sc.trace_flags().to_u8()], &mut buf[53..]);
+    HeaderValue::from_bytes(&buf).ok()
 }
 
 fn scheme<B>(req: &Request<B>) -> &str {

@@ -56,3 +56,21 @@ fn user_layers_see_the_subscriber_through_their_own_filters() {
     assert_eq!(warnings.spans.load(Ordering::Relaxed), 0);
     assert_eq!(warnings.events.load(Ordering::Relaxed), 1);
 }
+
+/// With the default filters obs's layers could share one filter in front of the subscriber;
+/// with an application layer they keep their own, so the application's layer still sees
+/// below `info`.
+#[test]
+fn a_user_layer_sees_below_obs_default_filters() {
+    let all = Counting::default();
+    let telemetry = Telemetry::builder("layers")
+        .log_writer(std::io::sink)
+        .with_layer(all.clone())
+        .build()
+        .unwrap();
+    tracing::dispatcher::with_default(telemetry.dispatch(), || {
+        tracing::debug_span!("cache_lookup").in_scope(|| tracing::trace!("miss"));
+    });
+    assert_eq!(all.spans.load(Ordering::Relaxed), 1);
+    assert_eq!(all.events.load(Ordering::Relaxed), 1);
+}

@@ -6,10 +6,11 @@ use std::sync::{Arc, OnceLock};
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
-use tracing::Dispatch;
+use tracing::{Dispatch, Subscriber as TracingSubscriber};
 use tracing_subscriber::filter::FilterExt;
 use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::{Layer, Registry};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 use super::settings::{Settings, env_filter};
 use crate::config::{LogFormat, TracesExporter};
@@ -20,7 +21,16 @@ use crate::otlp;
 use crate::runtime::{Exporters, NotOnExporterThread};
 use crate::{Error, Metrics};
 
-pub(super) type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
+/// A layer given by the application ([`TelemetryBuilder::with_layer`](super::TelemetryBuilder::with_layer)).
+pub(super) type BoxedLayer = BoxedLayerOver<Registry>;
+type BoxedLayerOver<S> = Box<dyn Layer<S> + Send + Sync>;
+
+/// The layers of a subscriber and the parts of them the guard shuts down.
+type Layers<S> = (
+    Vec<BoxedLayerOver<S>>,
+    Option<SdkTracerProvider>,
+    Option<LokiShutdown>,
+);
 
 /// The assembled subscriber and the parts of it the guard shuts down.
 pub(super) struct Subscriber {
@@ -46,22 +56,78 @@ pub(super) fn assemble(
     };
 
     let dispatch_slot = Arc::clone(&identity.dispatch);
-    let mut layers: Vec<BoxedLayer> = Vec::with_capacity(3);
-    layers.push(match settings.log_format {
+    // Logs and traces filter separately, each layer with its own filter, unless their
+    // directives are the same (the default) and the application added no layers: then one
+    // filter in front of every layer decides, and a span costs one decision and one filter
+    // lookup per callback instead of one per layer. What is enabled is the same either way.
+    // The application's layers see everything but through their own filters, so with them
+    // obs's layers keep theirs.
+    let one_filter = settings.log_filter == settings.trace_filter && extra.is_empty();
+    let (dispatch, tracer_provider, loki) = if one_filter {
+        let (layers, tracer_provider, loki) =
+            layers(settings, writer, metrics, exporters, identity, None)?;
+        let subscriber = Registry::default()
+            .with(env_filter(&settings.log_filter))
+            .with(layers);
+        (Dispatch::new(subscriber), tracer_provider, loki)
+    } else {
+        let (mut layers, tracer_provider, loki) = layers(
+            settings,
+            writer,
+            metrics,
+            exporters,
+            identity,
+            Some(env_filter),
+        )?;
+        layers.extend(extra);
+        (
+            Dispatch::new(Registry::default().with(layers)),
+            tracer_provider,
+            loki,
+        )
+    };
+    let _ = dispatch_slot.set(dispatch.downgrade());
+    Ok(Subscriber {
+        dispatch,
+        tracer_provider,
+        loki,
+    })
+}
+
+/// The stdout, OpenTelemetry and Loki layers over `S`, each behind its own filter made by
+/// `per_layer`, or unfiltered (but for the exporter threads) when `per_layer` is `None`.
+fn layers<S>(
+    settings: &Settings,
+    writer: SharedWriter,
+    metrics: &Metrics,
+    exporters: &Exporters,
+    identity: LogIdentity,
+    per_layer: Option<fn(&str) -> EnvFilter>,
+) -> Result<Layers<S>, Error>
+where
+    S: TracingSubscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static,
+{
+    let filtered = |layer: BoxedLayerOver<S>, directives: &str| -> BoxedLayerOver<S> {
+        match per_layer {
+            Some(filter) => layer.with_filter(filter(directives)).boxed(),
+            None => layer,
+        }
+    };
+    let mut layers: Vec<BoxedLayerOver<S>> = Vec::with_capacity(3);
+    let stdout = match settings.log_format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .fmt_fields(JsonFieldList)
             .event_format(JsonFormat {
                 identity: identity.clone(),
             })
             .with_writer(writer.clone())
-            .with_filter(env_filter(&settings.log_filter))
             .boxed(),
         LogFormat::Pretty => tracing_subscriber::fmt::layer()
             .with_writer(writer.clone())
             .with_ansi(std::io::stdout().is_terminal())
-            .with_filter(env_filter(&settings.log_filter))
             .boxed(),
-    });
+    };
+    layers.push(filtered(stdout, &settings.log_filter));
 
     let tracer_provider = if settings.sdk_disabled {
         None
@@ -98,14 +164,16 @@ pub(super) fn assemble(
         }
         let provider = provider.build();
         let tracer = provider.tracer("obs");
-        layers.push(
-            tracing_opentelemetry::layer()
-                .with_tracer(tracer)
-                .with_tracked_inactivity(false)
-                .with_threads(false)
-                .with_filter(NotOnExporterThread.and(env_filter(&settings.trace_filter)))
+        let layer = tracing_opentelemetry::layer()
+            .with_tracer(tracer)
+            .with_tracked_inactivity(false)
+            .with_threads(false);
+        layers.push(match per_layer {
+            Some(filter) => layer
+                .with_filter(NotOnExporterThread.and(filter(&settings.trace_filter)))
                 .boxed(),
-        );
+            None => layer.with_filter(NotOnExporterThread).boxed(),
+        });
         Some(provider)
     };
 
@@ -113,20 +181,11 @@ pub(super) fn assemble(
         Some(url) => {
             let counters = metrics.loki_counters()?;
             let (layer, shutdown) = loki::start(url, identity, counters, &exporters.handle()?)?;
-            layers.push(layer.with_filter(env_filter(&settings.log_filter)).boxed());
+            layers.push(filtered(layer.boxed(), &settings.log_filter));
             Some(shutdown)
         }
         None => None,
     };
 
-    layers.extend(extra);
-    // Logs and traces filter separately: each layer carries its own filter.
-    let subscriber = Registry::default().with(layers);
-    let dispatch = Dispatch::new(subscriber);
-    let _ = dispatch_slot.set(dispatch.downgrade());
-    Ok(Subscriber {
-        dispatch,
-        tracer_provider,
-        loki,
-    })
+    Ok((layers, tracer_provider, loki))
 }

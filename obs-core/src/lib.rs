@@ -136,7 +136,10 @@ pub use error::Error;
 pub use http_client_metrics::{HttpClientLabels, HttpClientMetrics};
 pub use http_metrics::{HttpServerLabels, HttpServerMetrics, HttpServerSeries};
 pub use metrics::Metrics;
-pub use rum_metrics::{BrowserEventLabels, BrowserExceptionLabels, RumMetrics, WebVitalLabels};
+pub use rum_metrics::{
+    BrowserEventLabels, BrowserExceptionLabels, BrowserResourceLabels, NavigationPhaseLabels,
+    RumMetrics, WebVitalLabels,
+};
 #[doc(hidden)]
 pub use runtime::{Exporters, ShutdownSignal};
 pub use runtime_metrics::{

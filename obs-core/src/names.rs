@@ -5,7 +5,8 @@
 //! (`http.server.request.duration` in seconds becomes `http_server_request_duration_seconds`).
 //! Dashboards, alert rules and the other obs crates refer to these constants, so a name is
 //! spelled in exactly one place. Label values from a closed set are enums with an `as_str`
-//! ([`RumItemKind`], [`RumDropReason`], [`RumRejectReason`], [`WebVital`]); the typed recording
+//! ([`RumItemKind`], [`RumDropReason`], [`RumRejectReason`], [`WebVital`], [`NavigationPhase`],
+//! [`InitiatorType`]); the typed recording
 //! methods of the metric families take them.
 //!
 //! # The "other" values
@@ -21,7 +22,7 @@
 //! | [`ERROR_TYPE_OTHER`] | `_OTHER` | `error_type` of `db_client_operation_duration_seconds` |
 //! | [`OPERATION_OTHER`] | `OTHER` | `db_operation_name` |
 //! | [`DB_SYSTEM_OTHER_SQL`] | `other_sql` | `db_system_name` (OpenTelemetry's value) |
-//! | [`RUM_OTHER`] | `other` | `app_name`, `page_route`, `rating`, `event_name`, browser `error_type` |
+//! | [`RUM_OTHER`] | `other` | `app_name`, `page_route`, `rating`, `event_name`, browser `error_type`, `initiator_type` |
 
 // ---------------------------------------------------------------------------------------------
 // HTTP server
@@ -329,6 +330,15 @@ pub const BROWSER_WEB_VITAL_CLS: &str = "browser_web_vital_cls";
 pub const BROWSER_EXCEPTIONS: &str = "browser_exceptions_total";
 /// Counter: custom events reported by browsers.
 pub const BROWSER_EVENTS: &str = "browser_events_total";
+/// Histogram: the phases of a page load (DNS, connect, TLS, TTFB, DOM processing, page load),
+/// from Faro's `faro.performance.navigation` events.
+pub const BROWSER_NAVIGATION_PHASE_DURATION: &str = "browser_navigation_phase_duration_seconds";
+/// Histogram: how long browsers took to fetch a resource, from Faro's
+/// `faro.performance.resource` events.
+pub const BROWSER_RESOURCE_DURATION: &str = "browser_resource_duration_seconds";
+/// Histogram: the bytes a resource took over the network (headers included, 0 when served from
+/// the browser's cache), from Faro's `faro.performance.resource` events.
+pub const BROWSER_RESOURCE_TRANSFER_SIZE: &str = "browser_resource_transfer_size_bytes";
 /// Counter: items (logs, exceptions, measurements, events, spans) the RUM receiver accepted.
 pub const OBS_RUM_ITEMS_RECEIVED: &str = "obs_rum_items_received_total";
 /// Counter: requests the RUM receiver rejected, by reason.
@@ -345,6 +355,10 @@ pub const PAGE_ROUTE: &str = "page_route";
 pub const RATING: &str = "rating";
 /// Label: a custom event's name, from a configured allow-list, else [`RUM_OTHER`].
 pub const EVENT_NAME: &str = "event_name";
+/// Label: a phase of a page load, one of [`NavigationPhase`].
+pub const PHASE: &str = "phase";
+/// Label: what made the browser fetch a resource, one of [`InitiatorType`].
+pub const INITIATOR_TYPE: &str = "initiator_type";
 /// Label: the kind of a RUM item (`log`, `exception`, `measurement`, `event`, `span`).
 pub const RUM_KIND: &str = "kind";
 /// Label: why a RUM request or item was rejected or dropped.
@@ -439,7 +453,8 @@ label_values! {
         DuplicateBatch => "duplicate_batch",
         /// A web-vitals measurement without a known vital.
         UnknownWebVital => "unknown_web_vital",
-        /// A web vital that is not a finite, non-negative number.
+        /// A web vital, navigation phase or resource timing that is not a finite, non-negative
+        /// number, or one beyond [`MAX_BROWSER_TIMING_SECONDS`] or [`MAX_BROWSER_TRANSFER_BYTES`].
         InvalidValue => "invalid_value",
         /// Browser spans while span forwarding is off.
         TracesNotForwarded => "traces_not_forwarded",
@@ -476,6 +491,74 @@ label_values! {
         BadJson => "bad_json",
         /// Processing failed unexpectedly.
         Internal => "internal",
+    }
+}
+
+label_values! {
+    /// A phase of a page load, recorded in [`BROWSER_NAVIGATION_PHASE_DURATION`].
+    "phase",
+    pub enum NavigationPhase {
+        /// The DNS lookup of the page's host.
+        Dns => "dns",
+        /// The TCP handshake.
+        Connect => "connect",
+        /// The TLS negotiation.
+        Tls => "tls",
+        /// From the request until the first byte of the response.
+        Ttfb => "ttfb",
+        /// From the document becoming interactive until the DOM is complete.
+        DomProcessing => "dom_processing",
+        /// From the start of the fetch until the DOM is complete.
+        PageLoad => "page_load",
+    }
+}
+
+label_values! {
+    /// What made the browser fetch a resource (the Resource Timing `initiatorType`), recorded
+    /// in [`BROWSER_RESOURCE_DURATION`] and [`BROWSER_RESOURCE_TRANSFER_SIZE`].
+    "initiator_type",
+    pub enum InitiatorType {
+        /// A `<script>` element: the page's JavaScript.
+        Script => "script",
+        /// A `<link>` element (stylesheets, preloads, icons).
+        Link => "link",
+        /// A resource a stylesheet loaded (fonts, background images).
+        Css => "css",
+        /// An `<img>` element.
+        Img => "img",
+        /// A `fetch()` call.
+        Fetch => "fetch",
+        /// An `XMLHttpRequest`.
+        Xmlhttprequest => "xmlhttprequest",
+        /// Any other initiator, [`RUM_OTHER`].
+        Other => "other",
+    }
+}
+
+impl NavigationPhase {
+    /// The attribute of a Faro `faro.performance.navigation` event that holds the phase, in
+    /// milliseconds as a decimal string (`dnsLookupTime`, …).
+    pub const fn faro_attribute(self) -> &'static str {
+        match self {
+            NavigationPhase::Dns => "dnsLookupTime",
+            NavigationPhase::Connect => "tcpHandshakeTime",
+            NavigationPhase::Tls => "tlsNegotiationTime",
+            NavigationPhase::Ttfb => "ttfb",
+            NavigationPhase::DomProcessing => "domProcessingTime",
+            NavigationPhase::PageLoad => "pageLoadTime",
+        }
+    }
+}
+
+impl InitiatorType {
+    /// The value for a browser's `initiatorType`: the one it names, else [`InitiatorType::Other`].
+    #[must_use]
+    pub fn from_browser(initiator_type: &str) -> Self {
+        InitiatorType::ALL
+            .iter()
+            .copied()
+            .find(|t| t.as_str() == initiator_type)
+            .unwrap_or(InitiatorType::Other)
     }
 }
 
@@ -535,6 +618,11 @@ pub const WEB_VITAL_LABELS: [&str; 3] = [APP_NAME, PAGE_ROUTE, RATING];
 pub const BROWSER_EXCEPTION_LABELS: [&str; 2] = [APP_NAME, ERROR_TYPE];
 /// Label names of [`BROWSER_EVENTS`], in order.
 pub const BROWSER_EVENT_LABELS: [&str; 2] = [APP_NAME, EVENT_NAME];
+/// Label names of [`BROWSER_NAVIGATION_PHASE_DURATION`], in order.
+pub const NAVIGATION_PHASE_LABELS: [&str; 3] = [APP_NAME, PAGE_ROUTE, PHASE];
+/// Label names of [`BROWSER_RESOURCE_DURATION`] and [`BROWSER_RESOURCE_TRANSFER_SIZE`], in
+/// order.
+pub const BROWSER_RESOURCE_LABELS: [&str; 2] = [APP_NAME, INITIATOR_TYPE];
 /// Label names of [`OBS_RUM_ITEMS_RECEIVED`].
 pub const RUM_ITEMS_RECEIVED_LABELS: [&str; 1] = [RUM_KIND];
 /// Label names of [`OBS_RUM_REQUESTS_REJECTED`] and [`OBS_RUM_ITEMS_DROPPED`].
@@ -557,6 +645,20 @@ pub const WEB_VITAL_INP_BUCKETS: &[f64] =
 pub const WEB_VITAL_CLS_BUCKETS: &[f64] = &[
     0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.35, 0.5, 0.75, 1.0,
 ];
+/// Buckets of [`BROWSER_NAVIGATION_PHASE_DURATION`] and [`BROWSER_RESOURCE_DURATION`]: 1 ms
+/// (a cached DNS lookup, a reused connection) to 30 s (a page load on a bad network).
+pub const BROWSER_TIMING_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+/// Buckets of [`BROWSER_RESOURCE_TRANSFER_SIZE`]: 64 B to 64 MiB in powers of four, like the
+/// HTTP body sizes.
+pub const BROWSER_TRANSFER_SIZE_BUCKETS: &[f64] = BODY_SIZE_BUCKETS;
+/// The longest navigation phase or resource timing recorded: 10 minutes, in seconds. Longer
+/// values are counted as `invalid_value` drops.
+pub const MAX_BROWSER_TIMING_SECONDS: f64 = 600.0;
+/// The largest resource transfer size recorded: 1 GiB. Larger values are counted as
+/// `invalid_value` drops.
+pub const MAX_BROWSER_TRANSFER_BYTES: f64 = 1_073_741_824.0;
 
 /// The content type of the Prometheus text exposition format.
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -608,5 +710,20 @@ mod tests {
         distinct_snake_case(WebVital::ALL.iter().map(|v| v.as_str()));
         let metrics: HashSet<_> = WebVital::ALL.iter().map(|v| v.metric_name()).collect();
         assert_eq!(metrics.len(), WebVital::ALL.len());
+        distinct_snake_case(NavigationPhase::ALL.iter().map(|p| p.as_str()));
+        distinct_snake_case(InitiatorType::ALL.iter().map(|t| t.as_str()));
+        let attributes: HashSet<_> = NavigationPhase::ALL
+            .iter()
+            .map(|p| p.faro_attribute())
+            .collect();
+        assert_eq!(attributes.len(), NavigationPhase::ALL.len());
+    }
+
+    #[test]
+    fn unknown_initiators_are_other() {
+        assert_eq!(InitiatorType::Other.as_str(), RUM_OTHER);
+        assert_eq!(InitiatorType::from_browser("script"), InitiatorType::Script);
+        assert_eq!(InitiatorType::from_browser("beacon"), InitiatorType::Other);
+        assert_eq!(InitiatorType::from_browser("SCRIPT"), InitiatorType::Other);
     }
 }

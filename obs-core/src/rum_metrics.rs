@@ -26,6 +26,12 @@ pub struct RumMetrics {
     ttfb: HistogramVec,
     /// `browser_web_vital_cls`, labels [`WEB_VITAL_LABELS`].
     cls: HistogramVec,
+    /// `browser_navigation_phase_duration_seconds`, labels [`NAVIGATION_PHASE_LABELS`].
+    navigation_phase: HistogramVec,
+    /// `browser_resource_duration_seconds`, labels [`BROWSER_RESOURCE_LABELS`].
+    resource_duration: HistogramVec,
+    /// `browser_resource_transfer_size_bytes`, labels [`BROWSER_RESOURCE_LABELS`].
+    resource_transfer_size: HistogramVec,
     /// `browser_exceptions_total`, labels [`BROWSER_EXCEPTION_LABELS`].
     exceptions: IntCounterVec,
     /// `browser_events_total`, labels [`BROWSER_EVENT_LABELS`].
@@ -47,6 +53,27 @@ pub struct WebVitalLabels<'a> {
     pub page_route: &'a str,
     /// `rating`: one of [`WEB_VITAL_RATINGS`] or [`RUM_OTHER`].
     pub rating: &'a str,
+}
+
+/// The labels of `browser_navigation_phase_duration_seconds`. Pass bounded values only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NavigationPhaseLabels<'a> {
+    /// `app_name`: an allow-listed application or [`RUM_OTHER`].
+    pub app_name: &'a str,
+    /// `page_route`: a configured route pattern or [`RUM_OTHER`].
+    pub page_route: &'a str,
+    /// `phase`.
+    pub phase: NavigationPhase,
+}
+
+/// The labels of `browser_resource_duration_seconds` and
+/// `browser_resource_transfer_size_bytes`. Pass bounded values only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BrowserResourceLabels<'a> {
+    /// `app_name`: an allow-listed application or [`RUM_OTHER`].
+    pub app_name: &'a str,
+    /// `initiator_type`.
+    pub initiator_type: InitiatorType,
 }
 
 /// The labels of `browser_exceptions_total`. Pass bounded values only.
@@ -100,6 +127,30 @@ impl RumMetrics {
             "Cumulative Layout Shift reported by browsers.",
             &buckets.cls,
         )?;
+        let histogram = |name: &str, help: &str, buckets: &[f64], labels: &[&str]| {
+            HistogramVec::new(
+                HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+                labels,
+            )
+        };
+        let navigation_phase = histogram(
+            BROWSER_NAVIGATION_PHASE_DURATION,
+            "Phases of page loads reported by browsers.",
+            BROWSER_TIMING_BUCKETS,
+            &NAVIGATION_PHASE_LABELS,
+        )?;
+        let resource_duration = histogram(
+            BROWSER_RESOURCE_DURATION,
+            "Resource fetch durations reported by browsers.",
+            BROWSER_TIMING_BUCKETS,
+            &BROWSER_RESOURCE_LABELS,
+        )?;
+        let resource_transfer_size = histogram(
+            BROWSER_RESOURCE_TRANSFER_SIZE,
+            "Bytes resources took over the network, reported by browsers.",
+            BROWSER_TRANSFER_SIZE_BUCKETS,
+            &BROWSER_RESOURCE_LABELS,
+        )?;
         let exceptions = IntCounterVec::new(
             Opts::new(BROWSER_EXCEPTIONS, "Exceptions reported by browsers."),
             &BROWSER_EXCEPTION_LABELS,
@@ -129,7 +180,16 @@ impl RumMetrics {
             ),
             &RUM_REASON_LABELS,
         )?;
-        for collector in [&lcp, &fcp, &inp, &ttfb, &cls] {
+        for collector in [
+            &lcp,
+            &fcp,
+            &inp,
+            &ttfb,
+            &cls,
+            &navigation_phase,
+            &resource_duration,
+            &resource_transfer_size,
+        ] {
             registry.register(Box::new(collector.clone()))?;
         }
         for collector in [
@@ -147,6 +207,9 @@ impl RumMetrics {
             inp,
             ttfb,
             cls,
+            navigation_phase,
+            resource_duration,
+            resource_transfer_size,
             exceptions,
             events,
             items_received,
@@ -165,6 +228,27 @@ impl RumMetrics {
             WebVital::Cls => &self.cls,
         };
         family.with_label_values(&[labels.app_name, labels.page_route, labels.rating])
+    }
+
+    /// The `browser_navigation_phase_duration_seconds` histogram of one label set, in seconds.
+    pub fn navigation_phase(&self, labels: NavigationPhaseLabels<'_>) -> Histogram {
+        self.navigation_phase.with_label_values(&[
+            labels.app_name,
+            labels.page_route,
+            labels.phase.as_str(),
+        ])
+    }
+
+    /// The `browser_resource_duration_seconds` histogram of one label set, in seconds.
+    pub fn resource_duration(&self, labels: BrowserResourceLabels<'_>) -> Histogram {
+        self.resource_duration
+            .with_label_values(&[labels.app_name, labels.initiator_type.as_str()])
+    }
+
+    /// The `browser_resource_transfer_size_bytes` histogram of one label set, in bytes.
+    pub fn resource_transfer_size(&self, labels: BrowserResourceLabels<'_>) -> Histogram {
+        self.resource_transfer_size
+            .with_label_values(&[labels.app_name, labels.initiator_type.as_str()])
     }
 
     /// The `browser_exceptions_total` series of one label set.

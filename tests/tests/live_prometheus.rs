@@ -255,10 +255,35 @@ fn faro_batch(worker: usize, i: u64) -> Value {
     } else {
         &["todo_created", "todo_completed"]
     };
-    let events: Vec<Value> = names
+    let mut events: Vec<Value> = names
         .iter()
         .map(|name| json!({"name": name, "domain": "browser", "attributes": {"priority": "high"}, "timestamp": timestamp}))
         .collect();
+    // Faro's performance events, as 2.12 sends them (milliseconds and bytes as decimal
+    // strings): the navigation phases and the resource panels of Frontend Performance.
+    let ms = |good: f64| format!("{:.0}", good * scale);
+    events.push(json!({
+        "name": "faro.performance.navigation",
+        "domain": "browser",
+        "timestamp": timestamp,
+        "attributes": {
+            "dnsLookupTime": ms(8.0), "tcpHandshakeTime": ms(30.0), "tlsNegotiationTime": ms(15.0),
+            "ttfb": ms(150.0), "domProcessingTime": ms(300.0), "pageLoadTime": ms(900.0),
+            "duration": ms(950.0), "transferSize": "4800", "initiatorType": "navigation",
+            "type": "navigate", "faroNavigationId": format!("nav-{id}"),
+        },
+    }));
+    for (initiator, duration, bytes) in [("script", 60.0, "6900"), ("fetch", 25.0, "420")] {
+        events.push(json!({
+            "name": "faro.performance.resource",
+            "domain": "browser",
+            "timestamp": timestamp,
+            "attributes": {
+                "duration": ms(duration), "transferSize": bytes, "initiatorType": initiator,
+                "faroNavigationId": format!("nav-{id}"),
+            },
+        }));
+    }
     let mut batch = json!({
         "meta": {
             "sdk": {"name": "@grafana/faro-web-sdk", "version": "2.12.1"},

@@ -1,5 +1,5 @@
-//! What a batch becomes: web-vital histograms, exception and event counters, `tracing` events
-//! (one for the batch, one per item), forwarded spans.
+//! What a batch becomes: web-vital, navigation-phase and resource histograms, exception and
+//! event counters, `tracing` events (one for the batch, one per item), forwarded spans.
 //!
 //! Every string a browser sent passes through [`Text`] before it reaches a log line or a
 //! span. The batch-wide
@@ -15,12 +15,22 @@ use super::stack;
 use super::text::Text;
 use obs_core::RumMetrics;
 use obs_core::names::{
-    BROWSER_ERROR_TYPES, RUM_OTHER, RumDropReason, RumItemKind, WEB_VITAL_RATINGS, WebVital,
+    BROWSER_ERROR_TYPES, InitiatorType, MAX_BROWSER_TIMING_SECONDS, MAX_BROWSER_TRANSFER_BYTES,
+    NavigationPhase, RUM_OTHER, RumDropReason, RumItemKind, WEB_VITAL_RATINGS, WebVital,
 };
-use obs_core::{BrowserEventLabels, BrowserExceptionLabels, WebVitalLabels};
+use obs_core::prometheus::Histogram;
+use obs_core::{
+    BrowserEventLabels, BrowserExceptionLabels, BrowserResourceLabels, NavigationPhaseLabels,
+    WebVitalLabels,
+};
 
 /// The `tracing` target of every event the receiver emits.
 const TARGET: &str = "obs_axum::rum";
+
+/// The event Faro's performance instrumentation sends once per page load.
+const NAVIGATION_EVENT: &str = "faro.performance.navigation";
+/// The event Faro's performance instrumentation sends per resource the page fetched.
+const RESOURCE_EVENT: &str = "faro.performance.resource";
 
 /// The `app_name` label of a batch: its `meta.app.name` when allow-listed, else `other`.
 pub(crate) fn app_label<'a>(shared: &'a Shared, payload: &Payload) -> &'a str {
@@ -100,6 +110,7 @@ pub(crate) fn record(shared: &Shared, mut payload: Payload, skipped: Skipped, no
                 event_name: label,
             })
             .inc();
+            performance(m, &context, name, &event.attributes);
         }
         let (trace_id, span_id) = ids(event.trace.as_ref());
         let name = text.short(name);
@@ -318,6 +329,72 @@ fn web_vital(
         },
     )
     .observe(value);
+}
+
+/// A Faro performance event's timings, into the navigation-phase or resource histograms; any
+/// other event records nothing here. Each value that is missing, not a number, negative or
+/// beyond its bound is skipped and counted as an `invalid_value` drop.
+fn performance(metrics: &RumMetrics, context: &Context<'_>, name: &str, attributes: &ScalarMap) {
+    // The series is made only for a value it records: a dropped value leaves no empty series.
+    let observe = |histogram: &dyn Fn() -> Histogram, value: Option<f64>| match value {
+        Some(value) => histogram().observe(value),
+        None => metrics.items_dropped(RumDropReason::InvalidValue).inc(),
+    };
+    match name {
+        NAVIGATION_EVENT => {
+            let tcp = attributes.get(NavigationPhase::Connect.faro_attribute());
+            for &phase in NavigationPhase::ALL {
+                let value = attributes.get(phase.faro_attribute());
+                // Faro's TLS time is `connectEnd - secureConnectionStart`, and a page without
+                // TLS has `secureConnectionStart` 0: the "TLS time" is then `connectEnd`, more
+                // than the whole connect phase TLS is part of. That is no TLS, not bad data.
+                if phase == NavigationPhase::Tls
+                    && let (Some(tls), Some(tcp)) = (number(value), number(tcp))
+                    && tls > tcp
+                {
+                    continue;
+                }
+                let labels = NavigationPhaseLabels {
+                    app_name: context.app_label,
+                    page_route: context.page_route,
+                    phase,
+                };
+                observe(&|| metrics.navigation_phase(labels), seconds(value));
+            }
+        }
+        RESOURCE_EVENT => {
+            let initiator = attributes.get("initiatorType").and_then(Scalar::as_str);
+            let labels = BrowserResourceLabels {
+                app_name: context.app_label,
+                initiator_type: InitiatorType::from_browser(initiator.unwrap_or_default()),
+            };
+            observe(
+                &|| metrics.resource_duration(labels),
+                seconds(attributes.get("duration")),
+            );
+            let bytes =
+                number(attributes.get("transferSize")).filter(|b| *b <= MAX_BROWSER_TRANSFER_BYTES);
+            observe(&|| metrics.resource_transfer_size(labels), bytes);
+        }
+        _ => {}
+    }
+}
+
+/// A performance attribute as a finite, non-negative number: Faro sends decimal strings
+/// (`"unknown"` when the browser had no value).
+fn number(value: Option<&Scalar>) -> Option<f64> {
+    let value = match value? {
+        Scalar::String(s) => s.trim().parse::<f64>().ok()?,
+        other => other.as_f64()?,
+    };
+    (value.is_finite() && value >= 0.0).then_some(value)
+}
+
+/// A performance timing in milliseconds, in seconds, when within [`MAX_BROWSER_TIMING_SECONDS`].
+fn seconds(value: Option<&Scalar>) -> Option<f64> {
+    number(value)
+        .map(|ms| ms / 1000.0)
+        .filter(|s| *s <= MAX_BROWSER_TIMING_SECONDS)
 }
 
 /// `error_type`: a well-known JavaScript error name, else `other`.

@@ -4,7 +4,8 @@
 //! so into Loki, next to the backend's logs). No collector to run.
 //!
 //! The receiver answers like Grafana Alloy's `faro.receiver`, so the SDK's retry logic works
-//! unchanged; unlike Alloy it records web vitals as histograms.
+//! unchanged; unlike Alloy it records web vitals, page-load phases and resource timings as
+//! histograms.
 //!
 //! # Example
 //!
@@ -42,6 +43,9 @@
 //! | `browser_web_vital_ttfb_seconds` | histogram (0.1 … 10) | s | `app_name`, `page_route`, `rating` |
 //! | `browser_web_vital_inp_seconds` | histogram (0.05 … 2) | s | `app_name`, `page_route`, `rating` |
 //! | `browser_web_vital_cls` | histogram (0.01 … 1) | — | `app_name`, `page_route`, `rating` |
+//! | `browser_navigation_phase_duration_seconds` | histogram (0.001 … 30) | s | `app_name`, `page_route`, `phase` (`dns`, `connect`, `tls`, `ttfb`, `dom_processing`, `page_load`) |
+//! | `browser_resource_duration_seconds` | histogram (0.001 … 30) | s | `app_name`, `initiator_type` (`script`, `link`, `css`, `img`, `fetch`, `xmlhttprequest`, `other`) |
+//! | `browser_resource_transfer_size_bytes` | histogram (64 … 64 Mi) | bytes | `app_name`, `initiator_type` |
 //! | `browser_exceptions_total` | counter | exceptions | `app_name`, `error_type` |
 //! | `browser_events_total` | counter | events | `app_name`, `event_name` |
 //! | `obs_rum_items_received_total` | counter | items | `kind` (`measurement`, `exception`, `log`, `event`, `span`) |
@@ -52,13 +56,29 @@
 //! milliseconds and are recorded in seconds; CLS is unitless. A report repeated with the same
 //! `context.id` (the SDK's `reportAllChanges`) is counted once.
 //!
+//! The navigation and resource histograms come from the events Faro's performance
+//! instrumentation sends, `faro.performance.navigation` (once per page load) and
+//! `faro.performance.resource` (per resource; the SDK reports only `fetch` and
+//! `xmlhttprequest` ones unless the page sets `trackResources: true`). Their attributes are
+//! milliseconds and bytes as decimal strings: `dnsLookupTime`, `tcpHandshakeTime` (which
+//! includes TLS), `tlsNegotiationTime`, `ttfb`, `domProcessingTime`, `pageLoadTime`;
+//! `duration`, `transferSize` (0 when the browser's cache served it) and `initiatorType`. A
+//! value that is missing, `unknown`, not a number, negative, longer than 10 minutes or larger
+//! than 1 GiB is not recorded and counts one `obs_rum_items_dropped_total{reason="invalid_value"}`
+//! per value. A TLS time longer than the connect phase is Faro's reading of a page without TLS
+//! and records nothing. These events stay events: they count in `browser_events_total` (as
+//! `other` unless [`RumReceiver::event_names`] lists them) and are logged like any other; the
+//! histograms' `_count` is not another count of events. The navigation `ttfb` phase and
+//! `browser_web_vital_ttfb_seconds` measure the same thing from two sources.
+//!
 //! # Cardinality
 //!
 //! Every label comes from a bounded set, whatever browsers send: `app_name` is a name from
 //! [`RumReceiver::app_names`] or `other`; `page_route` is the first of
 //! [`RumReceiver::page_routes`] matching the page URL's path, or `other`; `rating` is `good`,
 //! `needs-improvement`, `poor` or `other`; `event_name` is from [`RumReceiver::event_names`]
-//! or `other`; `error_type` is a standard JavaScript error name (`Error`, `TypeError`,
+//! or `other`; `phase` and `initiator_type` are the closed sets above (an unknown initiator is
+//! `other`); `error_type` is a standard JavaScript error name (`Error`, `TypeError`,
 //! `ReferenceError`, `RangeError`, `SyntaxError`, `URIError`, `EvalError`, `AggregateError`,
 //! `SecurityError`, `NetworkError`, `AbortError`) or `other`. Raw values (the app name as sent,
 //! page URLs, session ids) appear only in `tracing` events.

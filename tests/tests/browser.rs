@@ -137,7 +137,9 @@ async fn a_click_in_chromium_is_one_trace_down_to_sql_and_the_receiver_records_t
         let text = metrics(port).await;
         let done = sample_sum(&text, "browser_web_vital_fcp_seconds_count") > 0.0
             && sample_sum(&text, "browser_web_vital_ttfb_seconds_count") > 0.0
-            && sample_sum(&text, "browser_exceptions_total") > exceptions_before;
+            && sample_sum(&text, "browser_exceptions_total") > exceptions_before
+            && sample_sum(&text, "browser_navigation_phase_duration_seconds_count") > 0.0
+            && sample_sum(&text, "browser_resource_transfer_size_bytes_count") > 0.0;
         if done || tokio::time::Instant::now() > deadline {
             break text;
         }
@@ -163,6 +165,31 @@ async fn a_click_in_chromium_is_one_trace_down_to_sql_and_the_receiver_records_t
             vital(name)
         );
     }
+    // Faro's performance events: the page load's phases and the page's scripts (the example
+    // sets `trackResources`), as Chromium measured them.
+    let page = [("app_name", "todo-frontend"), ("page_route", "/")];
+    for phase in ["ttfb", "page_load"] {
+        assert!(
+            exposition
+                .series("browser_navigation_phase_duration_seconds_count")
+                .any(|s| s.has_labels(&page) && s.has_labels(&[("phase", phase)]) && s.value > 0.0),
+            "no {phase} navigation phase recorded\n{seen}"
+        );
+    }
+    assert!(
+        exposition
+            .value_matching(
+                "browser_resource_transfer_size_bytes_sum",
+                &[("app_name", "todo-frontend"), ("initiator_type", "script")]
+            )
+            .is_some_and(|bytes| bytes > 10_000.0),
+        "the page's scripts were not recorded:\n{}",
+        after
+            .lines()
+            .filter(|l| l.starts_with("browser_resource"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     // LCP and CLS follow when the page is hidden; Chromium reports them, but only note them.
     for name in ["browser_web_vital_lcp_seconds", "browser_web_vital_cls"] {
         eprintln!("{name}: {:?}", vital(name));

@@ -118,14 +118,46 @@ pub const ENV_VARS: &[&str] = &[
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum OtlpProtocol {
-    /// OTLP over gRPC, conventionally port 4317.
+    /// OTLP over gRPC, conventionally port 4317. Needs the `otlp-grpc` feature.
     #[default]
     Grpc,
-    /// OTLP protobuf over HTTP, conventionally port 4318, path `/v1/traces`.
+    /// OTLP protobuf over HTTP, conventionally port 4318, path `/v1/traces`. Needs the
+    /// `otlp-http` feature.
     HttpProtobuf,
 }
 
 impl OtlpProtocol {
+    /// The transport used when no setting names one: gRPC, unless only the `otlp-http`
+    /// feature is on.
+    pub(crate) fn compiled_default() -> Self {
+        Self::default_of(cfg!(feature = "otlp-grpc"), cfg!(feature = "otlp-http"))
+    }
+
+    /// The default transport when gRPC and HTTP are compiled in (or not) as given.
+    fn default_of(grpc: bool, http: bool) -> Self {
+        if http && !grpc {
+            OtlpProtocol::HttpProtobuf
+        } else {
+            OtlpProtocol::Grpc
+        }
+    }
+
+    /// The name `OTEL_EXPORTER_OTLP_PROTOCOL` gives this transport.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            OtlpProtocol::Grpc => "grpc",
+            OtlpProtocol::HttpProtobuf => "http/protobuf",
+        }
+    }
+
+    /// The obs-core feature that compiles this transport in, and whether it is on.
+    pub(crate) fn feature(self) -> (&'static str, bool) {
+        match self {
+            OtlpProtocol::Grpc => ("otlp-grpc", cfg!(feature = "otlp-grpc")),
+            OtlpProtocol::HttpProtobuf => ("otlp-http", cfg!(feature = "otlp-http")),
+        }
+    }
+
     fn parse(setting: &'static str, value: &str) -> Result<Self, Error> {
         match value.trim() {
             "grpc" => Ok(OtlpProtocol::Grpc),
@@ -463,13 +495,14 @@ impl EnvVars {
             .filter(|v| !v.trim().is_empty())
     }
 
-    pub(crate) fn protocol(&self) -> Result<Option<OtlpProtocol>, Error> {
+    /// The transport, with the variable that set it.
+    pub(crate) fn protocol(&self) -> Result<Option<(&'static str, OtlpProtocol)>, Error> {
         for name in [
             OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
             OTEL_EXPORTER_OTLP_PROTOCOL,
         ] {
             if let Some(v) = self.get(name) {
-                return OtlpProtocol::parse(name, v).map(Some);
+                return OtlpProtocol::parse(name, v).map(|p| Some((name, p)));
             }
         }
         Ok(None)
@@ -699,13 +732,29 @@ mod tests {
             (OTEL_EXPORTER_OTLP_PROTOCOL, "grpc"),
             (OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, "http/protobuf"),
         ]);
-        assert_eq!(vars.protocol().unwrap(), Some(OtlpProtocol::HttpProtobuf));
+        assert_eq!(
+            vars.protocol().unwrap(),
+            Some((
+                OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
+                OtlpProtocol::HttpProtobuf
+            ))
+        );
         let vars = EnvVars::from_pairs(&[(OTEL_EXPORTER_OTLP_PROTOCOL, "carrier-pigeon")]);
         let err = vars.protocol().unwrap_err();
         assert!(
             err.to_string().contains("OTEL_EXPORTER_OTLP_PROTOCOL"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_default_transport_is_grpc_unless_only_http_is_compiled_in() {
+        use OtlpProtocol::{Grpc, HttpProtobuf};
+        assert_eq!(OtlpProtocol::default_of(true, true), Grpc);
+        assert_eq!(OtlpProtocol::default_of(true, false), Grpc);
+        assert_eq!(OtlpProtocol::default_of(false, true), HttpProtobuf);
+        // Nothing compiled in: gRPC, and exporting is refused naming its feature.
+        assert_eq!(OtlpProtocol::default_of(false, false), Grpc);
     }
 
     #[test]

@@ -102,6 +102,26 @@
 //! and [`prometheus`] are re-exported so an application builds against exactly the versions obs
 //! uses (a layer given to [`TelemetryBuilder::with_layer`] must be a `tracing-subscriber` layer
 //! of the same version).
+//!
+//! # Feature flags
+//!
+//! The exporters are features, all on by default. A library that only records metrics and
+//! spans (obs-axum, obs-sqlx and obs-redis do) depends on obs-core with
+//! `default-features = false` and compiles neither tonic nor reqwest; the application turns
+//! on what it exports with.
+//!
+//! | feature | what it compiles in | default |
+//! |---|---|---|
+//! | `otlp-grpc` | OTLP span export over gRPC (tonic), plain or TLS, gzip | yes |
+//! | `otlp-http` | OTLP span export over HTTP/protobuf (reqwest), plain or TLS, gzip | yes |
+//! | `loki` | the Loki log pusher (`LOKI_URL`) | yes |
+//! | `process` | the `process_*` families: CPU, memory, file descriptors and the cgroup memory limit (Linux) | yes |
+//!
+//! The builder methods and variables are the same with any set of features. A setting that
+//! needs a feature that is off is an [`Error::InvalidConfig`] naming the setting and the
+//! feature: an OTLP endpoint whose transport is not compiled in (unless
+//! `OTEL_TRACES_EXPORTER` is `console` or `none`, or the SDK is disabled), or a Loki URL
+//! without `loki`. With only `otlp-http` on, the transport defaults to `http/protobuf`.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -115,10 +135,11 @@ mod http_client_metrics;
 mod http_metrics;
 mod log_format;
 mod loki;
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", feature = "process"))]
 mod memory_limit;
 mod metrics;
 pub mod names;
+#[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
 mod otlp;
 mod rum_metrics;
 mod runtime;

@@ -46,15 +46,16 @@ struct Inner {
 }
 
 impl Metrics {
-    /// A new registry with the process collectors (on Linux) registered: the `process_*`
-    /// families and the cgroup memory limit.
+    /// A new registry with the process collectors registered (on Linux, with the `process`
+    /// feature): the `process_*` families and the cgroup memory limit.
     pub fn new() -> Self {
         Self::with_registry(Registry::new())
     }
 
     /// Wraps a registry the application already owns.
     ///
-    /// The process collector is added unless the registry already has one.
+    /// The process collector (on Linux, with the `process` feature) is added unless the
+    /// registry already has one.
     pub fn with_registry(registry: Registry) -> Self {
         Self::with_buckets(registry, Buckets::default())
     }
@@ -156,6 +157,10 @@ impl Metrics {
     }
 
     /// The Loki pusher's delivery counters, registered on first call.
+    #[cfg_attr(
+        not(feature = "loki"),
+        allow(dead_code, reason = "the pusher is behind the feature")
+    )]
     pub(crate) fn loki_counters(&self) -> Result<LokiCounters, Error> {
         get_or_register(&self.inner.loki, || {
             let sent = IntCounter::new(OBS_LOKI_SENT_LINES, "Log lines delivered to Loki.")?;
@@ -228,7 +233,7 @@ fn get_or_register<T: Clone>(
     Ok(created)
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", feature = "process"))]
 fn register_process_collector(registry: &Registry) {
     let collector = prometheus::process_collector::ProcessCollector::for_self();
     match registry.register(Box::new(collector)) {
@@ -244,7 +249,7 @@ fn register_process_collector(registry: &Registry) {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(all(target_os = "linux", feature = "process")))]
 fn register_process_collector(_registry: &Registry) {}
 
 #[cfg(test)]
@@ -263,7 +268,7 @@ mod tests {
     #[test]
     fn user_registry_with_process_collector_is_accepted() {
         let registry = Registry::new();
-        #[cfg(target_os = "linux")]
+        #[cfg(all(target_os = "linux", feature = "process"))]
         registry
             .register(Box::new(
                 prometheus::process_collector::ProcessCollector::for_self(),
@@ -288,7 +293,7 @@ mod tests {
         assert_eq!(value("db_client_connection_timeouts_total"), [1.0]);
         assert_eq!(value("app_jobs_total"), [3.0]);
         // The process collector the application registered is kept, not registered twice.
-        #[cfg(target_os = "linux")]
+        #[cfg(all(target_os = "linux", feature = "process"))]
         assert_eq!(
             families
                 .iter()

@@ -4,11 +4,14 @@
 //! the CA certificates of `OTEL_EXPORTER_OTLP_(TRACES_)CERTIFICATE` or
 //! `TelemetryBuilder::otlp_ca_certificate`. opentelemetry-otlp 0.33 reads none of the
 //! certificate variables itself; we hand both exporters their TLS settings.
+//!
+//! Each transport is behind its feature (`otlp-grpc`, `otlp-http`); the module is compiled
+//! when either is on.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
+use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
@@ -20,6 +23,8 @@ use crate::config::{OtlpCompression, OtlpProtocol};
 use crate::telemetry::ExportSettings;
 
 /// Builds the OTLP exporter for `endpoint` (the full URL spans are sent to).
+///
+/// Settings resolution has checked that the transport of `protocol` is compiled in.
 pub(crate) fn build_exporter(
     endpoint: &Url,
     protocol: OtlpProtocol,
@@ -33,74 +38,92 @@ pub(crate) fn build_exporter(
     };
     // tonic spawns its connection worker on the current runtime: make that ours.
     let _entered = handle.enter();
-    let tls = endpoint.scheme() == "https";
     let exporter = match protocol {
-        OtlpProtocol::Grpc => {
-            let mut headers = http::HeaderMap::new();
-            for (key, value) in &settings.headers {
-                // Checked when the settings were resolved.
-                if let (Ok(k), Ok(v)) = (
-                    http::HeaderName::from_bytes(key.as_bytes()),
-                    http::HeaderValue::from_str(value),
-                ) {
-                    headers.insert(k, v);
-                }
-            }
-            let mut builder = opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(endpoint.as_str())
-                .with_timeout(timeout)
-                .with_metadata(tonic::metadata::MetadataMap::from_headers(headers));
-            if let Some(compression) = compression {
-                builder = builder.with_compression(compression);
-            }
-            if tls {
-                let mut config = tonic::transport::ClientTlsConfig::new()
-                    .with_webpki_roots()
-                    .domain_name(endpoint.host_str().unwrap_or_default());
-                // tonic refuses to build when asked for native roots and the system has none
-                // (a scratch image); reqwest, and we, carry on with the others.
-                if !rustls_native_certs::load_native_certs().certs.is_empty() {
-                    config = config.with_native_roots();
-                }
-                if let Some(ca) = &settings.ca_certificates {
-                    config = config
-                        .ca_certificate(tonic::transport::Certificate::from_pem(ca.pem.clone()));
-                }
-                builder = builder.with_tls_config(config);
-            }
-            builder.build()
-        }
-        OtlpProtocol::HttpProtobuf => {
-            // With the `rustls-tls-native-roots` feature, reqwest trusts the system's roots as
-            // well as the webpki ones.
-            let mut client = reqwest::Client::builder().timeout(timeout);
-            for cert in settings.ca_certificates.iter().flat_map(|ca| &ca.certs) {
-                client = client.add_root_certificate(
-                    reqwest::Certificate::from_der(cert)
-                        .map_err(|e| Error::Exporter(e.to_string()))?,
-                );
-            }
-            let client = client.build().map_err(|e| Error::Exporter(e.to_string()))?;
-            let mut builder = opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_endpoint(endpoint.as_str())
-                .with_timeout(timeout)
-                .with_headers(settings.headers.iter().cloned().collect())
-                .with_http_client(ReqwestClient(client));
-            if let Some(compression) = compression {
-                builder = builder.with_compression(compression);
-            }
-            builder.build()
-        }
-    }
-    .map_err(|e| Error::Exporter(e.to_string()))?;
+        #[cfg(feature = "otlp-grpc")]
+        OtlpProtocol::Grpc => grpc_exporter(endpoint, settings, compression)?,
+        #[cfg(feature = "otlp-http")]
+        OtlpProtocol::HttpProtobuf => http_exporter(endpoint, settings, compression)?,
+        #[allow(unreachable_patterns, reason = "with both transports compiled in")]
+        other => return Err(Error::Exporter(format!("{other:?} is not compiled in"))),
+    };
     Ok(RuntimeExporter {
         inner: Arc::new(exporter),
         handle: handle.clone(),
         timeout,
     })
+}
+
+#[cfg(feature = "otlp-grpc")]
+fn grpc_exporter(
+    endpoint: &Url,
+    settings: &ExportSettings,
+    compression: Option<opentelemetry_otlp::Compression>,
+) -> Result<opentelemetry_otlp::SpanExporter, Error> {
+    use opentelemetry_otlp::WithTonicConfig;
+
+    let mut headers = http::HeaderMap::new();
+    for (key, value) in &settings.headers {
+        // Checked when the settings were resolved.
+        if let (Ok(k), Ok(v)) = (
+            http::HeaderName::from_bytes(key.as_bytes()),
+            http::HeaderValue::from_str(value),
+        ) {
+            headers.insert(k, v);
+        }
+    }
+    let mut builder = opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(endpoint.as_str())
+        .with_timeout(settings.timeout)
+        .with_metadata(tonic::metadata::MetadataMap::from_headers(headers));
+    if let Some(compression) = compression {
+        builder = builder.with_compression(compression);
+    }
+    if endpoint.scheme() == "https" {
+        let mut config = tonic::transport::ClientTlsConfig::new()
+            .with_webpki_roots()
+            .domain_name(endpoint.host_str().unwrap_or_default());
+        // tonic refuses to build when asked for native roots and the system has none
+        // (a scratch image); reqwest, and we, carry on with the others.
+        if !rustls_native_certs::load_native_certs().certs.is_empty() {
+            config = config.with_native_roots();
+        }
+        if let Some(ca) = &settings.ca_certificates {
+            config = config.ca_certificate(tonic::transport::Certificate::from_pem(ca.pem.clone()));
+        }
+        builder = builder.with_tls_config(config);
+    }
+    builder.build().map_err(|e| Error::Exporter(e.to_string()))
+}
+
+#[cfg(feature = "otlp-http")]
+fn http_exporter(
+    endpoint: &Url,
+    settings: &ExportSettings,
+    compression: Option<opentelemetry_otlp::Compression>,
+) -> Result<opentelemetry_otlp::SpanExporter, Error> {
+    use opentelemetry_otlp::WithHttpConfig;
+
+    // With the `rustls-tls-native-roots` feature, reqwest trusts the system's roots as well as
+    // the webpki ones.
+    let mut client = reqwest::Client::builder().timeout(settings.timeout);
+    for cert in settings.ca_certificates.iter().flat_map(|ca| &ca.certs) {
+        client = client.add_root_certificate(
+            reqwest::Certificate::from_der(cert).map_err(|e| Error::Exporter(e.to_string()))?,
+        );
+    }
+    let client = client.build().map_err(|e| Error::Exporter(e.to_string()))?;
+    let mut builder = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+        .with_endpoint(endpoint.as_str())
+        .with_timeout(settings.timeout)
+        .with_headers(settings.headers.iter().cloned().collect())
+        .with_http_client(ReqwestClient(client));
+    if let Some(compression) = compression {
+        builder = builder.with_compression(compression);
+    }
+    builder.build().map_err(|e| Error::Exporter(e.to_string()))
 }
 
 /// Runs every export of the wrapped exporter on the exporter runtime, bounded by a timeout.
@@ -147,9 +170,11 @@ impl SpanExporter for RuntimeExporter {
 
 /// The HTTP client of the OTLP HTTP exporter: reqwest with rustls (the system's, the webpki and
 /// any configured CA roots), so `https://` collectors work.
+#[cfg(feature = "otlp-http")]
 #[derive(Debug)]
 struct ReqwestClient(reqwest::Client);
 
+#[cfg(feature = "otlp-http")]
 #[async_trait::async_trait]
 impl opentelemetry_http::HttpClient for ReqwestClient {
     async fn send_bytes(

@@ -140,6 +140,10 @@ impl Exporters {
     }
 
     /// The runtime's handle, starting the runtime if it is not running yet.
+    #[cfg_attr(
+        not(any(feature = "otlp-grpc", feature = "otlp-http", feature = "loki")),
+        allow(dead_code, reason = "used by the exporters behind features")
+    )]
     pub(crate) fn handle(&self) -> Result<Handle, Error> {
         let mut state = self.lock();
         Self::handle_of(&mut state)

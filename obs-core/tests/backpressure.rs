@@ -3,6 +3,7 @@
 //! bounded below what keeping every line would take, and shutdown keeps its deadline and
 //! reports the loss. Its own test binary, so RSS is this test's alone.
 
+#![cfg(all(feature = "otlp-grpc", feature = "loki"))]
 #![allow(clippy::unwrap_used)]
 
 mod common;

@@ -1,6 +1,7 @@
 //! The Loki queue is bounded in bytes as well as lines, and no pushed line is longer than
 //! Loki's default line limit.
 
+#![cfg(feature = "loki")]
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;

@@ -1,5 +1,6 @@
 //! Log lines reach a Loki push endpoint with bounded labels and the exported span's trace id.
 
+#![cfg(all(feature = "otlp-grpc", feature = "loki"))]
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;

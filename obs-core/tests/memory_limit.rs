@@ -4,7 +4,7 @@
 //! Creating a cgroup needs root and a writable cgroup filesystem (CI has both); without them the
 //! test skips on a laptop and fails under `OBS_TEST_REQUIRE=1`.
 
-#![cfg(target_os = "linux")]
+#![cfg(all(target_os = "linux", feature = "process"))]
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::process::Command;

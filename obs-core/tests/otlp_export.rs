@@ -1,6 +1,7 @@
 //! Spans reach a real OTLP collector over gRPC and over HTTP/protobuf, with or without the
 //! application's runtime, and `https://` endpoints speak TLS on both transports.
 
+#![cfg(all(feature = "otlp-grpc", feature = "otlp-http"))]
 #![allow(clippy::unwrap_used)]
 
 use obs_testkit::LogCapture;

@@ -1,6 +1,7 @@
 //! The export settings users set through `OTEL_*` or the builder reach the wire: gzip and
 //! headers on both transports, the `none` and `console` exporters, and the propagators.
 
+#![cfg(all(feature = "otlp-grpc", feature = "otlp-http"))]
 #![allow(clippy::unwrap_used)]
 
 use obs_testkit::LogCapture;

@@ -2,6 +2,7 @@
 //! configured, or once the system's root store holds it, and refused (the handshake fails)
 //! otherwise.
 
+#![cfg(all(feature = "otlp-grpc", feature = "otlp-http"))]
 #![allow(clippy::unwrap_used)]
 
 mod common;

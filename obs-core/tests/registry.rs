@@ -1,4 +1,5 @@
-//! The registry exposes process metrics and `obs_build_info`, and promtool accepts it.
+//! The registry exposes process metrics (feature `process`) and `obs_build_info`, and promtool
+//! accepts it.
 
 #![allow(clippy::unwrap_used)]
 
@@ -62,11 +63,14 @@ async fn exposition_has_process_and_build_info_and_passes_promtool() {
         ),
         "{text}"
     );
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", feature = "process"))]
     {
         assert!(text.contains("process_cpu_seconds_total"), "{text}");
         assert!(text.contains("process_resident_memory_bytes"), "{text}");
     }
+    // Without the feature, no process collector: not even the cgroup memory limit.
+    #[cfg(not(feature = "process"))]
+    assert!(!text.contains("process_"), "{text}");
     assert!(text.contains(
         r#"http_server_request_duration_seconds_bucket{error_type="",http_request_method="GET",http_response_status_code="200",http_route="/todos/{id}",le="0.025"} 1"#
     ));
@@ -81,6 +85,7 @@ async fn exposition_has_process_and_build_info_and_passes_promtool() {
 }
 
 #[test]
+#[cfg(feature = "loki")]
 fn building_twice_on_one_registry_reuses_families() {
     let metrics = Metrics::new();
     let first = metrics.http_server().unwrap();

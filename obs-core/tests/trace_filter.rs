@@ -1,6 +1,7 @@
 //! Traces have their own filter: a quiet log filter (`RUST_LOG=warn`) keeps `INFO` spans
 //! exported and the trace ids on the log lines written inside them.
 
+#![cfg(feature = "otlp-grpc")]
 #![allow(clippy::unwrap_used)]
 
 use obs_testkit::LogCapture;

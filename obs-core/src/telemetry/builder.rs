@@ -103,7 +103,8 @@ impl TelemetryBuilder {
     }
 
     /// The OTLP transport. Defaults to `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, then
-    /// `OTEL_EXPORTER_OTLP_PROTOCOL`, then gRPC.
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL`, then gRPC (HTTP/protobuf when only the `otlp-http`
+    /// feature is on). Exporting over a transport whose feature is off is an error.
     pub fn otlp_protocol(mut self, protocol: OtlpProtocol) -> Self {
         self.overrides.otlp_protocol = Some(protocol);
         self
@@ -163,6 +164,8 @@ impl TelemetryBuilder {
     /// [`LOKI_QUEUE_BYTES`](crate::names::LOKI_QUEUE_BYTES) bytes; a line that does not fit is
     /// dropped and counted in `obs_loki_dropped_lines_total`. A line longer than
     /// [`LOKI_MAX_LINE_BYTES`](crate::names::LOKI_MAX_LINE_BYTES) is cut.
+    ///
+    /// Needs the `loki` feature (on by default); without it a URL is an error.
     pub fn loki_url(mut self, url: impl Into<String>) -> Self {
         self.overrides.loki_url = Some(url.into());
         self

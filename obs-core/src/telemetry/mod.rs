@@ -15,6 +15,7 @@ mod subscriber;
 
 pub use builder::TelemetryBuilder;
 pub use guard::Telemetry;
+#[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
 pub(crate) use settings::ExportSettings;
 
 /// How long dropping the guard may take to flush, by default.

@@ -93,13 +93,14 @@ impl Overrides {
             .or_else(|| attr("deployment.environment.name"))
             .unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_owned());
 
-        let protocol = match self.otlp_protocol {
-            Some(p) => p,
-            None => env.protocol()?.unwrap_or_default(),
+        let (protocol_setting, protocol) = match self.otlp_protocol {
+            Some(p) => (Some("TelemetryBuilder::otlp_protocol"), p),
+            None => match env.protocol()? {
+                Some((name, p)) => (Some(name), p),
+                None => (None, OtlpProtocol::compiled_default()),
+            },
         };
-        let otlp = self
-            .resolve_otlp_endpoint(env, protocol)?
-            .map(|url| (url, protocol));
+        let endpoint = self.resolve_otlp_endpoint(env, protocol)?;
         let sampler = match self.sampler {
             Some(s) => s,
             None => env.sampler()?.unwrap_or(TraceSampler::ParentBasedAlwaysOn),
@@ -109,6 +110,13 @@ impl Overrides {
             None => env.sdk_disabled()?.unwrap_or(false),
         };
         let export = self.resolve_export(env)?;
+        if let Some((setting, url)) = &endpoint
+            && export.exporter == TracesExporter::Otlp
+            && !sdk_disabled
+        {
+            transport_compiled_in(protocol, protocol_setting, setting, url)?;
+        }
+        let otlp = endpoint.map(|(_, url)| (url, protocol));
         let propagators = match &self.propagators {
             Some(p) => p.clone(),
             None => env
@@ -139,8 +147,8 @@ impl Overrides {
             DEFAULT_TRACE_FILTER,
         )?;
         let loki_url = match (&self.loki_url, env.get(config::LOKI_URL)) {
-            (Some(url), _) => Some(config::parse_http_url("TelemetryBuilder::loki_url", url)?),
-            (None, Some(url)) => Some(config::parse_http_url(config::LOKI_URL, url)?),
+            (Some(url), _) => Some(loki_url("TelemetryBuilder::loki_url", url)?),
+            (None, Some(url)) => Some(loki_url(config::LOKI_URL, url)?),
             (None, None) => None,
         };
 
@@ -243,12 +251,12 @@ impl Overrides {
         })
     }
 
-    /// The full URL spans go to, if any.
+    /// The full URL spans go to, if any, and the setting it came from.
     fn resolve_otlp_endpoint(
         &self,
         env: &EnvVars,
         protocol: OtlpProtocol,
-    ) -> Result<Option<Url>, Error> {
+    ) -> Result<Option<(&'static str, Url)>, Error> {
         let (setting, value, is_base) = if let Some(url) = &self.otlp_endpoint {
             ("TelemetryBuilder::otlp_endpoint", url.as_str(), true)
         } else if let Some(url) = env.get(config::OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) {
@@ -264,8 +272,52 @@ impl Overrides {
             let path = format!("{}/v1/traces", url.path().trim_end_matches('/'));
             url.set_path(&path);
         }
-        Ok(Some(url))
+        Ok(Some((setting, url)))
     }
+}
+
+/// An error unless the transport spans would be exported over is compiled in. It names the
+/// setting that chose the transport, or, when none did, the one that set the endpoint.
+fn transport_compiled_in(
+    protocol: OtlpProtocol,
+    protocol_setting: Option<&'static str>,
+    endpoint_setting: &'static str,
+    endpoint: &Url,
+) -> Result<(), Error> {
+    let (feature, on) = protocol.feature();
+    if on {
+        return Ok(());
+    }
+    Err(match protocol_setting {
+        Some(setting) => Error::invalid(
+            setting,
+            protocol.as_str(),
+            format!(
+                "this transport needs obs-core's `{feature}` feature, which is off; \
+                 enable it in Cargo.toml or choose the other transport"
+            ),
+        ),
+        None => Error::invalid(
+            endpoint_setting,
+            endpoint.as_str(),
+            "exporting spans over OTLP needs obs-core's `otlp-grpc` or `otlp-http` feature, \
+             both off; enable one in Cargo.toml, or set OTEL_TRACES_EXPORTER=none",
+        ),
+    })
+}
+
+/// The Loki URL of `setting`, refused when the pusher (feature `loki`) is not compiled in.
+fn loki_url(setting: &'static str, value: &str) -> Result<Url, Error> {
+    let url = config::parse_http_url(setting, value)?;
+    if !cfg!(feature = "loki") {
+        return Err(Error::invalid(
+            setting,
+            value,
+            "pushing logs to Loki needs obs-core's `loki` feature, which is off; enable it in \
+             Cargo.toml",
+        ));
+    }
+    Ok(url)
 }
 
 /// Every setting after resolution.
@@ -358,6 +410,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(all(feature = "otlp-grpc", feature = "otlp-http"))]
     fn http_base_endpoint_gets_the_traces_path() {
         let s = builder(&[
             (OTEL_EXPORTER_OTLP_ENDPOINT, "http://collector:4318"),
@@ -597,5 +650,97 @@ mod tests {
             "{err}"
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+    /// The message of the error `vars` (and the builder changes of `edit`) resolve to.
+    #[cfg(not(all(feature = "otlp-grpc", feature = "otlp-http", feature = "loki")))]
+    fn refusal(
+        vars: &[(&'static str, &str)],
+        edit: impl FnOnce(TelemetryBuilder) -> TelemetryBuilder,
+    ) -> String {
+        match edit(builder(vars)).resolve() {
+            Ok(_) => panic!("{vars:?} was accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    #[cfg(not(feature = "loki"))]
+    fn a_loki_url_without_the_loki_feature_names_the_setting_and_the_feature() {
+        let err = refusal(&[(LOKI_URL, "http://loki:3100")], |b| b);
+        assert!(
+            err.contains("LOKI_URL") && err.contains("`loki` feature"),
+            "{err}"
+        );
+        let err = refusal(&[], |b| b.loki_url("http://loki:3100"));
+        assert!(
+            err.contains("TelemetryBuilder::loki_url") && err.contains("`loki` feature"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    #[cfg(not(feature = "otlp-grpc"))]
+    fn grpc_without_its_feature_names_the_setting_and_the_feature() {
+        let endpoint = (OTEL_EXPORTER_OTLP_ENDPOINT, "http://collector:4317");
+        let err = refusal(&[endpoint, (OTEL_EXPORTER_OTLP_PROTOCOL, "grpc")], |b| b);
+        assert!(
+            err.contains("OTEL_EXPORTER_OTLP_PROTOCOL") && err.contains("`otlp-grpc` feature"),
+            "{err}"
+        );
+        let err = refusal(&[endpoint], |b| b.otlp_protocol(OtlpProtocol::Grpc));
+        assert!(
+            err.contains("TelemetryBuilder::otlp_protocol") && err.contains("`otlp-grpc`"),
+            "{err}"
+        );
+        // No endpoint, or spans not exported over OTLP: nothing needs the transport.
+        let unused = [
+            &[(OTEL_EXPORTER_OTLP_PROTOCOL, "grpc")][..],
+            &[
+                endpoint,
+                (OTEL_EXPORTER_OTLP_PROTOCOL, "grpc"),
+                (OTEL_TRACES_EXPORTER, "none"),
+            ],
+            &[
+                endpoint,
+                (OTEL_EXPORTER_OTLP_PROTOCOL, "grpc"),
+                (OTEL_SDK_DISABLED, "true"),
+            ],
+        ];
+        for vars in unused {
+            assert!(builder(vars).resolve().is_ok(), "{vars:?}");
+        }
+    }
+
+    #[test]
+    #[cfg(not(feature = "otlp-http"))]
+    fn http_without_its_feature_names_the_setting_and_the_feature() {
+        let err = refusal(
+            &[
+                (OTEL_EXPORTER_OTLP_ENDPOINT, "http://collector:4318"),
+                (OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, "http/protobuf"),
+            ],
+            |b| b,
+        );
+        assert!(
+            err.contains("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+                && err.contains("`otlp-http` feature"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    #[cfg(not(any(feature = "otlp-grpc", feature = "otlp-http")))]
+    fn an_endpoint_without_any_transport_names_the_endpoint_and_both_features() {
+        let err = refusal(
+            &[(OTEL_EXPORTER_OTLP_ENDPOINT, "http://collector:4317")],
+            |b| b,
+        );
+        assert!(
+            err.contains("OTEL_EXPORTER_OTLP_ENDPOINT")
+                && err.contains("`otlp-grpc` or `otlp-http` feature"),
+            "{err}"
+        );
+        let err = refusal(&[], |b| b.otlp_endpoint("http://collector:4317"));
+        assert!(err.contains("TelemetryBuilder::otlp_endpoint"), "{err}");
     }
 }

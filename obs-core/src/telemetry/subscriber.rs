@@ -16,7 +16,10 @@ use super::settings::{Settings, env_filter};
 use crate::config::{LogFormat, TracesExporter};
 use crate::console::{ConsoleExporter, SharedWriter};
 use crate::log_format::{JsonFieldList, JsonFormat, LogIdentity};
-use crate::loki::{self, LokiShutdown};
+#[cfg(feature = "loki")]
+use crate::loki;
+use crate::loki::LokiShutdown;
+#[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
 use crate::otlp;
 use crate::runtime::{Exporters, NotOnExporterThread};
 use crate::{Error, Metrics};
@@ -107,6 +110,11 @@ fn layers<S>(
 where
     S: TracingSubscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static,
 {
+    // Only the exporters behind features use the registry and the exporter runtime.
+    #[cfg(not(feature = "loki"))]
+    let _ = metrics;
+    #[cfg(not(any(feature = "otlp-grpc", feature = "otlp-http", feature = "loki")))]
+    let _ = exporters;
     let filtered = |layer: BoxedLayerOver<S>, directives: &str| -> BoxedLayerOver<S> {
         match per_layer {
             Some(filter) => layer.with_filter(filter(directives)).boxed(),
@@ -144,6 +152,7 @@ where
                 .build()
         };
         match (export.exporter, &settings.otlp) {
+            #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
             (TracesExporter::Otlp, Some((endpoint, protocol))) => {
                 let handle = exporters.handle()?;
                 let exporter = otlp::build_exporter(endpoint, *protocol, export, &handle)?;
@@ -178,12 +187,16 @@ where
     };
 
     let loki = match &settings.loki_url {
+        #[cfg(feature = "loki")]
         Some(url) => {
             let counters = metrics.loki_counters()?;
             let (layer, shutdown) = loki::start(url, identity, counters, &exporters.handle()?)?;
             layers.push(filtered(layer.boxed(), &settings.log_filter));
             Some(shutdown)
         }
+        // Settings resolution refuses a Loki URL when the pusher is not compiled in.
+        #[cfg(not(feature = "loki"))]
+        Some(_) => None,
         None => None,
     };
 

@@ -1,18 +1,5 @@
-//! Pushes log lines to Grafana Loki (`/loki/api/v1/push`, snappy-compressed protobuf).
-//!
-//! The layer renders each event as the same JSON line stdout gets, trace ids included, and hands
-//! it to a bounded queue without waiting. A task on the exporter runtime batches the queue and
-//! pushes it. When the queue is full or Loki stays unreachable, lines are dropped and counted in
-//! `obs_loki_dropped_lines_total`; the application never waits for Loki.
-//!
-//! The queue is bounded twice: [`LOKI_QUEUE_LINES`] lines and [`LOKI_QUEUE_BYTES`] bytes, the
-//! bytes counting every line from the moment it is queued until its push is over (delivered or
-//! given up), so a few huge lines cannot hold more memory than many small ones. A line longer
-//! than Loki's default limit, [`LOKI_MAX_LINE_BYTES`], is cut and ends with
-//! [`LOKI_CUT_MARKER`]; one push carries at most [`LOKI_MAX_BATCH_BYTES`].
-//!
-//! Stream labels are `service`, `instance` and `level` only: anything per request belongs in the
-//! line, where LogQL's `| json` finds it, not in the index.
+//! The pusher behind the `loki` feature: the `tracing` layer that renders and queues lines,
+//! and the task that batches, encodes and posts them.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -20,7 +7,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
-use prometheus::IntCounter;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::Layer;
@@ -28,6 +14,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use url::Url;
 
+use super::{LokiCounters, LokiShutdown};
 use crate::log_format::{LogIdentity, render_line};
 use crate::names::{
     LOKI_CUT_MARKER, LOKI_MAX_BATCH_BYTES, LOKI_MAX_LINE_BYTES, LOKI_QUEUE_BYTES, LOKI_QUEUE_LINES,
@@ -40,13 +27,6 @@ const MAX_BATCH: usize = 1000;
 const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
 /// Attempts per batch before it is dropped.
 const ATTEMPTS: u32 = 3;
-
-/// Counters the pusher reports into.
-#[derive(Clone, Debug)]
-pub(crate) struct LokiCounters {
-    pub(crate) sent: IntCounter,
-    pub(crate) dropped: IntCounter,
-}
 
 struct Line {
     time: SystemTime,
@@ -123,29 +103,6 @@ where
     }
 }
 
-/// Stops the pusher after it has flushed what is queued.
-#[derive(Debug)]
-pub(crate) struct LokiShutdown {
-    stop: Option<oneshot::Sender<()>>,
-    done: std::sync::mpsc::Receiver<()>,
-}
-
-impl LokiShutdown {
-    /// Asks the pusher to flush and stop, and waits for it until `deadline`.
-    /// Returns false when the pusher did not finish in time.
-    pub(crate) fn finish(&mut self, deadline: std::time::Instant) -> bool {
-        let Some(stop) = self.stop.take() else {
-            return true;
-        };
-        if stop.send(()).is_err() {
-            // The pusher is gone already (its runtime stopped).
-            return true;
-        }
-        let wait = deadline.saturating_duration_since(std::time::Instant::now());
-        self.done.recv_timeout(wait).is_ok()
-    }
-}
-
 /// Creates the layer and spawns its pusher on `runtime`.
 pub(crate) fn start(
     base: &Url,
@@ -177,10 +134,7 @@ pub(crate) fn start(
             identity,
             counters,
         },
-        LokiShutdown {
-            stop: Some(stop_tx),
-            done: done_rx,
-        },
+        LokiShutdown::new(stop_tx, done_rx),
     ))
 }
 

@@ -89,6 +89,10 @@ pub(crate) fn make_span<B>(
             }
             TraceContext::NewRootWithLink => span.add_link(remote_span),
         }
+    } else if remote.has_active_span() && config.trace_context == TraceContext::Continue {
+        // A decision without ids (B3's `b3: 0`): the parent-based samplers follow it, and the
+        // span starts a trace of its own.
+        let _ = span.set_parent(remote);
     }
     span
 }

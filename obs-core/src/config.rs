@@ -58,8 +58,9 @@ pub const OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_TRAC
 /// `OTEL_TRACES_EXPORTER`: `otlp` (default), `console` (one JSON line per span on stdout) or
 /// `none` (spans are made, so logs carry trace ids, but not exported).
 pub const OTEL_TRACES_EXPORTER: &str = "OTEL_TRACES_EXPORTER";
-/// `OTEL_PROPAGATORS`: the context propagators, comma separated: `tracecontext`, `baggage` or
-/// `none` (default `tracecontext,baggage`).
+/// `OTEL_PROPAGATORS`: the context propagators, comma separated: `tracecontext`, `baggage`,
+/// `b3` (Zipkin's single header), `b3multi` (its `X-B3-*` headers) or `none` (default
+/// `tracecontext,baggage`).
 pub const OTEL_PROPAGATORS: &str = "OTEL_PROPAGATORS";
 /// `OTEL_BSP_SCHEDULE_DELAY`: milliseconds between two exports of the batch span processor.
 pub const OTEL_BSP_SCHEDULE_DELAY: &str = "OTEL_BSP_SCHEDULE_DELAY";
@@ -233,10 +234,15 @@ impl TracesExporter {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Propagator {
-    /// W3C `traceparent` and `tracestate`.
+    /// W3C `traceparent` and `tracestate`: `tracecontext`.
     TraceContext,
-    /// W3C `baggage`.
+    /// W3C `baggage`: `baggage`.
     Baggage,
+    /// Zipkin's single `b3` header: `b3`. Extracts the `X-B3-*` headers too; see
+    /// [`B3Propagator`](crate::B3Propagator).
+    B3,
+    /// Zipkin's `X-B3-*` headers: `b3multi`. Extracts the single `b3` header too.
+    B3Multi,
 }
 
 /// Parses `OTEL_PROPAGATORS`: a comma-separated list; `none` alone means no propagation.
@@ -246,19 +252,26 @@ pub(crate) fn parse_propagators(value: &str) -> Result<Vec<Propagator>, Error> {
         let propagator = match name {
             "tracecontext" => Propagator::TraceContext,
             "baggage" => Propagator::Baggage,
+            "b3" => Propagator::B3,
+            "b3multi" => Propagator::B3Multi,
             "none" => continue,
-            "b3" | "b3multi" | "jaeger" | "xray" | "ottrace" => {
+            "jaeger" | "xray" | "ottrace" => {
                 return Err(Error::invalid(
                     OTEL_PROPAGATORS,
                     value,
-                    format!("{name} is not supported; use tracecontext, baggage or none"),
+                    format!(
+                        "{name} is not supported; use tracecontext, baggage, b3, b3multi or none"
+                    ),
                 ));
             }
             _ => {
                 return Err(Error::invalid(
                     OTEL_PROPAGATORS,
                     value,
-                    format!("unknown propagator {name:?}; expected tracecontext, baggage or none"),
+                    format!(
+                        "unknown propagator {name:?}; expected tracecontext, baggage, b3, \
+                         b3multi or none"
+                    ),
                 ));
             }
         };

@@ -41,7 +41,7 @@
 //! | `OTEL_EXPORTER_OTLP_HEADERS` (`_TRACES_HEADERS`) | `key=value,...` sent with every export (and by the RUM span forwarder) | none |
 //! | `OTEL_EXPORTER_OTLP_CERTIFICATE` (`_TRACES_CERTIFICATE`) | PEM file of CA certificates trusted for an `https://` collector (a private CA), on either transport, besides the system's and the webpki roots | the system's and the webpki roots |
 //! | `OTEL_TRACES_EXPORTER` | `otlp`, `console` (JSON lines where logs go) or `none` | `otlp` |
-//! | `OTEL_PROPAGATORS` | `tracecontext`, `baggage`, `none` | `tracecontext,baggage` |
+//! | `OTEL_PROPAGATORS` | `tracecontext`, `baggage`, `b3` (Zipkin's single header), `b3multi` (`X-B3-*` headers; [`B3Propagator`]), `none` | `tracecontext,baggage` |
 //! | `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, `OTEL_BSP_EXPORT_TIMEOUT` | batch span processor | 500 ms, 2048, 512, 3000 ms |
 //! | `RUST_LOG` | log filter (stdout and Loki) | `info` |
 //! | `OBS_TRACE_FILTER` | span filter for OTLP export, separate so `RUST_LOG=warn` keeps traces and trace ids | `info` |
@@ -125,6 +125,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod b3;
 mod buckets;
 mod build_info;
 pub mod config;
@@ -147,6 +148,7 @@ mod runtime_metrics;
 mod telemetry;
 pub mod text;
 
+pub use b3::{B3Encoding, B3Propagator};
 pub use buckets::Buckets;
 pub use build_info::BuildInfo;
 pub use config::{

@@ -13,7 +13,7 @@ use crate::build_info::BuildInfo;
 use crate::config::{EnvVars, Propagator};
 use crate::loki::LokiShutdown;
 use crate::runtime::Exporters;
-use crate::{Error, Metrics};
+use crate::{B3Encoding, B3Propagator, Error, Metrics};
 
 /// The running telemetry of a service: owns the span exporter, the Loki pusher and the metrics
 /// registry. Dropping it (or calling [`shutdown`](Self::shutdown)) flushes spans and log lines,
@@ -82,6 +82,8 @@ impl Telemetry {
                 match p {
                     Propagator::TraceContext => Box::new(TraceContextPropagator::new()),
                     Propagator::Baggage => Box::new(BaggagePropagator::new()),
+                    Propagator::B3 => Box::new(B3Propagator::new(B3Encoding::SingleHeader)),
+                    Propagator::B3Multi => Box::new(B3Propagator::new(B3Encoding::MultipleHeaders)),
                 }
             })
             .collect();

@@ -501,6 +501,10 @@ mod tests {
         // A batch is never larger than the queue.
         assert_eq!(e.batch_size, 100);
         assert_eq!(s.propagators, [Propagator::Baggage]);
+        let s = builder(&[(OTEL_PROPAGATORS, "b3multi, b3,b3multi")])
+            .resolve()
+            .unwrap();
+        assert_eq!(s.propagators, [Propagator::B3Multi, Propagator::B3]);
     }
 
     #[test]
@@ -572,7 +576,7 @@ mod tests {
             (OTEL_EXPORTER_OTLP_HEADERS, "k=%ZZ"),
             (OTEL_TRACES_EXPORTER, "zipkin"),
             (OTEL_TRACES_EXPORTER, "otlp,console"),
-            (OTEL_PROPAGATORS, "tracecontext,b3"),
+            (OTEL_PROPAGATORS, "tracecontext,jaeger"),
             (OTEL_PROPAGATORS, "carrier-pigeon"),
             (OTEL_BSP_SCHEDULE_DELAY, "-1"),
             (OTEL_BSP_MAX_QUEUE_SIZE, "0"),

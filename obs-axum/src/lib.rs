@@ -157,6 +157,7 @@ mod in_flight;
 mod instruments;
 mod layer;
 mod metrics_route;
+mod negotiate;
 mod path_rules;
 mod request_id;
 pub mod route;

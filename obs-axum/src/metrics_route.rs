@@ -46,6 +46,10 @@ where
 
 /// Configures the metrics endpoint.
 ///
+/// It answers in the Prometheus text format, or in OpenMetrics 1.0 with exemplars when the
+/// request's `Accept` prefers `application/openmetrics-text` (see the
+/// [crate docs](crate#exemplars-and-openmetrics)); gzip when `Accept-Encoding` allows it.
+///
 /// # What it records
 ///
 /// The router from [`into_router`](Self::into_router) carries an [`ObsLayer`] of its own, set

@@ -77,6 +77,24 @@
 //! | `tokio_runtime_worker_local_queue_depth`, `tokio_runtime_blocking_*`, `tokio_runtime_spawned_tasks_total`, `tokio_runtime_budget_forced_yield_total` | under `--cfg tokio_unstable` only | `worker` (local queue) |
 //! | `process_*` | process collector (Linux) | — |
 //!
+//! # Exemplars
+//!
+//! The buckets of `http_server_request_duration_seconds` and
+//! `db_client_operation_duration_seconds` keep the trace and span id of a recent sampled
+//! observation ([`ExemplarHistogram`]): obs-axum passes the server span, obs-sqlx and
+//! obs-redis the operation's client span. [`Metrics::encode_openmetrics`] writes them in the
+//! OpenMetrics 1.0 text format (`… 3 # {trace_id="4bf9…",span_id="00f0…"} 0.042 1718000000.123`),
+//! which obs-axum's `/metrics` serves to scrapers that ask for
+//! [`OPENMETRICS_CONTENT_TYPE`](names::OPENMETRICS_CONTENT_TYPE), as Prometheus does by
+//! default; [`Metrics::encode`] and the Prometheus text format are unchanged. Prometheus keeps
+//! them with `--enable-feature=exemplar-storage`; Grafana links them to the trace through the
+//! data source's `exemplarTraceIdDestinations`.
+//!
+//! An unsampled observation costs what a plain histogram observation costs; a sampled one adds
+//! a bucket search, a clock read and an uncontended `try_lock` (a few tens of ns, see
+//! `benches/benches/exemplars.rs`). A slot taken by a scrape or another request is skipped,
+//! never waited for. One slot per bucket and series: memory is bounded by the series.
+//!
 //! # OpenTelemetry names in Prometheus form
 //!
 //! Each metric is the OpenTelemetry semantic-convention instrument with dots as underscores,

@@ -142,8 +142,7 @@ async fn statements_are_child_spans_with_attributes() {
 
     // The duration buckets carry the statements' spans as exemplars, in OpenMetrics.
     let exposition =
-        obs_testkit::Exposition::parse_openmetrics(&metrics.encode_openmetrics().unwrap())
-            .unwrap();
+        obs_testkit::Exposition::parse_openmetrics(&metrics.encode_openmetrics().unwrap()).unwrap();
     let exemplar_of = |operation: &str, error_type: &str| {
         let exemplars: Vec<_> = exposition
             .series("db_client_operation_duration_seconds_bucket")
@@ -156,7 +155,11 @@ async fn statements_are_child_spans_with_attributes() {
             })
             .filter_map(|s| s.exemplar.clone())
             .collect();
-        assert_eq!(exemplars.len(), 1, "{operation} {error_type}: {exemplars:?}");
+        assert_eq!(
+            exemplars.len(),
+            1,
+            "{operation} {error_type}: {exemplars:?}"
+        );
         let e = &exemplars[0];
         (
             e.label("trace_id").unwrap().to_owned(),

@@ -198,6 +198,9 @@ impl ExemplarHistogram {
     }
 }
 
+/// A series' label values, in the order of its family's label names.
+pub(crate) type LabelValues = Box<[Box<str>]>;
+
 /// The exemplar slots of every series of one histogram family, by label values.
 #[derive(Clone, Debug)]
 pub(crate) struct ExemplarFamily {
@@ -210,7 +213,7 @@ struct FamilyInner {
     /// The family's variable label names, in the order series are looked up with.
     label_names: Box<[&'static str]>,
     bounds: Arc<[f64]>,
-    series: RwLock<HashMap<Box<[Box<str>]>, Arc<SeriesExemplars>>>,
+    series: RwLock<HashMap<LabelValues, Arc<SeriesExemplars>>>,
 }
 
 impl ExemplarFamily {
@@ -230,7 +233,7 @@ impl ExemplarFamily {
 
     /// `histogram`, the series of `values`, with its slots, created on first sight.
     pub(crate) fn series(&self, histogram: Histogram, values: &[&str]) -> ExemplarHistogram {
-        let key: Box<[Box<str>]> = values.iter().map(|v| Box::from(*v)).collect();
+        let key: LabelValues = values.iter().map(|v| Box::from(*v)).collect();
         let existing = self
             .inner
             .series
@@ -268,7 +271,7 @@ impl ExemplarFamily {
     }
 
     /// Every series' slots with its label values, for one encoding.
-    pub(crate) fn snapshot(&self) -> Vec<(Box<[Box<str>]>, Arc<SeriesExemplars>)> {
+    pub(crate) fn snapshot(&self) -> Vec<(LabelValues, Arc<SeriesExemplars>)> {
         self.inner
             .series
             .read()

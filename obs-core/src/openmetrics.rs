@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use prometheus::proto::{LabelPair, Metric, MetricFamily, MetricType};
 
-use crate::exemplars::{Exemplar, ExemplarFamily, ExemplarIndex, SeriesExemplars};
+use crate::exemplars::{Exemplar, ExemplarFamily, ExemplarIndex, LabelValues, SeriesExemplars};
 
 /// Counter samples end with this; the family name is the sample name without it.
 const TOTAL: &str = "_total";
@@ -73,7 +73,7 @@ struct Joined<'a> {
 impl<'a> Joined<'a> {
     fn new(
         family: &'a ExemplarFamily,
-        snapshot: &'a [(Box<[Box<str>]>, Arc<SeriesExemplars>)],
+        snapshot: &'a [(LabelValues, Arc<SeriesExemplars>)],
     ) -> Self {
         let series = snapshot
             .iter()

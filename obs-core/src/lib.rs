@@ -91,9 +91,12 @@
 //! data source's `exemplarTraceIdDestinations`.
 //!
 //! An unsampled observation costs what a plain histogram observation costs; a sampled one adds
-//! a bucket search, a clock read and an uncontended `try_lock` (a few tens of ns, see
-//! `benches/benches/exemplars.rs`). A slot taken by a scrape or another request is skipped,
-//! never waited for. One slot per bucket and series: memory is bounded by the series.
+//! a bucket search, a clock read and an uncontended `try_lock` (about 50 ns, see
+//! `benches/benches/exemplars.rs`). Learning whether a `tracing` span is sampled
+//! ([`SampledSpan::of`], what obs-sqlx and obs-redis do per operation) is one span-context
+//! lookup, about 85 ns; obs-axum reuses the one it makes for `traceresponse`. A slot taken by
+//! a scrape or another request is skipped, never waited for. One slot per bucket and series:
+//! memory is bounded by the series.
 //!
 //! # OpenTelemetry names in Prometheus form
 //!

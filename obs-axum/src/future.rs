@@ -82,12 +82,12 @@ where
                 if let Some(id) = this.request_id.take() {
                     headers.insert(X_REQUEST_ID, id);
                 }
-                if *this.trace_response
-                    && let Some(value) = span::trace_response(&start.span)
-                {
+                let (trace_response, sampled) =
+                    span::response_trace(&start.span, *this.trace_response, start.record_metrics);
+                if let Some(value) = trace_response {
                     headers.insert("traceresponse", value);
                 }
-                let mut completion = start.respond(status.as_u16());
+                let mut completion = start.respond(status.as_u16(), sampled);
                 // A trailers-only gRPC response carries its status in the headers.
                 if let Some(error_type) = crate::body::grpc_error(response.headers()) {
                     completion.set_error(error_type);

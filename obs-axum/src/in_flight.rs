@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use obs_core::HttpServerSeries;
+use obs_core::{HttpServerSeries, SampledSpan};
 
 use crate::instruments::{Instruments, RouteEntry};
 
@@ -37,7 +37,8 @@ impl Drop for Start {
 
 impl Start {
     /// The response head is here: look up its handles; the body decides when it ends.
-    pub(crate) fn respond(self, status: u16) -> Completion {
+    /// `sampled` is the server span when it is sampled: the exemplar of the duration.
+    pub(crate) fn respond(self, status: u16, sampled: Option<SampledSpan>) -> Completion {
         let handles = self
             .record_metrics
             .then(|| self.instruments.handles(&self.route, self.method, status));
@@ -45,6 +46,7 @@ impl Start {
             start: self,
             handles,
             status,
+            sampled,
             response_bytes: 0,
             error_type: None,
         }
@@ -63,6 +65,7 @@ impl Start {
             None,
             error_type,
             self.started.elapsed().as_secs_f64(),
+            SampledSpan::of(&self.span),
         );
     }
 }
@@ -74,6 +77,8 @@ pub(crate) struct Completion {
     /// `None` when the path is left out of the metrics.
     handles: Option<Arc<HttpServerSeries>>,
     status: u16,
+    /// The server span's ids when it is sampled, for the duration's exemplar.
+    sampled: Option<SampledSpan>,
     response_bytes: u64,
     /// Set when the response carries a failure in its trailers (gRPC).
     error_type: Option<&'static str>,
@@ -96,7 +101,9 @@ impl Completion {
         }
         let Some(handles) = &self.handles else { return };
         let elapsed = self.start.started.elapsed().as_secs_f64();
-        handles.request_duration.observe(elapsed);
+        handles
+            .request_duration
+            .observe_with_exemplar(elapsed, self.sampled);
         self.record_sizes(handles);
     }
 
@@ -110,6 +117,7 @@ impl Completion {
             Some(self.status),
             error_type,
             self.start.started.elapsed().as_secs_f64(),
+            self.sampled,
         );
         self.record_sizes(handles);
     }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
 
 use obs_core::prometheus::IntGauge;
-use obs_core::{HttpServerLabels, HttpServerMetrics, HttpServerSeries};
+use obs_core::{HttpServerLabels, HttpServerMetrics, HttpServerSeries, SampledSpan};
 
 use crate::route::KnownMethods;
 
@@ -95,6 +95,7 @@ impl Instruments {
         status: Option<u16>,
         error_type: &str,
         seconds: f64,
+        sampled: Option<SampledSpan>,
     ) {
         let status = status.map(|s| s.to_string()).unwrap_or_default();
         self.families
@@ -104,7 +105,7 @@ impl Instruments {
                 status: &status,
                 error_type,
             })
-            .observe(seconds);
+            .observe_with_exemplar(seconds, sampled);
     }
 
     /// The span name `{METHOD} {route}` for this route and method, built once.

@@ -56,6 +56,17 @@
 //! route (a gRPC method from a known list, say). The active-requests gauge falls back whichever way a request
 //! ends, client disconnects and panics included.
 //!
+//! # Exemplars and OpenMetrics
+//!
+//! When the server span is sampled, the duration observation keeps its trace and span id as
+//! the exemplar of its bucket. `/metrics` answers in the Prometheus text format, as before,
+//! unless the scrape's `Accept` prefers `application/openmetrics-text` (Prometheus' default
+//! scrape protocols do): then in OpenMetrics 1.0 with those exemplars and `# EOF`, gzip as
+//! usual. Run Prometheus with `--enable-feature=exemplar-storage` to keep them, and set
+//! `exemplarTraceIdDestinations` (`trace_id` → your tracing data source) on Grafana's
+//! Prometheus data source to link them. The sampled flag comes from the span context the layer
+//! already reads for `traceresponse`, so an unsampled request pays nothing for exemplars.
+//!
 //! # Cardinality
 //!
 //! Every label value comes from a bounded set: `http_route` is the route template (axum's
@@ -157,6 +168,7 @@ mod in_flight;
 mod instruments;
 mod layer;
 mod metrics_route;
+mod negotiate;
 mod path_rules;
 mod request_id;
 pub mod route;

@@ -1,5 +1,6 @@
-//! `GET /metrics`: the registry in the Prometheus text format, gzip when accepted, optionally
-//! behind a bearer token, on the application's router or on a listener of its own.
+//! `GET /metrics`: the registry in the Prometheus text format, or in OpenMetrics with exemplars
+//! when the scraper asks for it, gzip when accepted, optionally behind a bearer token, on the
+//! application's router or on a listener of its own.
 
 use std::fmt;
 use std::io::Write;
@@ -10,13 +11,14 @@ use axum::body::Body;
 use axum::routing::get;
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use http::header::{ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, VARY};
+use http::header::{ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, VARY};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
-use obs_core::names::PROMETHEUS_CONTENT_TYPE;
+use obs_core::names::{OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE};
 use obs_core::{Metrics, Telemetry};
 use tokio::net::TcpListener;
 
 use crate::ObsLayer;
+use crate::negotiate::Format;
 
 /// The default path of the metrics route.
 pub const DEFAULT_METRICS_PATH: &str = "/metrics";
@@ -43,6 +45,10 @@ where
 }
 
 /// Configures the metrics endpoint.
+///
+/// It answers in the Prometheus text format, or in OpenMetrics 1.0 with exemplars when the
+/// request's `Accept` prefers `application/openmetrics-text` (see the
+/// [crate docs](crate#exemplars-and-openmetrics)); gzip when `Accept-Encoding` allows it.
 ///
 /// # What it records
 ///
@@ -218,19 +224,21 @@ impl MetricsRoute {
                 .unwrap_or_default();
         }
         let gzip = accepts_gzip(headers);
+        let format = crate::negotiate::format(headers.get_all(ACCEPT));
         let metrics = self.metrics.clone();
         // Gathering and compressing is CPU work: keep it off the async workers that serve
         // requests.
-        let encoded = tokio::task::spawn_blocking(move || encode(&metrics, gzip)).await;
+        let encoded = tokio::task::spawn_blocking(move || encode(&metrics, format, gzip)).await;
         match encoded {
             Ok(Ok(body)) => {
                 let mut response = Response::new(Body::from(body));
                 let h = response.headers_mut();
-                h.insert(
-                    CONTENT_TYPE,
-                    HeaderValue::from_static(PROMETHEUS_CONTENT_TYPE),
-                );
-                h.insert(VARY, HeaderValue::from_static("accept-encoding"));
+                let content_type = match format {
+                    Format::Text => PROMETHEUS_CONTENT_TYPE,
+                    Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
+                };
+                h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+                h.insert(VARY, HeaderValue::from_static("accept, accept-encoding"));
                 if gzip {
                     h.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
                 }
@@ -242,9 +250,12 @@ impl MetricsRoute {
     }
 }
 
-fn encode(metrics: &Metrics, gzip: bool) -> Result<Vec<u8>, obs_core::Error> {
+fn encode(metrics: &Metrics, format: Format, gzip: bool) -> Result<Vec<u8>, obs_core::Error> {
     let mut text = Vec::with_capacity(16 * 1024);
-    metrics.encode_to(&mut text)?;
+    match format {
+        Format::Text => metrics.encode_to(&mut text)?,
+        Format::OpenMetrics => metrics.encode_openmetrics_to(&mut text)?,
+    }
     if !gzip {
         return Ok(text);
     }

@@ -4,8 +4,9 @@
 use std::borrow::Cow;
 
 use http::{HeaderValue, Request};
+use obs_core::SampledSpan;
 use obs_core::names::{CUT_MARKER, MAX_URL_PATH_LEN, MAX_USER_AGENT_LEN};
-use opentelemetry::trace::TraceContextExt;
+use opentelemetry::trace::{SpanContext, TraceContextExt};
 use opentelemetry_http::HeaderExtractor;
 use tracing::Span;
 use tracing::field::Empty;
@@ -124,14 +125,28 @@ pub(crate) fn record_failure(span: &Span, error_type: &str) {
     span.record("error.type", error_type);
 }
 
-/// The W3C `traceresponse` value of `span`: `00-{trace-id}-{span-id}-{flags}`.
-pub(crate) fn trace_response(span: &Span) -> Option<HeaderValue> {
-    if span.is_disabled() {
-        return None;
+/// The server span's trace, looked up once per response: the W3C `traceresponse` value (when
+/// `header`) and, when the span is sampled, the ids an exemplar links to (when `exemplar`).
+pub(crate) fn response_trace(
+    span: &Span,
+    header: bool,
+    exemplar: bool,
+) -> (Option<HeaderValue>, Option<SampledSpan>) {
+    if span.is_disabled() || !(header || exemplar) {
+        return (None, None);
     }
     let cx = span.context();
     let otel_span = cx.span();
     let sc = otel_span.span_context();
+    let value = header.then(|| trace_response(sc)).flatten();
+    let sampled = exemplar
+        .then(|| SampledSpan::from_span_context(sc))
+        .flatten();
+    (value, sampled)
+}
+
+/// The W3C `traceresponse` value of `sc`: `00-{trace-id}-{span-id}-{flags}`.
+fn trace_response(sc: &SpanContext) -> Option<HeaderValue> {
     if !sc.is_valid() {
         return None;
     }

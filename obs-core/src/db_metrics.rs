@@ -9,6 +9,7 @@ use prometheus::{
 
 use crate::Error;
 use crate::buckets::Buckets;
+use crate::exemplars::{ExemplarFamily, ExemplarHistogram, ExemplarIndex};
 use crate::names::*;
 
 /// The database client families of the OpenTelemetry conventions, registered once per registry
@@ -25,6 +26,8 @@ use crate::names::*;
 pub struct DbClientMetrics {
     /// `db_client_operation_duration_seconds`, labels [`DB_OPERATION_LABELS`].
     operation_duration: HistogramVec,
+    /// The exemplar slots of `operation_duration`'s series.
+    operation_duration_exemplars: ExemplarFamily,
     /// `db_client_connection_wait_time_seconds`, labels [`DB_POOL_LABELS`].
     connection_wait_time: HistogramVec,
     /// `db_client_connection_timeouts_total`, labels [`DB_POOL_LABELS`].
@@ -55,7 +58,11 @@ pub struct DbPoolSeries {
 }
 
 impl DbClientMetrics {
-    pub(crate) fn register(registry: &Registry, buckets: &Buckets) -> Result<Self, Error> {
+    pub(crate) fn register(
+        registry: &Registry,
+        buckets: &Buckets,
+        exemplars: &ExemplarIndex,
+    ) -> Result<Self, Error> {
         let operation_duration = HistogramVec::new(
             HistogramOpts::new(
                 DB_CLIENT_OPERATION_DURATION,
@@ -82,21 +89,30 @@ impl DbClientMetrics {
         registry.register(Box::new(operation_duration.clone()))?;
         registry.register(Box::new(connection_wait_time.clone()))?;
         registry.register(Box::new(connection_timeouts.clone()))?;
+        let operation_duration_exemplars = ExemplarFamily::new(
+            DB_CLIENT_OPERATION_DURATION,
+            &DB_OPERATION_LABELS,
+            &buckets.db_duration,
+        );
+        exemplars.add(operation_duration_exemplars.clone());
         Ok(DbClientMetrics {
             operation_duration,
+            operation_duration_exemplars,
             connection_wait_time,
             connection_timeouts,
         })
     }
 
-    /// The `db_client_operation_duration_seconds` series of one label set.
-    pub fn operation_duration(&self, labels: DbOperationLabels<'_>) -> Histogram {
-        self.operation_duration.with_label_values(&[
+    /// The `db_client_operation_duration_seconds` series of one label set, with exemplars.
+    pub fn operation_duration(&self, labels: DbOperationLabels<'_>) -> ExemplarHistogram {
+        let values = [
             labels.system,
             labels.operation,
             labels.collection,
             labels.error_type,
-        ])
+        ];
+        let histogram = self.operation_duration.with_label_values(&values);
+        self.operation_duration_exemplars.series(histogram, &values)
     }
 
     /// The series of the pool named `pool_name` (`db_client_connection_pool_name`).

@@ -4,6 +4,7 @@ use prometheus::{Histogram, HistogramOpts, HistogramVec, IntGauge, IntGaugeVec, 
 
 use crate::Error;
 use crate::buckets::Buckets;
+use crate::exemplars::{ExemplarFamily, ExemplarHistogram, ExemplarIndex};
 use crate::names::*;
 
 /// The HTTP server families of the OpenTelemetry conventions, registered once per registry
@@ -17,6 +18,8 @@ use crate::names::*;
 pub struct HttpServerMetrics {
     /// `http_server_request_duration_seconds`, labels [`HTTP_DURATION_LABELS`].
     request_duration: HistogramVec,
+    /// The exemplar slots of `request_duration`'s series.
+    request_duration_exemplars: ExemplarFamily,
     /// `http_server_active_requests`, labels [`HTTP_ACTIVE_LABELS`].
     active_requests: IntGaugeVec,
     /// `http_server_request_body_size_bytes`, labels [`HTTP_BODY_SIZE_LABELS`].
@@ -43,8 +46,8 @@ pub struct HttpServerLabels<'a> {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct HttpServerSeries {
-    /// `http_server_request_duration_seconds`.
-    pub request_duration: Histogram,
+    /// `http_server_request_duration_seconds`, with exemplars.
+    pub request_duration: ExemplarHistogram,
     /// `http_server_request_body_size_bytes`.
     pub request_body_size: Histogram,
     /// `http_server_response_body_size_bytes`.
@@ -52,7 +55,11 @@ pub struct HttpServerSeries {
 }
 
 impl HttpServerMetrics {
-    pub(crate) fn register(registry: &Registry, buckets: &Buckets) -> Result<Self, Error> {
+    pub(crate) fn register(
+        registry: &Registry,
+        buckets: &Buckets,
+        exemplars: &ExemplarIndex,
+    ) -> Result<Self, Error> {
         let request_duration = HistogramVec::new(
             HistogramOpts::new(
                 HTTP_SERVER_REQUEST_DURATION,
@@ -88,8 +95,15 @@ impl HttpServerMetrics {
         registry.register(Box::new(active_requests.clone()))?;
         registry.register(Box::new(request_body_size.clone()))?;
         registry.register(Box::new(response_body_size.clone()))?;
+        let request_duration_exemplars = ExemplarFamily::new(
+            HTTP_SERVER_REQUEST_DURATION,
+            &HTTP_DURATION_LABELS,
+            &buckets.http_duration,
+        );
+        exemplars.add(request_duration_exemplars.clone());
         Ok(HttpServerMetrics {
             request_duration,
+            request_duration_exemplars,
             active_requests,
             request_body_size,
             response_body_size,
@@ -107,13 +121,15 @@ impl HttpServerMetrics {
 
     /// The `http_server_request_duration_seconds` series of `labels`, alone: for a request
     /// that produced no response body to measure.
-    pub fn request_duration(&self, labels: HttpServerLabels<'_>) -> Histogram {
-        self.request_duration.with_label_values(&[
+    pub fn request_duration(&self, labels: HttpServerLabels<'_>) -> ExemplarHistogram {
+        let values = [
             labels.method,
             labels.route,
             labels.status,
             labels.error_type,
-        ])
+        ];
+        let histogram = self.request_duration.with_label_values(&values);
+        self.request_duration_exemplars.series(histogram, &values)
     }
 
     /// The `http_server_request_body_size_bytes` series of `labels` (`error_type` is not one

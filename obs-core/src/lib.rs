@@ -77,6 +77,27 @@
 //! | `tokio_runtime_worker_local_queue_depth`, `tokio_runtime_blocking_*`, `tokio_runtime_spawned_tasks_total`, `tokio_runtime_budget_forced_yield_total` | under `--cfg tokio_unstable` only | `worker` (local queue) |
 //! | `process_*` | process collector (Linux) | — |
 //!
+//! # Exemplars
+//!
+//! The buckets of `http_server_request_duration_seconds` and
+//! `db_client_operation_duration_seconds` keep the trace and span id of a recent sampled
+//! observation ([`ExemplarHistogram`]): obs-axum passes the server span, obs-sqlx and
+//! obs-redis the operation's client span. [`Metrics::encode_openmetrics`] writes them in the
+//! OpenMetrics 1.0 text format (`… 3 # {trace_id="4bf9…",span_id="00f0…"} 0.042 1718000000.123`),
+//! which obs-axum's `/metrics` serves to scrapers that ask for
+//! [`OPENMETRICS_CONTENT_TYPE`](names::OPENMETRICS_CONTENT_TYPE), as Prometheus does by
+//! default; [`Metrics::encode`] and the Prometheus text format are unchanged. Prometheus keeps
+//! them with `--enable-feature=exemplar-storage`; Grafana links them to the trace through the
+//! data source's `exemplarTraceIdDestinations`.
+//!
+//! An unsampled observation costs what a plain histogram observation costs; a sampled one adds
+//! a bucket search, a clock read and an uncontended `try_lock` (about 50 ns, see
+//! `benches/benches/exemplars.rs`). Learning whether a `tracing` span is sampled
+//! ([`SampledSpan::of`], what obs-sqlx and obs-redis do per operation) is one span-context
+//! lookup, about 85 ns; obs-axum reuses the one it makes for `traceresponse`. A slot taken by
+//! a scrape or another request is skipped, never waited for. One slot per bucket and series:
+//! memory is bounded by the series.
+//!
 //! # OpenTelemetry names in Prometheus form
 //!
 //! Each metric is the OpenTelemetry semantic-convention instrument with dots as underscores,
@@ -132,6 +153,7 @@ pub mod config;
 mod console;
 mod db_metrics;
 mod error;
+mod exemplars;
 mod http_client_metrics;
 mod http_metrics;
 mod log_format;
@@ -140,6 +162,7 @@ mod loki;
 mod memory_limit;
 mod metrics;
 pub mod names;
+mod openmetrics;
 #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
 mod otlp;
 mod rum_metrics;
@@ -156,6 +179,7 @@ pub use config::{
 };
 pub use db_metrics::{DbClientMetrics, DbOperationLabels, DbPoolGauges, DbPoolSeries, DbPoolState};
 pub use error::Error;
+pub use exemplars::{ExemplarHistogram, SampledSpan};
 pub use http_client_metrics::{HttpClientLabels, HttpClientMetrics};
 pub use http_metrics::{HttpServerLabels, HttpServerMetrics, HttpServerSeries};
 pub use metrics::Metrics;

@@ -9,6 +9,7 @@ use crate::Error;
 use crate::buckets::Buckets;
 use crate::build_info::BuildInfo;
 use crate::db_metrics::DbClientMetrics;
+use crate::exemplars::ExemplarIndex;
 use crate::http_client_metrics::HttpClientMetrics;
 use crate::http_metrics::HttpServerMetrics;
 use crate::loki::LokiCounters;
@@ -37,6 +38,8 @@ pub struct Metrics {
 struct Inner {
     registry: Registry,
     buckets: Buckets,
+    /// The exemplar slots of the histogram families that keep them, for OpenMetrics.
+    exemplars: ExemplarIndex,
     http: Mutex<Option<HttpServerMetrics>>,
     http_client: Mutex<Option<HttpClientMetrics>>,
     runtime: Mutex<Option<RuntimeMetrics>>,
@@ -68,6 +71,7 @@ impl Metrics {
             inner: Arc::new(Inner {
                 registry,
                 buckets,
+                exemplars: ExemplarIndex::default(),
                 http: Mutex::new(None),
                 http_client: Mutex::new(None),
                 runtime: Mutex::new(None),
@@ -89,7 +93,11 @@ impl Metrics {
     /// When the registry already holds a metric of the same name that obs did not create.
     pub fn http_server(&self) -> Result<HttpServerMetrics, Error> {
         get_or_register(&self.inner.http, || {
-            HttpServerMetrics::register(&self.inner.registry, &self.inner.buckets)
+            HttpServerMetrics::register(
+                &self.inner.registry,
+                &self.inner.buckets,
+                &self.inner.exemplars,
+            )
         })
     }
 
@@ -141,7 +149,11 @@ impl Metrics {
     /// When the registry already holds a metric of the same name that obs did not create.
     pub fn db_client(&self) -> Result<DbClientMetrics, Error> {
         get_or_register(&self.inner.db, || {
-            DbClientMetrics::register(&self.inner.registry, &self.inner.buckets)
+            DbClientMetrics::register(
+                &self.inner.registry,
+                &self.inner.buckets,
+                &self.inner.exemplars,
+            )
         })
     }
 
@@ -203,6 +215,38 @@ impl Metrics {
     pub fn encode_to(&self, buf: &mut Vec<u8>) -> Result<(), Error> {
         let families = self.inner.registry.gather();
         TextEncoder::new().encode(&families, buf)?;
+        Ok(())
+    }
+
+    /// Encodes every metric in the registry in the OpenMetrics 1.0 text format
+    /// ([`OPENMETRICS_CONTENT_TYPE`](crate::names::OPENMETRICS_CONTENT_TYPE)), with the
+    /// exemplars of `http_server_request_duration_seconds` and
+    /// `db_client_operation_duration_seconds` on their buckets and `# EOF` at the end.
+    ///
+    /// The series are those of [`encode`](Self::encode): the same sample names, labels and
+    /// values. A counter whose name does not end in `_total` is written as `unknown`, which
+    /// keeps its name. See [`ExemplarHistogram`](crate::ExemplarHistogram) for where
+    /// exemplars come from.
+    ///
+    /// # Errors
+    /// When a collector produced a family the encoder rejects.
+    pub fn encode_openmetrics(&self) -> Result<String, Error> {
+        let mut buf = Vec::with_capacity(16 * 1024);
+        self.encode_openmetrics_to(&mut buf)?;
+        // Written from `str`s only.
+        String::from_utf8(buf).map_err(|e| {
+            Error::Prometheus(prometheus::Error::Msg(format!("non UTF-8 exposition: {e}")))
+        })
+    }
+
+    /// Encodes every metric in the registry in the OpenMetrics 1.0 text format into `buf`
+    /// (see [`encode_openmetrics`](Self::encode_openmetrics)).
+    ///
+    /// # Errors
+    /// When a collector produced a family the encoder rejects.
+    pub fn encode_openmetrics_to(&self, buf: &mut Vec<u8>) -> Result<(), Error> {
+        let families = self.inner.registry.gather();
+        crate::openmetrics::encode(&families, &self.inner.exemplars, buf)?;
         Ok(())
     }
 }

@@ -663,6 +663,20 @@ pub const MAX_BROWSER_TRANSFER_BYTES: f64 = 1_073_741_824.0;
 /// The content type of the Prometheus text exposition format.
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// The content type of the OpenMetrics 1.0 text format, the one with exemplars.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The media type a scraper lists in `Accept` to be answered in OpenMetrics.
+pub const OPENMETRICS_MEDIA_TYPE: &str = "application/openmetrics-text";
+
+/// The label of an exemplar that holds the trace id (32 lowercase hex digits), as Grafana's
+/// `exemplarTraceIdDestinations` name it.
+pub const EXEMPLAR_TRACE_ID: &str = "trace_id";
+
+/// The label of an exemplar that holds the span id (16 lowercase hex digits).
+pub const EXEMPLAR_SPAN_ID: &str = "span_id";
+
 /// The `error_type` of a gRPC response whose `grpc-status` (in the headers of a trailers-only
 /// response, or in the trailers) is not `0`: the status code's canonical name, indexed by code.
 /// Codes outside the table become `UNKNOWN`.

@@ -63,7 +63,10 @@ impl<'a> Call<'a> {
         }
         self.done = true;
         let seconds = self.start.elapsed().as_secs_f64();
-        self.shared.instruments.observe(self.op, error, seconds);
+        let sampled = obs_core::SampledSpan::of(&self.span);
+        self.shared
+            .instruments
+            .observe(self.op, error, seconds, sampled);
         if let Some(error) = error {
             self.span.record("error.type", error);
             self.span.record("otel.status_code", "ERROR");

@@ -5,8 +5,7 @@
 use std::sync::OnceLock;
 
 use obs_core::names::DB_SYSTEM_REDIS;
-use obs_core::prometheus::Histogram;
-use obs_core::{DbClientMetrics, DbOperationLabels};
+use obs_core::{DbClientMetrics, DbOperationLabels, ExemplarHistogram, SampledSpan};
 
 use crate::commands::COMMANDS;
 use crate::operation::Operation;
@@ -15,9 +14,9 @@ use crate::operation::Operation;
 pub(crate) struct Instruments {
     db: DbClientMetrics,
     /// Success series of commands: index `i` is `COMMANDS[i]`, the last index is `OTHER`.
-    commands: Box<[OnceLock<Histogram>]>,
+    commands: Box<[OnceLock<ExemplarHistogram>]>,
     /// Success series of single-command pipelines (`PIPELINE GET`), indexed as `commands`.
-    pipelines: Box<[OnceLock<Histogram>]>,
+    pipelines: Box<[OnceLock<ExemplarHistogram>]>,
 }
 
 impl Instruments {
@@ -30,20 +29,27 @@ impl Instruments {
         }
     }
 
-    /// Records `seconds` of `op`, which failed with `error_type` or succeeded (`None`).
-    pub(crate) fn observe(&self, op: Operation, error_type: Option<&str>, seconds: f64) {
+    /// Records `seconds` of `op`, which failed with `error_type` or succeeded (`None`);
+    /// `sampled` is the operation's span when sampled, the exemplar.
+    pub(crate) fn observe(
+        &self,
+        op: Operation,
+        error_type: Option<&str>,
+        seconds: f64,
+        sampled: Option<SampledSpan>,
+    ) {
         match (error_type, self.success(op)) {
-            (None, Some(ok)) => ok.observe(seconds),
+            (None, Some(ok)) => ok.observe_with_exemplar(seconds, sampled),
             (error_type, _) => self
                 .db
                 .operation_duration(labels(op, error_type.unwrap_or_default()))
-                .observe(seconds),
+                .observe_with_exemplar(seconds, sampled),
         }
     }
 
     /// The cached success series of `op`; `None` for the operations not cached (mixed
     /// pipelines and transactions, whose one series each is looked up when recorded).
-    fn success(&self, op: Operation) -> Option<&Histogram> {
+    fn success(&self, op: Operation) -> Option<&ExemplarHistogram> {
         let (slots, index) = match op {
             Operation::Command(i) => (&self.commands, i.unwrap_or(COMMANDS.len())),
             Operation::PipelineOf(i) => (&self.pipelines, i.unwrap_or(COMMANDS.len())),

@@ -89,4 +89,19 @@ async fn commands_are_child_spans_with_attributes() {
             );
         }
     }
+
+    // The duration buckets carry the commands' spans as exemplars, in OpenMetrics.
+    let exposition =
+        obs_testkit::Exposition::parse_openmetrics(&metrics.encode_openmetrics().unwrap()).unwrap();
+    let exemplars: Vec<_> = exposition
+        .series("db_client_operation_duration_seconds_bucket")
+        .filter(|s| s.has_labels(&[("db_operation_name", "SETEX"), ("error_type", "")]))
+        .filter_map(|s| s.exemplar.clone())
+        .collect();
+    assert_eq!(exemplars.len(), 1, "{exemplars:?}");
+    assert_eq!(
+        exemplars[0].label("trace_id"),
+        Some(set.trace_id().as_str())
+    );
+    assert_eq!(exemplars[0].label("span_id"), Some(set.span_id().as_str()));
 }

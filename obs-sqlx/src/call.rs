@@ -94,13 +94,14 @@ impl<'a> Call<'a> {
         }
         self.done = true;
         let seconds = self.start.elapsed().as_secs_f64();
+        let sampled = obs_core::SampledSpan::of(&self.span);
         match &error {
-            None => self.entry.ok.observe(seconds),
+            None => self.entry.ok.observe_with_exemplar(seconds, sampled),
             Some(error_type) => self
                 .shared
                 .instruments
                 .failed(self.shared.system, &self.entry, error_type)
-                .observe(seconds),
+                .observe_with_exemplar(seconds, sampled),
         }
         if self.span.is_disabled() {
             return;

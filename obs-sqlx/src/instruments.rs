@@ -6,8 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use obs_core::prometheus::Histogram;
-use obs_core::{DbClientMetrics, DbOperationLabels, DbPoolSeries};
+use obs_core::{DbClientMetrics, DbOperationLabels, DbPoolSeries, ExemplarHistogram};
 
 use crate::mask::mask;
 use crate::summary::summarize;
@@ -56,7 +55,12 @@ impl Instruments {
     }
 
     /// The series of `entry` failed with `error_type`. Failures are rare, so not cached.
-    pub(crate) fn failed(&self, system: &str, entry: &Entry, error_type: &str) -> Histogram {
+    pub(crate) fn failed(
+        &self,
+        system: &str,
+        entry: &Entry,
+        error_type: &str,
+    ) -> ExemplarHistogram {
         self.db.operation_duration(DbOperationLabels {
             system,
             operation: entry.operation,
@@ -76,7 +80,7 @@ pub(crate) struct Entry {
     /// The masked statement, when query text is switched on.
     pub(crate) query_text: Option<Box<str>>,
     /// `db_client_operation_duration_seconds` with an empty `error_type`.
-    pub(crate) ok: Histogram,
+    pub(crate) ok: ExemplarHistogram,
 }
 
 impl Entry {

@@ -139,4 +139,39 @@ async fn statements_are_child_spans_with_attributes() {
     );
     assert_eq!(failed.parent_span_id(), parent.span_id());
     assert!(!failed.attr("db.query.text").unwrap().contains("again"));
+
+    // The duration buckets carry the statements' spans as exemplars, in OpenMetrics.
+    let exposition =
+        obs_testkit::Exposition::parse_openmetrics(&metrics.encode_openmetrics().unwrap()).unwrap();
+    let exemplar_of = |operation: &str, error_type: &str| {
+        let exemplars: Vec<_> = exposition
+            .series("db_client_operation_duration_seconds_bucket")
+            .filter(|s| {
+                s.has_labels(&[
+                    ("db_operation_name", operation),
+                    ("db_collection_name", t.as_str()),
+                    ("error_type", error_type),
+                ])
+            })
+            .filter_map(|s| s.exemplar.clone())
+            .collect();
+        assert_eq!(
+            exemplars.len(),
+            1,
+            "{operation} {error_type}: {exemplars:?}"
+        );
+        let e = &exemplars[0];
+        (
+            e.label("trace_id").unwrap().to_owned(),
+            e.label("span_id").unwrap().to_owned(),
+        )
+    };
+    assert_eq!(
+        exemplar_of("SELECT", ""),
+        (select.trace_id(), select.span_id())
+    );
+    assert_eq!(
+        exemplar_of("INSERT", "unique_violation"),
+        (failed.trace_id(), failed.span_id())
+    );
 }

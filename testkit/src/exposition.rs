@@ -1,4 +1,5 @@
-//! The Prometheus text exposition format, read back exactly.
+//! The Prometheus text exposition format, and OpenMetrics with its exemplars, read back
+//! exactly.
 //!
 //! Each sample line becomes a [`Sample`]: its name, its labels (unescaped) and its value. Lookups
 //! compare names and label values whole, so `todo_logins_total` never answers for
@@ -16,6 +17,33 @@ pub struct Sample {
     pub labels: BTreeMap<String, String>,
     /// The value (`+Inf`, `-Inf` and `NaN` included).
     pub value: f64,
+    /// The exemplar after ` # ` (OpenMetrics only).
+    pub exemplar: Option<Exemplar>,
+}
+
+/// An OpenMetrics exemplar: `# {trace_id="…",span_id="…"} value [timestamp]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exemplar {
+    /// Its labels, values unescaped.
+    pub labels: BTreeMap<String, String>,
+    /// The observed value.
+    pub value: f64,
+    /// Seconds since the Unix epoch, when given.
+    pub timestamp: Option<f64>,
+}
+
+impl Exemplar {
+    /// The value of label `key`, if the exemplar has it.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels.get(key).map(String::as_str)
+    }
+}
+
+/// Which format a line is read in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Text,
+    OpenMetrics,
 }
 
 impl Sample {
@@ -74,6 +102,27 @@ impl Exposition {
     /// # Errors
     /// When a line is not a well-formed sample.
     pub fn parse(text: &str) -> Result<Self, ExpositionError> {
+        Self::parse_as(text, Format::Text)
+    }
+
+    /// Parses an OpenMetrics exposition: samples may carry exemplars and timestamps are
+    /// seconds; the last line must be `# EOF`.
+    ///
+    /// # Errors
+    /// When a line is not a well-formed sample, or `# EOF` does not end the text.
+    pub fn parse_openmetrics(text: &str) -> Result<Self, ExpositionError> {
+        let lines = text.lines().count();
+        if !text.ends_with("# EOF\n") && !text.ends_with("# EOF") {
+            return Err(ExpositionError {
+                line: lines,
+                reason: "no `# EOF` at the end",
+                text: text.lines().last().unwrap_or_default().to_owned(),
+            });
+        }
+        Self::parse_as(text, Format::OpenMetrics)
+    }
+
+    fn parse_as(text: &str, format: Format) -> Result<Self, ExpositionError> {
         let samples = text
             .lines()
             .enumerate()
@@ -82,7 +131,7 @@ impl Exposition {
                 !line.is_empty() && !line.starts_with('#')
             })
             .map(|(index, line)| {
-                parse_sample(line).map_err(|reason| ExpositionError {
+                parse_sample(line, format).map_err(|reason| ExpositionError {
                     line: index + 1,
                     reason,
                     text: line.to_owned(),
@@ -134,7 +183,13 @@ impl Exposition {
 }
 
 /// One sample line, already known not to be a comment or blank.
-fn parse_sample(line: &str) -> Result<Sample, &'static str> {
+fn parse_sample(line: &str, format: Format) -> Result<Sample, &'static str> {
+    let (line, exemplar) = match line.split_once(" # ") {
+        Some((sample, exemplar)) if format == Format::OpenMetrics => {
+            (sample, Some(parse_exemplar(exemplar)?))
+        }
+        _ => (line, None),
+    };
     let name_end = line
         .find(|c: char| c == '{' || c.is_ascii_whitespace())
         .ok_or("no value")?;
@@ -151,9 +206,16 @@ fn parse_sample(line: &str) -> Result<Sample, &'static str> {
     let value = fields.next().ok_or("no value")?;
     let value: f64 = value.parse().map_err(|_| "value is not a number")?;
     if let Some(timestamp) = fields.next() {
-        timestamp
-            .parse::<i64>()
-            .map_err(|_| "timestamp is not an integer")?;
+        match format {
+            Format::Text => timestamp
+                .parse::<i64>()
+                .map(drop)
+                .map_err(|_| "timestamp is not an integer")?,
+            Format::OpenMetrics => timestamp
+                .parse::<f64>()
+                .map(drop)
+                .map_err(|_| "timestamp is not a number")?,
+        }
     }
     if fields.next().is_some() {
         return Err("text after the timestamp");
@@ -162,6 +224,34 @@ fn parse_sample(line: &str) -> Result<Sample, &'static str> {
         name: name.to_owned(),
         labels,
         value,
+        exemplar,
+    })
+}
+
+/// What follows ` # ` on an OpenMetrics sample line.
+fn parse_exemplar(text: &str) -> Result<Exemplar, &'static str> {
+    let mut labels = BTreeMap::new();
+    let rest = parse_labels(
+        text.strip_prefix('{').ok_or("exemplar without labels")?,
+        &mut labels,
+    )?;
+    let mut fields = rest.split_ascii_whitespace();
+    let value = fields
+        .next()
+        .ok_or("exemplar without value")?
+        .parse()
+        .map_err(|_| "exemplar value is not a number")?;
+    let timestamp = fields
+        .next()
+        .map(|t| t.parse().map_err(|_| "exemplar timestamp is not a number"))
+        .transpose()?;
+    if fields.next().is_some() {
+        return Err("text after the exemplar");
+    }
+    Ok(Exemplar {
+        labels,
+        value,
+        timestamp,
     })
 }
 
@@ -286,9 +376,32 @@ duration_bucket{le=\"+Inf\"} +Inf
             ("a{b=\"1\",b=\"2\"} 1", "label given twice"),
             ("a", "no value"),
             ("a 1 2 3", "text after the timestamp"),
+            ("a 1 # {t=\"x\"} 1", "timestamp is not an integer"),
         ] {
             let error = Exposition::parse(&format!("# ok\n{text}\n")).unwrap_err();
             assert_eq!((error.line, error.reason), (2, reason), "{text}");
         }
+    }
+
+    #[test]
+    fn openmetrics_exemplars_are_read() {
+        let text = "# TYPE d histogram\n\
+            d_bucket{le=\"0.5\"} 1 # {trace_id=\"ab\",span_id=\"cd\"} 0.25 1700000000.123\n\
+            d_bucket{le=\"+Inf\"} 2\n\
+            d_count 2 1700000000.5\n\
+            # EOF\n";
+        let e = Exposition::parse_openmetrics(text).unwrap();
+        let bucket = e.series("d_bucket").next().unwrap();
+        let exemplar = bucket.exemplar.as_ref().unwrap();
+        assert_eq!(exemplar.label("trace_id"), Some("ab"));
+        assert_eq!(exemplar.label("span_id"), Some("cd"));
+        assert_eq!(exemplar.value, 0.25);
+        assert_eq!(exemplar.timestamp, Some(1_700_000_000.123));
+        assert_eq!(e.value("d_count", &[]), Some(2.0));
+        assert!(e.series("d_bucket").nth(1).unwrap().exemplar.is_none());
+        let error = Exposition::parse_openmetrics("a 1\n").unwrap_err();
+        assert_eq!(error.reason, "no `# EOF` at the end");
+        let error = Exposition::parse_openmetrics("a 1 # {x} 1\n# EOF\n").unwrap_err();
+        assert_eq!(error.reason, "label without `=`");
     }
 }

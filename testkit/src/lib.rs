@@ -34,7 +34,7 @@ mod redis;
 mod tls;
 
 pub use cgroup::{MOVE_AND_EXEC, MemoryCgroup};
-pub use exposition::{Exposition, ExpositionError, Sample};
+pub use exposition::{Exemplar, Exposition, ExpositionError, Sample};
 pub use external::{Skip, binary, promtool_check_metrics, require, required};
 pub use logs::{LogCapture, LogWriter};
 pub use loki::{LokiEntry, LokiReceiver};

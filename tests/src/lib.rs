@@ -504,7 +504,7 @@ pub mod monitoring {
 
     /// Prometheus with the rule files of `monitoring/prometheus/rules`, scraping `targets` and
     /// itself (job `prometheus`) and evaluating every `interval`, alerting to
-    /// `alertmanager_port`.
+    /// `alertmanager_port`, with exemplar storage on.
     pub async fn prometheus(
         targets: &Targets,
         alertmanager_port: u16,
@@ -540,6 +540,8 @@ pub mod monitoring {
             format!("--config.file={}", config_path.display()),
             format!("--storage.tsdb.path={}", dir.join("data").display()),
             format!("--web.listen-address=127.0.0.1:{port}"),
+            // As compose runs it: the exemplars of the OpenMetrics scrapes are kept.
+            "--enable-feature=exemplar-storage".to_owned(),
         ];
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         Some(

@@ -404,6 +404,14 @@ fn prometheus_keeps_the_slo_window_and_scrapes_every_job() {
         .filter_map(|a| a.as_str()?.strip_prefix("--storage.tsdb.retention.time="))
         .collect();
     assert_eq!(retention, ["35d"]);
+    // Exemplars from the OpenMetrics scrapes are kept (the end-to-end stack runs the same).
+    assert!(
+        compose["services"]["prometheus"]["command"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .any(|a| a == "--enable-feature=exemplar-storage")
+    );
 
     let config: serde_yaml::Value = serde_yaml::from_str(
         &std::fs::read_to_string(root.join("monitoring/prometheus/prometheus.yml")).unwrap(),
@@ -426,6 +434,11 @@ fn prometheus_keeps_the_slo_window_and_scrapes_every_job() {
                     );
                 }
             }
+        }
+        // Prometheus' default scrape protocols ask for OpenMetrics first; a job that sets its
+        // own must keep it first, or the backends' exemplars are never scraped.
+        if let Some(protocols) = job["scrape_protocols"].as_sequence() {
+            assert_eq!(protocols[0], "OpenMetricsText1.0.0", "{name}");
         }
         jobs.insert(name.to_owned());
     }

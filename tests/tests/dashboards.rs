@@ -356,3 +356,52 @@ fn every_panel_is_described_and_queries_are_sound() {
         }
     }
 }
+
+/// The latency panels over the histograms that carry exemplars show them (range queries on
+/// time series and heatmaps; instant queries and stat panels have nowhere to draw them), and
+/// the Prometheus data source links an exemplar's `trace_id` to Jaeger.
+#[test]
+fn latency_panels_show_exemplars_linked_to_jaeger() {
+    const WITH_EXEMPLARS: [&str; 2] = [
+        "http_server_request_duration_seconds_bucket",
+        "db_client_operation_duration_seconds_bucket",
+    ];
+    let mut shown = 0;
+    for (name, d) in dashboards() {
+        for panel in panels(&d) {
+            let drawable = panel["type"] == "timeseries" || panel["type"] == "heatmap";
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                let expr = target["expr"].as_str().unwrap_or("");
+                let range = target["instant"] != true;
+                let at = format!("{name} / {} / {}", panel["title"], target["refId"]);
+                if drawable && range && WITH_EXEMPLARS.iter().any(|m| expr.contains(m)) {
+                    assert_eq!(target["exemplar"], true, "{at}: exemplars not shown");
+                    shown += 1;
+                } else {
+                    assert_ne!(target["exemplar"], true, "{at}: no exemplars to show");
+                }
+            }
+        }
+    }
+    assert!(shown >= 20, "{shown} targets show exemplars");
+
+    let datasources: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(
+            repo_root().join("monitoring/grafana/provisioning/datasources/datasources.yml"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let list = datasources["datasources"].as_sequence().unwrap();
+    let prometheus = list.iter().find(|d| d["type"] == "prometheus").unwrap();
+    let jaeger = list.iter().find(|d| d["type"] == "jaeger").unwrap();
+    let destinations = prometheus["jsonData"]["exemplarTraceIdDestinations"]
+        .as_sequence()
+        .unwrap();
+    assert!(
+        destinations
+            .iter()
+            .any(|d| d["name"] == "trace_id" && d["datasourceUid"] == jaeger["uid"]),
+        "{destinations:?}"
+    );
+}

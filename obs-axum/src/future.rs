@@ -85,7 +85,7 @@ where
                 if *this.trace_response
                     && let Some(value) = span::trace_response(&start.span)
                 {
-                    headers.insert("traceresponse", value);
+                    headers.insert(span::TRACERESPONSE, value);
                 }
                 let mut completion = start.respond(status.as_u16());
                 // A trailers-only gRPC response carries its status in the headers.

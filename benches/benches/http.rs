@@ -32,13 +32,21 @@ fn base() -> Router {
     Router::new().route("/todos/{id}", get(handler))
 }
 
-async fn drive(app: &Router) {
+/// Sends one request and reads the whole response. Returns whether the response says its
+/// trace was sampled (`traceresponse` flags `01`); every variant pays that header lookup, so it
+/// cancels out of the overheads.
+async fn drive(app: &Router) -> bool {
     let request = axum::http::Request::get("/todos/42")
         .body(Body::empty())
         .unwrap();
     let response = app.clone().oneshot(request).await.unwrap();
+    let sampled = response
+        .headers()
+        .get("traceresponse")
+        .is_some_and(|v| v.as_bytes().ends_with(b"-01"));
     let body = response.into_body().collect().await.unwrap();
     std::hint::black_box(body);
+    sampled
 }
 
 fn trace_layer()
@@ -47,6 +55,9 @@ fn trace_layer()
     // Spans at INFO like ours, so they are enabled under the same filter.
     TraceLayer::new_for_http().make_span_with(DefaultMakeSpan::new().level(Level::INFO))
 }
+
+/// The full layer under [`sampled_telemetry`]; its requests run under that dispatch.
+const SAMPLED_10: &str = "obs_full_sampler_10pct";
 
 /// The variants, in the order they are reported. `rt` runs axum-prometheus's upkeep task.
 fn variants(
@@ -81,6 +92,7 @@ fn variants(
             "obs_metrics_and_span",
             base().layer(obs_axum::ObsLayer::from_metrics(metrics).unwrap()),
         ),
+        (SAMPLED_10, base().layer(sampled_telemetry().1.clone())),
         ("axum_prometheus", base().layer(prom_layer.clone())),
         ("tower_http_trace", base().layer(trace_layer())),
         (
@@ -109,6 +121,41 @@ fn telemetry() -> obs_core::Metrics {
         .clone()
 }
 
+/// The same telemetry as [`telemetry`] but for the sampler: `parentbased_traceidratio` at
+/// 10%, as `OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=0.1` sets
+/// it, and the full layer over it. Built, not installed: [`SAMPLED_10`]'s requests run with
+/// its dispatch as the thread's default (a scoped dispatch costs each `tracing` call a
+/// thread-local lookup more than the global one, which counts against this variant).
+fn sampled_telemetry() -> &'static (tracing::Dispatch, obs_axum::ObsLayer) {
+    static SAMPLED: std::sync::OnceLock<(tracing::Dispatch, obs_axum::ObsLayer)> =
+        std::sync::OnceLock::new();
+    SAMPLED.get_or_init(|| {
+        let telemetry = obs_core::Telemetry::builder("bench")
+            .log_filter("info")
+            .log_writer(std::io::sink)
+            .sampler(obs_core::TraceSampler::ParentBasedTraceIdRatio(0.1))
+            .build()
+            .unwrap();
+        let parts = (
+            telemetry.dispatch().clone(),
+            obs_axum::ObsLayer::new(&telemetry),
+        );
+        // Lives as long as the process; there is nothing to flush.
+        std::mem::forget(telemetry);
+        parts
+    })
+}
+
+/// Runs `app` once, under the sampled dispatch for [`SAMPLED_10`].
+async fn drive_variant(name: &str, app: &Router) -> bool {
+    if name == SAMPLED_10 {
+        let _scope = tracing::dispatcher::set_default(&sampled_telemetry().0);
+        drive(app).await
+    } else {
+        drive(app).await
+    }
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -122,7 +169,9 @@ fn bench_http(c: &mut Criterion) {
     let variants = variants(&metrics, &rt);
     let mut group = c.benchmark_group("http_request");
     for (name, app) in &variants {
-        group.bench_function(*name, |b| b.to_async(&rt).iter(|| drive(app)));
+        group.bench_function(*name, |b| {
+            b.to_async(&rt).iter(|| drive_variant(name, app));
+        });
     }
     group.finish();
 }
@@ -150,24 +199,33 @@ fn paired(c: &mut Criterion) {
     let rt = runtime();
     let variants = variants(&metrics, &rt);
     let n = variants.len();
-    // ns per request, per variant, per round.
+    // ns per request, per variant, per round; and per round, how many of the batch's requests
+    // of each variant were sampled.
     let mut samples = vec![Vec::with_capacity(ROUNDS); n];
+    let mut sampled = vec![Vec::with_capacity(ROUNDS); n];
     rt.block_on(async {
         for round in 0..ROUNDS + WARM_UP {
             for k in 0..n {
                 let v = (round + k) % n;
+                let (name, app) = &variants[v];
+                // The scope is entered per batch, outside the timed loop's requests but inside
+                // the timing, as a service would run under its dispatch.
+                let _scope = (*name == SAMPLED_10)
+                    .then(|| tracing::dispatcher::set_default(&sampled_telemetry().0));
+                let mut hits = 0u32;
                 let started = std::time::Instant::now();
                 for _ in 0..BATCH {
-                    drive(&variants[v].1).await;
+                    hits += u32::from(drive(app).await);
                 }
                 let ns = started.elapsed().as_nanos() as f64 / f64::from(BATCH);
                 if round >= WARM_UP {
                     samples[v].push(ns);
+                    sampled[v].push(hits);
                 }
             }
         }
     });
-    print!("{}", paired_report(&variants, &samples));
+    print!("{}", paired_report(&variants, &samples, &sampled));
 }
 
 /// The median and interquartile range of `values`.
@@ -177,7 +235,11 @@ fn quartiles(mut values: Vec<f64>) -> (f64, f64, f64) {
     (at(0.25), at(0.5), at(0.75))
 }
 
-fn paired_report(variants: &[(&str, Router)], samples: &[Vec<f64>]) -> String {
+fn paired_report(
+    variants: &[(&str, Router)],
+    samples: &[Vec<f64>],
+    sampled: &[Vec<u32>],
+) -> String {
     use std::fmt::Write;
     let index = |name: &str| variants.iter().position(|(n, _)| *n == name).unwrap();
     let bare = &samples[index("bare")];
@@ -209,7 +271,7 @@ fn paired_report(variants: &[(&str, Router)], samples: &[Vec<f64>]) -> String {
         // Rounds are noisy one by one; the ratio of medians is the estimate, and the spread is
         // that of ratios over blocks of [`BLOCK`] rounds.
         let blocks: Vec<f64> = o
-            .chunks(100)
+            .chunks(BLOCK)
             .zip(t.chunks(BLOCK))
             .map(|(o, t)| quartiles(o.to_vec()).1 / quartiles(t.to_vec()).1)
             .collect();
@@ -226,6 +288,36 @@ fn paired_report(variants: &[(&str, Router)], samples: &[Vec<f64>]) -> String {
             "{ours} adds {r:.3}x what {theirs} adds (blocks of {BLOCK} rounds: IQR {q1:.3} .. {q3:.3}; target <= {target})"
         );
     }
+    // The 10% sampler: rounds whose whole batch went unsampled against metrics only in the same
+    // rounds. What is left over is what an unsampled request pays beyond the metrics.
+    let s = index(SAMPLED_10);
+    let (full, metrics_only) = (overhead(SAMPLED_10), overhead("obs_metrics_only"));
+    let unsampled: Vec<(f64, f64)> = full
+        .iter()
+        .zip(&metrics_only)
+        .zip(&sampled[s])
+        .filter(|(_, hits)| **hits == 0)
+        .map(|((f, m), _)| (*f, *m))
+        .collect();
+    let total: u32 = sampled[s].iter().sum();
+    let share = f64::from(total) / (sampled[s].len() as f64 * f64::from(BATCH));
+    let extra: Vec<f64> = unsampled.iter().map(|(f, m)| f - m).collect();
+    let (_, extra_median, _) = quartiles(extra.clone());
+    let block_medians: Vec<f64> = extra
+        .chunks(BLOCK / 2)
+        .map(|c| quartiles(c.to_vec()).1)
+        .collect();
+    let (q1, _, q3) = quartiles(block_medians);
+    let (_, unsampled_median, _) = quartiles(unsampled.iter().map(|(f, _)| *f).collect());
+    let _ = writeln!(
+        out,
+        "{SAMPLED_10}: {:.1}% of requests sampled; in the {} rounds with none sampled, \
+         overhead {unsampled_median:+.0} ns: {extra_median:+.0} ns over metrics only \
+         in the same rounds (blocks of {} such rounds: IQR {q1:+.0} .. {q3:+.0})",
+        share * 100.0,
+        unsampled.len(),
+        BLOCK / 2,
+    );
     out
 }
 

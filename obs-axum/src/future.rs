@@ -85,7 +85,7 @@ where
                 let (trace_response, sampled) =
                     span::response_trace(&start.span, *this.trace_response, start.record_metrics);
                 if let Some(value) = trace_response {
-                    headers.insert("traceresponse", value);
+                    headers.insert(span::TRACERESPONSE, value);
                 }
                 let mut completion = start.respond(status.as_u16(), sampled);
                 // A trailers-only gRPC response carries its status in the headers.

@@ -46,8 +46,11 @@ fn generate() -> HeaderValue {
     let mut buf = [0u8; 32];
     hex(&hi.to_be_bytes(), &mut buf[..16]);
     hex(&lo.to_be_bytes(), &mut buf[16..]);
-    // Hex digits are always a valid header value.
-    HeaderValue::from_bytes(&buf).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+    // The value goes into the request and the response: held by a reference count, its
+    // clone is not a second allocation, as that of a copied slice would be. Hex digits are
+    // always a valid header value.
+    HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(buf))
+        .unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
 /// Writes `bytes` as lowercase hex into `out`, two digits a byte, as far as `out` reaches.

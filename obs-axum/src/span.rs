@@ -3,11 +3,11 @@
 
 use std::borrow::Cow;
 
-use http::{HeaderValue, Request};
+use http::{HeaderMap, HeaderName, HeaderValue, Request};
 use obs_core::SampledSpan;
 use obs_core::names::{CUT_MARKER, MAX_URL_PATH_LEN, MAX_USER_AGENT_LEN};
+use opentelemetry::propagation::Extractor;
 use opentelemetry::trace::{SpanContext, TraceContextExt};
-use opentelemetry_http::HeaderExtractor;
 use tracing::Span;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -76,9 +76,9 @@ pub(crate) fn make_span<B>(
         return span;
     }
     let remote = match &config.propagator {
-        Some(propagator) => propagator.extract(&HeaderExtractor(req.headers())),
+        Some(propagator) => propagator.extract(&Headers(req.headers())),
         None => opentelemetry::global::get_text_map_propagator(|propagator| {
-            propagator.extract(&HeaderExtractor(req.headers()))
+            propagator.extract(&Headers(req.headers()))
         }),
     };
     let remote_span = remote.span().span_context().clone();
@@ -96,6 +96,40 @@ pub(crate) fn make_span<B>(
         let _ = span.set_parent(remote);
     }
     span
+}
+
+/// The W3C response header carrying the trace id.
+pub(crate) const TRACERESPONSE: HeaderName = HeaderName::from_static("traceresponse");
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+const BAGGAGE: HeaderName = HeaderName::from_static("baggage");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
+/// The request headers as the propagators read them. `opentelemetry_http::HeaderExtractor` parses the name
+/// given as `&str` on every lookup; the names the W3C propagators ask for are parsed once.
+struct Headers<'a>(&'a HeaderMap);
+
+impl Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        let value = match key {
+            "traceparent" => self.0.get(TRACEPARENT),
+            "tracestate" => self.0.get(TRACESTATE),
+            "baggage" => self.0.get(BAGGAGE),
+            _ => self.0.get(key),
+        };
+        value.and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(HeaderName::as_str).collect()
+    }
+
+    fn get_all(&self, key: &str) -> Option<Vec<&str>> {
+        // As `HeaderExtractor` answers: `None` without the header, else its ASCII values.
+        let mut values = self.0.get_all(key).iter().peekable();
+        values.peek()?;
+        Some(values.filter_map(|v| v.to_str().ok()).collect())
+    }
 }
 
 /// `value` if it is at most `max` bytes, else its longest prefix that fits with
@@ -161,7 +195,7 @@ fn trace_response(sc: &SpanContext) -> Option<HeaderValue> {
 fn scheme<B>(req: &Request<B>) -> &str {
     if let Some(proto) = req
         .headers()
-        .get("x-forwarded-proto")
+        .get(X_FORWARDED_PROTO)
         .and_then(|v| v.to_str().ok())
     {
         return match proto.trim() {

@@ -219,15 +219,25 @@ impl ListVisitor<'_, '_> {
         if self.result.is_err() {
             return;
         }
-        let sep = if self.first { "" } else { "," };
+        let sep = if self.first { "\"" } else { ",\"" };
         self.first = false;
         self.result = self
             .writer
             .write_str(sep)
-            .and_then(|()| write_json_str(self.writer, field.name()))
-            .and_then(|()| self.writer.write_char(':'))
+            .and_then(|()| write_key(self.writer, field.name()))
             .and_then(|()| value(self.writer));
     }
+}
+
+/// Writes a field name, escaped, and the `":` after it. Field names are identifiers nearly
+/// always: then that is one write.
+fn write_key(w: &mut Writer<'_>, name: &str) -> fmt::Result {
+    if needs_escape(name).is_none() {
+        w.write_str(name)?;
+    } else {
+        JsonEscaped(&mut *w).write_str(name)?;
+    }
+    w.write_str("\":")
 }
 
 impl Visit for ListVisitor<'_, '_> {
@@ -265,28 +275,30 @@ fn write_json_str(w: &mut impl fmt::Write, s: &str) -> fmt::Result {
 /// A writer that escapes what passes through it for the inside of a JSON string.
 struct JsonEscaped<'a, W: fmt::Write + ?Sized>(&'a mut W);
 
+/// The index of the first byte of `s` that JSON escapes: a quote, a backslash or a control
+/// character.
+fn needs_escape(s: &str) -> Option<usize> {
+    s.bytes().position(|b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
 impl<W: fmt::Write + ?Sized> fmt::Write for JsonEscaped<'_, W> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let mut clean = 0;
-        for (i, byte) in s.bytes().enumerate() {
-            let escape = match byte {
-                b'"' => "\\\"",
-                b'\\' => "\\\\",
-                b'\n' => "\\n",
-                b'\r' => "\\r",
-                b'\t' => "\\t",
-                0..=0x1f => "",
-                _ => continue,
-            };
-            self.0.write_str(&s[clean..i])?;
-            if escape.is_empty() {
-                write!(self.0, "\\u{byte:04x}")?;
-            } else {
-                self.0.write_str(escape)?;
+    fn write_str(&mut self, mut s: &str) -> fmt::Result {
+        // Clean runs are written whole: most values have nothing to escape.
+        while let Some(i) = needs_escape(s) {
+            self.0.write_str(&s[..i])?;
+            let byte = s.as_bytes()[i];
+            match byte {
+                b'"' => self.0.write_str("\\\"")?,
+                b'\\' => self.0.write_str("\\\\")?,
+                b'\n' => self.0.write_str("\\n")?,
+                b'\r' => self.0.write_str("\\r")?,
+                b'\t' => self.0.write_str("\\t")?,
+                _ => write!(self.0, "\\u{byte:04x}")?,
             }
-            clean = i + 1;
+            // The byte is ASCII, so the next one starts a character.
+            s = &s[i + 1..];
         }
-        self.0.write_str(&s[clean..])
+        self.0.write_str(s)
     }
 }
 

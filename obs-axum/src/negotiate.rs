@@ -44,7 +44,12 @@ pub(crate) fn format(accept: GetAll<'_, HeaderValue>) -> Format {
             let value = value.trim().trim_matches('"');
             match key.trim() {
                 k if k.eq_ignore_ascii_case("q") => {
-                    quality = value.parse::<f32>().unwrap_or(0.0).clamp(0.0, 1.0);
+                    // RFC 9110 qvalues lie in 0..=1; anything else (NaN, inf, 7) counts as 0.
+                    quality = value
+                        .parse::<f32>()
+                        .ok()
+                        .filter(|q| (0.0..=1.0).contains(q))
+                        .unwrap_or(0.0);
                 }
                 k if k.eq_ignore_ascii_case("version") => version = Some(value),
                 _ => {}
@@ -142,5 +147,36 @@ mod tests {
         // A tie keeps the default.
         assert_eq!(of(&["application/openmetrics-text, */*"]), Format::Text);
         assert_eq!(of(&["application/json"]), Format::Text);
+    }
+
+    #[test]
+    fn hostile_accept_headers_fall_back_to_text() {
+        // What a client controls is linear work over bytes hyper already bounds: many ranges,
+        // garbage parameters, non-numeric and out-of-range qualities, non-ASCII bytes.
+        let many = "application/openmetrics-text;q=0,".repeat(4_000) + "text/plain";
+        assert_eq!(of(&[&many]), Format::Text);
+        let garbage = ";;;=;q=;version=;=,".repeat(4_000);
+        assert_eq!(of(&[&garbage]), Format::Text);
+        for q in ["NaN", "inf", "-1", "1e309", "0x1", "", "1.5"] {
+            let accept = format!("application/openmetrics-text;q={q}, text/plain;q=0.5");
+            assert_eq!(of(&[&accept]), Format::Text, "q={q}");
+        }
+        // A quality outside 0..=1 counts as 0, so it cannot outrank the text format.
+        assert_eq!(
+            of(&["application/openmetrics-text;q=7, text/plain;q=1"]),
+            Format::Text
+        );
+        // An unknown OpenMetrics version is not ours to answer.
+        assert_eq!(
+            of(&["application/openmetrics-text;version=9.9.9, text/plain;q=0.1"]),
+            Format::Text
+        );
+        let mut headers = HeaderMap::new();
+        headers.append(ACCEPT, HeaderValue::from_bytes(b"\xff\xfe;q=1").unwrap());
+        headers.append(
+            ACCEPT,
+            HeaderValue::from_static("application/openmetrics-text"),
+        );
+        assert_eq!(format(headers.get_all(ACCEPT)), Format::OpenMetrics);
     }
 }

@@ -67,7 +67,13 @@ where
         let this = self.project();
         let polled = {
             // Handler events and child spans (sqlx, redis) belong to the server span.
-            let _entered = this.start.as_ref().map(|s| s.span.enter());
+            let _entered = this.start.as_ref().map(|s| s.server.span.enter());
+            // A request without a span runs in its unsampled context instead.
+            let _attached = this
+                .start
+                .as_ref()
+                .and_then(|s| s.server.unsampled.clone())
+                .map(opentelemetry::Context::attach);
             this.inner.poll(cx)
         };
         let result = ready!(polled);
@@ -77,13 +83,13 @@ where
         match result {
             Ok(mut response) => {
                 let status = response.status();
-                span::record_status(&start.span, status.as_u16());
+                span::record_status(&start.server.span, status.as_u16());
                 let headers = response.headers_mut();
                 if let Some(id) = this.request_id.take() {
                     headers.insert(X_REQUEST_ID, id);
                 }
                 let (trace_response, sampled) =
-                    span::response_trace(&start.span, *this.trace_response, start.record_metrics);
+                    span::response_trace(&start.server, *this.trace_response, start.record_metrics);
                 if let Some(value) = trace_response {
                     headers.insert(span::TRACERESPONSE, value);
                 }

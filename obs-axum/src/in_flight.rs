@@ -8,6 +8,7 @@ use std::time::Instant;
 use obs_core::{HttpServerSeries, SampledSpan};
 
 use crate::instruments::{Instruments, RouteEntry};
+use crate::span::ServerSpan;
 
 /// A request in flight, before its response exists.
 #[derive(Debug)]
@@ -20,7 +21,8 @@ pub(crate) struct Start {
     /// `false` for paths left out of the metrics: only the span is kept.
     pub(crate) record_metrics: bool,
     pub(crate) record_sizes: bool,
-    pub(crate) span: tracing::Span,
+    /// The server span, or the unsampled context a request without one runs in.
+    pub(crate) server: ServerSpan,
     /// Whether this request raised `http_server_active_requests`. Dropping the `Start` lowers
     /// it, whichever way the request ends (completion, cancellation, panic); it holds no
     /// handle of its own, the gauge is found by method index.
@@ -55,7 +57,7 @@ impl Start {
     /// No response will come: the inner service failed, the handler panicked or the request
     /// was cancelled.
     pub(crate) fn fail(self, error_type: &str) {
-        crate::span::record_failure(&self.span, error_type);
+        crate::span::record_failure(&self.server.span, error_type);
         if !self.record_metrics {
             return;
         }
@@ -65,7 +67,7 @@ impl Start {
             None,
             error_type,
             self.started.elapsed().as_secs_f64(),
-            SampledSpan::of(&self.span),
+            SampledSpan::of(&self.server.span),
         );
     }
 }
@@ -109,7 +111,7 @@ impl Completion {
 
     /// The body failed mid-stream: recorded with `error_type` and the status already sent.
     pub(crate) fn finish_with_error(self, error_type: &str) {
-        crate::span::record_failure(&self.start.span, error_type);
+        crate::span::record_failure(&self.start.server.span, error_type);
         let Some(handles) = &self.handles else { return };
         self.start.instruments.record_failure(
             &self.start.route,

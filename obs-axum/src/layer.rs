@@ -61,6 +61,9 @@ pub(crate) struct Config {
     pub(crate) propagator: Option<Arc<dyn TextMapPropagator + Send + Sync>>,
     pub(crate) extractor: Arc<dyn RouteExtractor>,
     pub(crate) only_unobserved: bool,
+    /// The telemetry's sampler, asked before the span is opened; `None`: the span is always
+    /// opened and the tracer decides.
+    pub(crate) head_sampler: Option<obs_core::HeadSampler>,
     families: Option<obs_core::HttpServerMetrics>,
 }
 
@@ -95,6 +98,7 @@ impl Config {
             propagator: None,
             extractor: Arc::new(MatchedPathExtractor),
             only_unobserved: false,
+            head_sampler: None,
             families,
         }
     }
@@ -122,6 +126,7 @@ impl fmt::Debug for Shared {
             .field("trusted_proxies", &self.config.trusted_proxies)
             .field("trace_context", &self.config.trace_context)
             .field("only_unobserved", &self.config.only_unobserved)
+            .field("head_sampling", &self.config.head_sampler.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -153,6 +158,11 @@ impl ObsLayer {
                 }
             })
             .propagator(telemetry.propagator())
+            .head_sampler(telemetry.head_sampler().cloned())
+    }
+
+    fn head_sampler(self, sampler: Option<obs_core::HeadSampler>) -> Self {
+        self.config(|c| c.head_sampler = sampler)
     }
 
     /// A layer recording into `metrics`. Incoming trace context is extracted with the global

@@ -91,23 +91,30 @@ where
         let request_id = config
             .request_id
             .then(|| request_id::ensure(req.headers_mut()));
-        let span = if config.spans && !no_span {
+        let server = if config.spans && !no_span {
             span::make_span(
                 &req,
-                instruments.span_name(&route, method),
-                instruments.methods.label(method),
-                &route.route,
+                instruments,
+                &route,
+                method,
                 request_id.as_ref(),
                 config,
             )
         } else {
-            tracing::Span::none()
+            span::ServerSpan {
+                span: tracing::Span::none(),
+                unsampled: None,
+            }
         };
         // A body that is already over (GET, HEAD, empty POST) has nothing to count.
         let request_bytes = (config.body_sizes && !no_metrics && !req.body().is_end_stream())
             .then(|| Arc::new(AtomicU64::new(0)));
         let req = req.map(|body| RequestBody::new(body, request_bytes.clone()));
-        let future = span.in_scope(|| self.inner.call(req));
+        let future = {
+            let _entered = server.span.enter();
+            let _attached = server.unsampled.clone().map(opentelemetry::Context::attach);
+            self.inner.call(req)
+        };
         // Lowered when `start` is dropped.
         if !no_metrics {
             instruments.active(method).inc();
@@ -120,7 +127,7 @@ where
             request_bytes,
             record_metrics: !no_metrics,
             record_sizes: config.body_sizes,
-            span,
+            server,
             active: !no_metrics,
         };
         ResponseFuture::new(future, Some(start), request_id, config.trace_response)

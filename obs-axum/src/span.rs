@@ -2,16 +2,20 @@
 //! caller's trace from `traceparent`/`tracestate` or starting a new one linked to it.
 
 use std::borrow::Cow;
+use std::net::IpAddr;
+use std::sync::Arc;
 
-use http::{HeaderMap, HeaderName, HeaderValue, Request};
-use obs_core::SampledSpan;
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Uri};
+use obs_core::head_sampling::{LogFieldWriter, LogSpanFields};
 use obs_core::names::{CUT_MARKER, MAX_URL_PATH_LEN, MAX_USER_AGENT_LEN};
+use obs_core::{HeadDecision, LogSpan, SampledSpan};
 use opentelemetry::propagation::Extractor;
-use opentelemetry::trace::{SpanContext, TraceContextExt};
+use opentelemetry::trace::{SpanContext, SpanKind, TraceContextExt};
 use tracing::Span;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::instruments::{Instruments, RouteEntry};
 use crate::layer::Config;
 
 /// What the server span does with the W3C trace context a request carries.
@@ -34,68 +38,222 @@ pub enum TraceContext {
     NewRootWithLink,
 }
 
+/// The server span of a request: a `tracing` span, or, for a request the head sampler
+/// dropped, the OpenTelemetry context it runs in instead (`span` is then disabled).
+#[derive(Debug)]
+pub(crate) struct ServerSpan {
+    pub(crate) span: Span,
+    pub(crate) unsampled: Option<opentelemetry::Context>,
+}
+
 /// Opens the server span of `req`. Returns a disabled span when the subscriber filters it out.
+///
+/// With a head sampler (`ObsLayer::new` over JSON telemetry, see
+/// [`HeadSampler`](obs_core::HeadSampler)) the sampler is asked first, and a request it drops
+/// gets no `tracing` span: only an unsampled context, which children and log lines read.
 ///
 /// Every attribute taken from the request is bounded: `user_agent.original` and `url.path` are
 /// cut to [`MAX_USER_AGENT_LEN`] and [`MAX_URL_PATH_LEN`], `client.address` is a parsed IP
 /// address and `http.request_id` was vetted by `request_id::ensure`.
 pub(crate) fn make_span<B>(
     req: &Request<B>,
-    name: &str,
-    method: &str,
-    route: &str,
+    instruments: &Arc<Instruments>,
+    route: &Arc<RouteEntry>,
+    method: usize,
+    request_id: Option<&HeaderValue>,
+    config: &Config,
+) -> ServerSpan {
+    let name = instruments.span_name(route, method);
+    if let Some(head) = &config.head_sampler
+        && tracing::span_enabled!(target: "obs_axum", tracing::Level::INFO)
+    {
+        let remote = extract(req, config);
+        let continued = continues(&remote, config);
+        let decision = {
+            // The parent the OpenTelemetry layer will give the span: the caller's context when
+            // it is continued, else the current context (context activation).
+            let current;
+            let parent = if continued {
+                &remote
+            } else {
+                current = opentelemetry::Context::current();
+                &current
+            };
+            head.decide(parent, name, SpanKind::Server)
+        };
+        return match decision {
+            HeadDecision::Drop(cx) => ServerSpan {
+                span: Span::none(),
+                unsampled: Some(cx.with_value(LogSpan::new(RequestFields::new(
+                    req,
+                    instruments,
+                    route,
+                    method,
+                    request_id,
+                    config,
+                )))),
+            },
+            HeadDecision::Sample(trace_id) => {
+                let span = open(req, instruments, route, method, request_id, config);
+                join(&span, remote, continued);
+                obs_core::head_sampling::start_sampled(&span, trace_id);
+                ServerSpan {
+                    span,
+                    unsampled: None,
+                }
+            }
+        };
+    }
+    let span = open(req, instruments, route, method, request_id, config);
+    if !span.is_disabled() {
+        let remote = extract(req, config);
+        let continued = continues(&remote, config);
+        join(&span, remote, continued);
+    }
+    ServerSpan {
+        span,
+        unsampled: None,
+    }
+}
+
+/// The span, with every value known now as a field: recording them later costs every layer
+/// a second pass over the span.
+fn open<B>(
+    req: &Request<B>,
+    instruments: &Instruments,
+    route: &RouteEntry,
+    method: usize,
     request_id: Option<&HeaderValue>,
     config: &Config,
 ) -> Span {
-    let headers = req.headers();
-    let user_agent = headers
-        .get(http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| cut(v, MAX_USER_AGENT_LEN));
-    let request_id = request_id.and_then(|v| v.to_str().ok());
-    let client = config.trusted_proxies.client_ip_of(req);
-    // Values known now are fields from the start: recording them later costs every layer a
-    // second pass over the span.
-    let span = tracing::info_span!(
+    let user_agent = user_agent(req.headers().get(http::header::USER_AGENT));
+    tracing::info_span!(
         target: "obs_axum",
         "HTTP request",
-        otel.name = name,
+        otel.name = instruments.span_name(route, method),
         otel.kind = "server",
         otel.status_code = Empty,
-        http.request.method = method,
-        http.route = route,
+        http.request.method = instruments.methods.label(method),
+        http.route = &*route.route,
         http.response.status_code = Empty,
-        http.request_id = request_id,
+        http.request_id = request_id.and_then(|v| v.to_str().ok()),
         url.path = &*cut(req.uri().path(), MAX_URL_PATH_LEN),
         url.scheme = scheme(req),
-        client.address = client.map(tracing::field::display),
+        client.address = config.trusted_proxies.client_ip_of(req).map(tracing::field::display),
         user_agent.original = user_agent.as_deref(),
         error.type = Empty,
-    );
-    if span.is_disabled() {
-        return span;
-    }
-    let remote = match &config.propagator {
+    )
+}
+
+/// `user_agent.original`: the header when it is text, cut to [`MAX_USER_AGENT_LEN`].
+fn user_agent(value: Option<&HeaderValue>) -> Option<Cow<'_, str>> {
+    value
+        .and_then(|v| v.to_str().ok())
+        .map(|v| cut(v, MAX_USER_AGENT_LEN))
+}
+
+/// The trace context `req` carries, through the layer's propagator or the global one.
+fn extract<B>(req: &Request<B>, config: &Config) -> opentelemetry::Context {
+    match &config.propagator {
         Some(propagator) => propagator.extract(&Headers(req.headers())),
         None => opentelemetry::global::get_text_map_propagator(|propagator| {
             propagator.extract(&Headers(req.headers()))
         }),
-    };
+    }
+}
+
+/// Whether the span's parent is the caller's context: with [`TraceContext::Continue`], when it
+/// has a valid span, or a decision without ids (B3's `b3: 0`), which the parent-based samplers
+/// follow while the span starts a trace of its own.
+fn continues(remote: &opentelemetry::Context, config: &Config) -> bool {
+    config.trace_context == TraceContext::Continue
+        && (remote.span().span_context().is_valid() || remote.has_active_span())
+}
+
+/// Makes `remote` the span's parent when `continued`, else links to its valid span.
+fn join(span: &Span, remote: opentelemetry::Context, continued: bool) {
+    if continued {
+        // Fails only when the span was already started, which it cannot be here.
+        let _ = span.set_parent(remote);
+        return;
+    }
     let remote_span = remote.span().span_context().clone();
     if remote_span.is_valid() {
-        match config.trace_context {
-            TraceContext::Continue => {
-                // Fails only when the span was already started, which it cannot be here.
-                let _ = span.set_parent(remote);
-            }
-            TraceContext::NewRootWithLink => span.add_link(remote_span),
-        }
-    } else if remote.has_active_span() && config.trace_context == TraceContext::Continue {
-        // A decision without ids (B3's `b3: 0`): the parent-based samplers follow it, and the
-        // span starts a trace of its own.
-        let _ = span.set_parent(remote);
+        span.add_link(remote_span);
     }
-    span
+}
+
+/// The fields [`open`] gives the server span, kept as values for a request served without one
+/// and written only when a log line is written inside it.
+#[derive(Debug)]
+struct RequestFields {
+    instruments: Arc<Instruments>,
+    route: Arc<RouteEntry>,
+    method: usize,
+    request_id: Option<HeaderValue>,
+    path: Uri,
+    scheme: &'static str,
+    client: Option<IpAddr>,
+    user_agent: Option<HeaderValue>,
+}
+
+impl RequestFields {
+    fn new<B>(
+        req: &Request<B>,
+        instruments: &Arc<Instruments>,
+        route: &Arc<RouteEntry>,
+        method: usize,
+        request_id: Option<&HeaderValue>,
+        config: &Config,
+    ) -> Self {
+        RequestFields {
+            instruments: Arc::clone(instruments),
+            route: Arc::clone(route),
+            method,
+            request_id: request_id.cloned(),
+            path: req.uri().clone(),
+            scheme: scheme(req),
+            client: config.trusted_proxies.client_ip_of(req),
+            user_agent: req.headers().get(http::header::USER_AGENT).cloned(),
+        }
+    }
+
+    fn span_name(&self) -> &str {
+        self.instruments.span_name(&self.route, self.method)
+    }
+
+    fn method(&self) -> &str {
+        self.instruments.methods.label(self.method)
+    }
+
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_ref().and_then(|v| v.to_str().ok())
+    }
+}
+
+impl LogSpanFields for RequestFields {
+    fn name(&self) -> &'static str {
+        "HTTP request"
+    }
+
+    /// The fields [`open`] gives the span, in its order, those it leaves empty left out.
+    fn write(&self, out: &mut LogFieldWriter<'_>) {
+        out.str("otel.name", self.span_name());
+        out.str("otel.kind", "server");
+        out.str("http.request.method", self.method());
+        out.str("http.route", &self.route.route);
+        if let Some(id) = self.request_id() {
+            out.str("http.request_id", id);
+        }
+        out.str("url.path", &cut(self.path.path(), MAX_URL_PATH_LEN));
+        out.str("url.scheme", self.scheme);
+        if let Some(client) = &self.client {
+            out.display("client.address", client);
+        }
+        if let Some(user_agent) = user_agent(self.user_agent.as_ref()) {
+            out.str("user_agent.original", &user_agent);
+        }
+    }
 }
 
 /// The W3C response header carrying the trace id.
@@ -162,14 +320,24 @@ pub(crate) fn record_failure(span: &Span, error_type: &str) {
 /// The server span's trace, looked up once per response: the W3C `traceresponse` value (when
 /// `header`) and, when the span is sampled, the ids an exemplar links to (when `exemplar`).
 pub(crate) fn response_trace(
-    span: &Span,
+    server: &ServerSpan,
     header: bool,
     exemplar: bool,
 ) -> (Option<HeaderValue>, Option<SampledSpan>) {
-    if span.is_disabled() || !(header || exemplar) {
+    if !(header || exemplar) {
         return (None, None);
     }
-    let cx = span.context();
+    if let Some(cx) = &server.unsampled {
+        // Never sampled: no exemplar.
+        let value = header
+            .then(|| trace_response(cx.span().span_context()))
+            .flatten();
+        return (value, None);
+    }
+    if server.span.is_disabled() {
+        return (None, None);
+    }
+    let cx = server.span.context();
     let otel_span = cx.span();
     let sc = otel_span.span_context();
     let value = header.then(|| trace_response(sc)).flatten();
@@ -192,7 +360,7 @@ fn trace_response(sc: &SpanContext) -> Option<HeaderValue> {
     HeaderValue::from_bytes(&buf).ok()
 }
 
-fn scheme<B>(req: &Request<B>) -> &str {
+fn scheme<B>(req: &Request<B>) -> &'static str {
     if let Some(proto) = req
         .headers()
         .get(X_FORWARDED_PROTO)

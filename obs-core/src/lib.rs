@@ -154,6 +154,7 @@ mod console;
 mod db_metrics;
 mod error;
 mod exemplars;
+pub mod head_sampling;
 mod http_client_metrics;
 mod http_metrics;
 mod log_format;
@@ -180,6 +181,7 @@ pub use config::{
 pub use db_metrics::{DbClientMetrics, DbOperationLabels, DbPoolGauges, DbPoolSeries, DbPoolState};
 pub use error::Error;
 pub use exemplars::{ExemplarHistogram, SampledSpan};
+pub use head_sampling::{HeadDecision, HeadSampler, LogSpan};
 pub use http_client_metrics::{HttpClientLabels, HttpClientMetrics};
 pub use http_metrics::{HttpServerLabels, HttpServerMetrics, HttpServerSeries};
 pub use metrics::Metrics;

@@ -4,6 +4,7 @@
 use std::fmt::{self, Write as _};
 use std::sync::{Arc, OnceLock};
 
+use opentelemetry::Context;
 use opentelemetry::trace::TraceContextExt;
 use serde_json::{Map, Value};
 use tracing::dispatcher::WeakDispatch;
@@ -14,6 +15,8 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::FormatTime;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
+
+use crate::head_sampling::LogSpan;
 
 /// Who is logging, written into every line, and the dispatch to look trace ids up in.
 #[derive(Clone, Debug)]
@@ -83,12 +86,8 @@ where
         }
         let mut span_obj = Map::new();
         span_obj.insert("name".into(), Value::String(span.name().into()));
-        if let Some(fields) = span.extensions().get::<FormattedFields<JsonFieldList>>()
-            && !fields.is_empty()
-            && let Ok(Value::Object(fields)) =
-                serde_json::from_str::<Value>(&format!("{{{}}}", **fields))
-        {
-            span_obj.extend(fields);
+        if let Some(fields) = span.extensions().get::<FormattedFields<JsonFieldList>>() {
+            extend_with_fields(&mut span_obj, fields);
         }
         line.insert("span".into(), Value::Object(span_obj));
     } else if let Some((trace_id, span_id)) = current_otel_ids(&identity.dispatch) {
@@ -96,11 +95,37 @@ where
         // filter kept it: the line still carries the ids that lead to its trace.
         line.insert("trace_id".into(), Value::String(trace_id));
         line.insert("span_id".into(), Value::String(span_id));
+    } else {
+        // No span at all: a request the head sampler dropped runs in an OpenTelemetry context
+        // of its own instead (`head_sampling`), with the fields its span would have had.
+        Context::map_current(|cx| {
+            let span = cx.span();
+            let sc = span.span_context();
+            if sc.is_valid() {
+                line.insert("trace_id".into(), Value::String(sc.trace_id().to_string()));
+                line.insert("span_id".into(), Value::String(sc.span_id().to_string()));
+            }
+            if let Some(log_span) = cx.get::<LogSpan>() {
+                let mut span_obj = Map::new();
+                span_obj.insert("name".into(), Value::String(log_span.name().into()));
+                extend_with_fields(&mut span_obj, &log_span.fields());
+                line.insert("span".into(), Value::Object(span_obj));
+            }
+        });
     }
 
     line.insert("service".into(), Value::String(identity.service.clone()));
     line.insert("instance".into(), Value::String(identity.instance.clone()));
     Value::Object(line).to_string()
+}
+
+/// Adds span fields kept as the inside of a JSON object (`"k":v,"k2":v2`) to `span_obj`.
+fn extend_with_fields(span_obj: &mut Map<String, Value>, fields: &str) {
+    if !fields.is_empty()
+        && let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(&format!("{{{fields}}}"))
+    {
+        span_obj.extend(fields);
+    }
 }
 
 /// The hex trace and span ids of the OpenTelemetry span behind a `tracing` span.
@@ -266,14 +291,14 @@ impl Visit for ListVisitor<'_, '_> {
 }
 
 /// Writes `s` as a JSON string, quotes included, without allocating.
-fn write_json_str(w: &mut impl fmt::Write, s: &str) -> fmt::Result {
+pub(crate) fn write_json_str(w: &mut impl fmt::Write, s: &str) -> fmt::Result {
     w.write_char('"')?;
     JsonEscaped(&mut *w).write_str(s)?;
     w.write_char('"')
 }
 
 /// A writer that escapes what passes through it for the inside of a JSON string.
-struct JsonEscaped<'a, W: fmt::Write + ?Sized>(&'a mut W);
+pub(crate) struct JsonEscaped<'a, W: fmt::Write + ?Sized>(pub(crate) &'a mut W);
 
 /// The index of the first byte of `s` that JSON escapes: a quote, a backslash or a control
 /// character.

@@ -76,10 +76,15 @@ where
             Span::none()
         };
         if self.layer.propagate {
-            let cx = if span.is_disabled() {
-                Span::current().context()
-            } else {
+            let current = Span::current();
+            let cx = if !span.is_disabled() {
                 span.context()
+            } else if !current.is_none() {
+                current.context()
+            } else {
+                // No span at all: a server request the head sampler dropped runs in an
+                // unsampled context, which goes on downstream with `sampled=0`.
+                opentelemetry::Context::current()
             };
             let mut injector = HeaderInjector(req.headers_mut());
             match &self.layer.propagator {

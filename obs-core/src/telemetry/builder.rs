@@ -320,6 +320,7 @@ impl TelemetryBuilder {
             dispatch,
             tracer_provider,
             loki,
+            head_sampler,
         } = subscriber::assemble(&settings, writer, &metrics, &exporters, self.layers)?;
         Ok(Telemetry {
             propagators: settings.propagators,
@@ -328,6 +329,7 @@ impl TelemetryBuilder {
             build_info: settings.build_info,
             tracer_provider,
             loki,
+            head_sampler,
             exporters,
             shutdown_timeout: self.shutdown_timeout,
             done: false,

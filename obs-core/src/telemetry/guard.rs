@@ -13,7 +13,7 @@ use crate::build_info::BuildInfo;
 use crate::config::{EnvVars, Propagator};
 use crate::loki::LokiShutdown;
 use crate::runtime::Exporters;
-use crate::{B3Encoding, B3Propagator, Error, Metrics};
+use crate::{B3Encoding, B3Propagator, Error, HeadSampler, Metrics};
 
 /// The running telemetry of a service: owns the span exporter, the Loki pusher and the metrics
 /// registry. Dropping it (or calling [`shutdown`](Self::shutdown)) flushes spans and log lines,
@@ -38,6 +38,7 @@ pub struct Telemetry {
     pub(super) build_info: BuildInfo,
     pub(super) tracer_provider: Option<SdkTracerProvider>,
     pub(super) loki: Option<LokiShutdown>,
+    pub(super) head_sampler: Option<HeadSampler>,
     pub(super) exporters: Exporters,
     pub(super) shutdown_timeout: Duration,
     pub(super) done: bool,
@@ -93,6 +94,14 @@ impl Telemetry {
     /// The OpenTelemetry tracer provider, unless `OTEL_SDK_DISABLED` turned it off.
     pub fn tracer_provider(&self) -> Option<&SdkTracerProvider> {
         self.tracer_provider.as_ref()
+    }
+
+    /// The sampler, to be asked before a span is opened (see [`HeadSampler`]), when a request
+    /// served without a span is otherwise what it would have been with one: spans are
+    /// exported (not `OTEL_SDK_DISABLED`), logs and traces share one filter, the application
+    /// added no layers of its own, and log lines are JSON. `None` otherwise.
+    pub fn head_sampler(&self) -> Option<&HeadSampler> {
+        self.head_sampler.as_ref()
     }
 
     /// The exporter runtime, for instrumentation that exports in the background (the RUM

@@ -15,6 +15,7 @@ use tracing_subscriber::{EnvFilter, Layer, Registry};
 use super::settings::{Settings, env_filter};
 use crate::config::{LogFormat, TracesExporter};
 use crate::console::{ConsoleExporter, SharedWriter};
+use crate::head_sampling::{HeadSampler, PresetIds};
 use crate::log_format::{JsonFieldList, JsonFormat, LogIdentity};
 #[cfg(feature = "loki")]
 use crate::loki;
@@ -40,6 +41,8 @@ pub(super) struct Subscriber {
     pub(super) dispatch: Dispatch,
     pub(super) tracer_provider: Option<SdkTracerProvider>,
     pub(super) loki: Option<LokiShutdown>,
+    /// Set when skipping the span of an unsampled request changes nothing but the cost.
+    pub(super) head_sampler: Option<HeadSampler>,
 }
 
 /// Builds the layers `settings` ask for: log lines to `writer`, spans to the configured
@@ -90,10 +93,18 @@ pub(super) fn assemble(
         )
     };
     let _ = dispatch_slot.set(dispatch.downgrade());
+    // Without a span, a dropped request is still what the OpenTelemetry layer would have made
+    // of it only when that layer sees the spans the log layer sees (one filter), nobody else
+    // sees spans (no application layers), and the log line can show the span without it
+    // (the JSON format reads the context; the pretty format would lose the span's prefix).
+    let head_sampler =
+        (tracer_provider.is_some() && one_filter && settings.log_format == LogFormat::Json)
+            .then(|| HeadSampler::new(settings.sampler.to_sdk()));
     Ok(Subscriber {
         dispatch,
         tracer_provider,
         loki,
+        head_sampler,
     })
 }
 
@@ -142,6 +153,9 @@ where
     } else {
         let mut provider = SdkTracerProvider::builder()
             .with_sampler(settings.sampler.to_sdk())
+            // Random ids, but a span started by `head_sampling::start_sampled` takes the trace
+            // id its decision was made on.
+            .with_id_generator(PresetIds::default())
             .with_resource(settings.resource.clone());
         let export = &settings.export;
         let batch = || {

@@ -32,10 +32,11 @@ fn telemetry(logs: &LogCapture, ratio: f64) -> Telemetry {
 
 /// A route whose handler logs one line, reports whether a `tracing` span was current, and
 /// calls a downstream service through the client layer; returns the app and the
-/// `traceparent` the downstream service was sent.
-fn app(telemetry: &Telemetry) -> (Router, Arc<Mutex<Option<String>>>) {
+/// `traceparent` the downstream service was sent. The client layer opens spans when
+/// `client_spans`.
+fn app(telemetry: &Telemetry, client_spans: bool) -> (Router, Arc<Mutex<Option<String>>>) {
     let sent = Arc::new(Mutex::new(None::<String>));
-    let client = ClientLayer::new(telemetry).layer(tower::service_fn({
+    let client = ClientLayer::new(telemetry).spans(client_spans).layer(tower::service_fn({
         let sent = Arc::clone(&sent);
         move |req: Request<Body>| {
             *sent.lock().unwrap() = req
@@ -68,10 +69,10 @@ struct Served {
     sent: String,
 }
 
-async fn serve(ratio: f64, headers: &[(&str, &str)]) -> Served {
+async fn serve(ratio: f64, headers: &[(&str, &str)], client_spans: bool) -> Served {
     let logs = LogCapture::default();
     let telemetry = telemetry(&logs, ratio);
-    let (app, sent) = app(&telemetry);
+    let (app, sent) = app(&telemetry, client_spans);
     let mut request = Request::get("/todos/7?x=1")
         .header("user-agent", "curl/8.0")
         .header("x-request-id", "req-42");
@@ -105,8 +106,8 @@ async fn serve(ratio: f64, headers: &[(&str, &str)]) -> Served {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_request_runs_without_a_span_and_looks_unsampled() {
-    let dropped = serve(0.0, &[]).await;
-    let sampled = serve(1.0, &[]).await;
+    let dropped = serve(0.0, &[], true).await;
+    let sampled = serve(1.0, &[], true).await;
 
     // No `tracing` span is opened for the dropped request; the sampled one has its span.
     assert_eq!(dropped.line["fields"]["in_span"], false, "{}", dropped.line);
@@ -147,6 +148,10 @@ async fn a_dropped_request_runs_without_a_span_and_looks_unsampled() {
     assert_eq!(next[1], trace_id, "{}", dropped.sent);
     assert_ne!(next[2], span_id, "{}", dropped.sent);
     assert_eq!(next[3], "00", "{}", dropped.sent);
+
+    // Without a client span, the server's own unsampled context goes downstream.
+    let spanless = serve(0.0, &[], false).await;
+    assert_eq!(spanless.sent, spanless.trace_response);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,7 +160,7 @@ async fn a_callers_decision_is_followed_without_a_span() {
     const PARENT: &str = "00f067aa0ba902b7";
     // Unsampled caller, sampler that would take every root: the caller decides.
     let unsampled = format!("00-{TRACE}-{PARENT}-00");
-    let dropped = serve(1.0, &[("traceparent", &unsampled)]).await;
+    let dropped = serve(1.0, &[("traceparent", &unsampled)], true).await;
     assert_eq!(dropped.line["fields"]["in_span"], false, "{}", dropped.line);
     assert!(
         dropped.trace_response.starts_with(&format!("00-{TRACE}-"))
@@ -169,7 +174,7 @@ async fn a_callers_decision_is_followed_without_a_span() {
 
     // Sampled caller, sampler that takes no root: the caller decides, with a span.
     let sampled = format!("00-{TRACE}-{PARENT}-01");
-    let kept = serve(0.0, &[("traceparent", &sampled)]).await;
+    let kept = serve(0.0, &[("traceparent", &sampled)], true).await;
     assert_eq!(kept.line["fields"]["in_span"], true, "{}", kept.line);
     assert!(kept.trace_response.starts_with(&format!("00-{TRACE}-")));
     assert!(kept.trace_response.ends_with("-01"));

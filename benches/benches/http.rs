@@ -12,13 +12,19 @@
 //!   machine; the paired rounds see the same drift in every variant and cancel it.
 //!
 //! `cargo bench -p obs-benches --bench http` (all), `... --bench http -- paired` (paired only).
+//!
+//! A third mode counts instructions rather than time: `<bench binary> count <variant> <n>` runs
+//! only `n` requests of one variant, to be run under `valgrind --tool=callgrind` twice with
+//! different `n`; the difference of the totals over the difference of `n` is what one request
+//! of that variant executes, setup excluded. Deterministic, so it resolves what the shared
+//! machine's timing cannot.
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 use tower_http::trace::{DefaultMakeSpan, TraceLayer};
@@ -322,4 +328,35 @@ fn paired_report(
 }
 
 criterion_group!(benches, bench_http, paired);
-criterion_main!(benches);
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "count") {
+        let (Some(variant), Some(n)) = (args.get(at + 1), args.get(at + 2)) else {
+            panic!("usage: count <variant> <requests>");
+        };
+        count(variant, n.parse().unwrap());
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
+
+/// Runs `n` requests of `variant` and nothing else.
+fn count(variant: &str, n: u32) {
+    let metrics = telemetry();
+    let rt = runtime();
+    let variants = variants(&metrics, &rt);
+    let (name, app) = variants
+        .iter()
+        .find(|(name, _)| *name == variant)
+        .unwrap_or_else(|| panic!("no variant {variant}"));
+    let sampled = rt.block_on(async {
+        let mut sampled = 0u32;
+        for _ in 0..n {
+            sampled += u32::from(drive_variant(name, app).await);
+        }
+        sampled
+    });
+    println!("{variant}: {n} requests, {sampled} sampled");
+}

@@ -137,7 +137,9 @@ impl<B: Body> Body for ResponseBody<B> {
 /// The `error_type` of a gRPC status other than `OK` in `headers` (response headers of a
 /// trailers-only response, or trailers): the code's canonical name from a fixed table.
 pub(crate) fn grpc_error(headers: &http::HeaderMap) -> Option<&'static str> {
-    let status = headers.get("grpc-status")?;
+    // A name given as `&str` is parsed on every lookup; this one is parsed once.
+    const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
+    let status = headers.get(GRPC_STATUS)?;
     let code = std::str::from_utf8(status.as_bytes())
         .ok()
         .and_then(|s| s.trim().parse::<usize>().ok());

@@ -67,12 +67,11 @@ where
         let this = self.project();
         let polled = {
             // Handler events and child spans (sqlx, redis) belong to the server span.
-            let _entered = this.start.as_ref().map(|s| s.server.span.enter());
+            let server = this.start.as_ref().and_then(|s| s.server.as_deref());
+            let _entered = server.map(|s| s.span.enter());
             // A request without a span runs in its unsampled context instead.
-            let _attached = this
-                .start
-                .as_ref()
-                .and_then(|s| s.server.unsampled.clone())
+            let _attached = server
+                .and_then(|s| s.unsampled.clone())
                 .map(opentelemetry::Context::attach);
             this.inner.poll(cx)
         };
@@ -83,13 +82,18 @@ where
         match result {
             Ok(mut response) => {
                 let status = response.status();
-                span::record_status(&start.server.span, status.as_u16());
+                if let Some(server) = &start.server {
+                    span::record_status(&server.span, status.as_u16());
+                }
                 let headers = response.headers_mut();
                 if let Some(id) = this.request_id.take() {
                     headers.insert(X_REQUEST_ID, id);
                 }
-                let (trace_response, sampled) =
-                    span::response_trace(&start.server, *this.trace_response, start.record_metrics);
+                let (trace_response, sampled) = span::response_trace(
+                    start.server.as_deref(),
+                    *this.trace_response,
+                    start.record_metrics,
+                );
                 if let Some(value) = trace_response {
                     headers.insert(span::TRACERESPONSE, value);
                 }

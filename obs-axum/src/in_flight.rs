@@ -21,8 +21,9 @@ pub(crate) struct Start {
     /// `false` for paths left out of the metrics: only the span is kept.
     pub(crate) record_metrics: bool,
     pub(crate) record_sizes: bool,
-    /// The server span, or the unsampled context a request without one runs in.
-    pub(crate) server: ServerSpan,
+    /// The server span, or the unsampled context a request without one runs in; `None`
+    /// when there is neither.
+    pub(crate) server: Option<Box<ServerSpan>>,
     /// Whether this request raised `http_server_active_requests`. Dropping the `Start` lowers
     /// it, whichever way the request ends (completion, cancellation, panic); it holds no
     /// handle of its own, the gauge is found by method index.
@@ -57,7 +58,9 @@ impl Start {
     /// No response will come: the inner service failed, the handler panicked or the request
     /// was cancelled.
     pub(crate) fn fail(self, error_type: &str) {
-        crate::span::record_failure(&self.server.span, error_type);
+        if let Some(server) = &self.server {
+            crate::span::record_failure(&server.span, error_type);
+        }
         if !self.record_metrics {
             return;
         }
@@ -67,7 +70,7 @@ impl Start {
             None,
             error_type,
             self.started.elapsed().as_secs_f64(),
-            SampledSpan::of(&self.server.span),
+            self.server.as_ref().and_then(|s| SampledSpan::of(&s.span)),
         );
     }
 }
@@ -111,7 +114,9 @@ impl Completion {
 
     /// The body failed mid-stream: recorded with `error_type` and the status already sent.
     pub(crate) fn finish_with_error(self, error_type: &str) {
-        crate::span::record_failure(&self.start.server.span, error_type);
+        if let Some(server) = &self.start.server {
+            crate::span::record_failure(&server.span, error_type);
+        }
         let Some(handles) = &self.handles else { return };
         self.start.instruments.record_failure(
             &self.start.route,

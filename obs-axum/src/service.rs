@@ -91,28 +91,31 @@ where
         let request_id = config
             .request_id
             .then(|| request_id::ensure(req.headers_mut()));
-        let server = if config.spans && !no_span {
-            span::make_span(
-                &req,
-                instruments,
-                &route,
-                method,
-                request_id.as_ref(),
-                config,
-            )
-        } else {
-            span::ServerSpan {
-                span: tracing::Span::none(),
-                unsampled: None,
-            }
-        };
+        // Boxed, and left out when there is neither span nor context: the response future is
+        // moved several times on its way through the server, and metrics alone stay small.
+        let server = (config.spans && !no_span)
+            .then(|| {
+                span::make_span(
+                    &req,
+                    instruments,
+                    &route,
+                    method,
+                    request_id.as_ref(),
+                    config,
+                )
+            })
+            .filter(|s| !s.span.is_disabled() || s.unsampled.is_some())
+            .map(Box::new);
         // A body that is already over (GET, HEAD, empty POST) has nothing to count.
         let request_bytes = (config.body_sizes && !no_metrics && !req.body().is_end_stream())
             .then(|| Arc::new(AtomicU64::new(0)));
         let req = req.map(|body| RequestBody::new(body, request_bytes.clone()));
         let future = {
-            let _entered = server.span.enter();
-            let _attached = server.unsampled.clone().map(opentelemetry::Context::attach);
+            let _entered = server.as_ref().map(|s| s.span.enter());
+            let _attached = server
+                .as_ref()
+                .and_then(|s| s.unsampled.clone())
+                .map(opentelemetry::Context::attach);
             self.inner.call(req)
         };
         // Lowered when `start` is dropped.

@@ -320,13 +320,13 @@ pub(crate) fn record_failure(span: &Span, error_type: &str) {
 /// The server span's trace, looked up once per response: the W3C `traceresponse` value (when
 /// `header`) and, when the span is sampled, the ids an exemplar links to (when `exemplar`).
 pub(crate) fn response_trace(
-    server: &ServerSpan,
+    server: Option<&ServerSpan>,
     header: bool,
     exemplar: bool,
 ) -> (Option<HeaderValue>, Option<SampledSpan>) {
-    if !(header || exemplar) {
+    let Some(server) = server.filter(|_| header || exemplar) else {
         return (None, None);
-    }
+    };
     if let Some(cx) = &server.unsampled {
         // Never sampled: no exemplar.
         let value = header

@@ -36,16 +36,18 @@ fn telemetry(logs: &LogCapture, ratio: f64) -> Telemetry {
 /// `client_spans`.
 fn app(telemetry: &Telemetry, client_spans: bool) -> (Router, Arc<Mutex<Option<String>>>) {
     let sent = Arc::new(Mutex::new(None::<String>));
-    let client = ClientLayer::new(telemetry).spans(client_spans).layer(tower::service_fn({
-        let sent = Arc::clone(&sent);
-        move |req: Request<Body>| {
-            *sent.lock().unwrap() = req
-                .headers()
-                .get("traceparent")
-                .map(|v| v.to_str().unwrap().to_owned());
-            async { Ok::<_, std::io::Error>(http::Response::new(Body::empty())) }
-        }
-    }));
+    let client = ClientLayer::new(telemetry)
+        .spans(client_spans)
+        .layer(tower::service_fn({
+            let sent = Arc::clone(&sent);
+            move |req: Request<Body>| {
+                *sent.lock().unwrap() = req
+                    .headers()
+                    .get("traceparent")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                async { Ok::<_, std::io::Error>(http::Response::new(Body::empty())) }
+            }
+        }));
     let app = Router::new()
         .route(
             "/todos/{id}",

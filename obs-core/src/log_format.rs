@@ -1,6 +1,7 @@
 //! The JSON log line: one object per event, carrying the OpenTelemetry trace and span ids of the
 //! current span so a log line in Loki links to its trace.
 
+use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::sync::{Arc, OnceLock};
 
@@ -208,13 +209,21 @@ impl<'writer> tracing_subscriber::fmt::FormatFields<'writer> for JsonFieldList {
         mut writer: Writer<'writer>,
         fields: R,
     ) -> fmt::Result {
-        let mut visitor = ListVisitor {
-            writer: &mut writer,
-            first: true,
-            result: Ok(()),
-        };
-        fields.record(&mut visitor);
-        visitor.result
+        // The span's string starts empty and would grow through every power of two up to its
+        // size; formatted into a reused buffer and written whole, it is allocated once.
+        FIELDS_BUFFER.with(|buffer| match buffer.try_borrow_mut() {
+            Ok(mut buffer) => {
+                buffer.clear();
+                let result = write_list(&mut Writer::new(&mut *buffer), fields)
+                    .and_then(|()| writer.write_str(&buffer));
+                if buffer.capacity() > MAX_KEPT_BUFFER {
+                    *buffer = String::new();
+                }
+                result
+            }
+            // A field's `Debug` opened a span of its own while being formatted.
+            Err(_) => write_list(&mut writer, fields),
+        })
     }
 
     fn add_fields(
@@ -230,6 +239,26 @@ impl<'writer> tracing_subscriber::fmt::FormatFields<'writer> for JsonFieldList {
         fields.record(&mut visitor);
         visitor.result
     }
+}
+
+thread_local! {
+    /// Where [`JsonFieldList`] formats a new span's fields before writing them in one piece.
+    static FIELDS_BUFFER: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// The largest [`FIELDS_BUFFER`] kept between spans; a larger one (a span with huge fields)
+/// is freed after use.
+const MAX_KEPT_BUFFER: usize = 16 * 1024;
+
+/// Writes `fields` as `"k":v,"k2":v2`.
+fn write_list<R: RecordFields>(writer: &mut Writer<'_>, fields: R) -> fmt::Result {
+    let mut visitor = ListVisitor {
+        writer,
+        first: true,
+        result: Ok(()),
+    };
+    fields.record(&mut visitor);
+    visitor.result
 }
 
 struct ListVisitor<'a, 'w> {

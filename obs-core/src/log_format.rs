@@ -214,15 +214,18 @@ impl<'writer> tracing_subscriber::fmt::FormatFields<'writer> for JsonFieldList {
         FIELDS_BUFFER.with(|buffer| match buffer.try_borrow_mut() {
             Ok(mut buffer) => {
                 buffer.clear();
-                let result = write_list(&mut Writer::new(&mut *buffer), fields)
-                    .and_then(|()| writer.write_str(&buffer));
+                let result =
+                    write_list(&mut buffer, true, fields).and_then(|()| writer.write_str(&buffer));
                 if buffer.capacity() > MAX_KEPT_BUFFER {
                     *buffer = String::new();
                 }
                 result
             }
             // A field's `Debug` opened a span of its own while being formatted.
-            Err(_) => write_list(&mut writer, fields),
+            Err(_) => {
+                let mut own = String::new();
+                write_list(&mut own, true, fields).and_then(|()| writer.write_str(&own))
+            }
         })
     }
 
@@ -231,13 +234,8 @@ impl<'writer> tracing_subscriber::fmt::FormatFields<'writer> for JsonFieldList {
         current: &'writer mut FormattedFields<Self>,
         fields: &tracing::span::Record<'_>,
     ) -> fmt::Result {
-        let mut visitor = ListVisitor {
-            first: current.is_empty(),
-            writer: &mut current.as_writer(),
-            result: Ok(()),
-        };
-        fields.record(&mut visitor);
-        visitor.result
+        let first = current.fields.is_empty();
+        write_list(&mut current.fields, first, fields)
     }
 }
 
@@ -250,73 +248,95 @@ thread_local! {
 /// is freed after use.
 const MAX_KEPT_BUFFER: usize = 16 * 1024;
 
-/// Writes `fields` as `"k":v,"k2":v2`.
-fn write_list<R: RecordFields>(writer: &mut Writer<'_>, fields: R) -> fmt::Result {
+/// Appends `fields` to `out` as `"k":v,"k2":v2`, starting with a comma unless `first`.
+fn write_list<R: RecordFields>(out: &mut String, first: bool, fields: R) -> fmt::Result {
     let mut visitor = ListVisitor {
-        writer,
-        first: true,
+        out,
+        first,
         result: Ok(()),
     };
     fields.record(&mut visitor);
     visitor.result
 }
 
-struct ListVisitor<'a, 'w> {
-    writer: &'a mut Writer<'w>,
+/// Writes straight into the span's `String`: no formatter, no dynamic dispatch per piece.
+struct ListVisitor<'a> {
+    out: &'a mut String,
     first: bool,
     result: fmt::Result,
 }
 
-impl ListVisitor<'_, '_> {
-    /// Writes `"name":` and then the value with `value`, which writes JSON.
-    fn put(&mut self, field: &Field, value: impl FnOnce(&mut Writer<'_>) -> fmt::Result) {
-        if self.result.is_err() {
-            return;
-        }
-        let sep = if self.first { "\"" } else { ",\"" };
+impl ListVisitor<'_> {
+    /// Writes `"name":`, escaped (field names are identifiers nearly always: one piece).
+    fn key(&mut self, field: &Field) {
+        self.out.push_str(if self.first { "\"" } else { ",\"" });
         self.first = false;
-        self.result = self
-            .writer
-            .write_str(sep)
-            .and_then(|()| write_key(self.writer, field.name()))
-            .and_then(|()| value(self.writer));
+        let name = field.name();
+        if needs_escape(name).is_none() {
+            self.out.push_str(name);
+        } else {
+            push_escaped(self.out, name);
+        }
+        self.out.push_str("\":");
     }
 }
 
-/// Writes a field name, escaped, and the `":` after it. Field names are identifiers nearly
-/// always: then that is one write.
-fn write_key(w: &mut Writer<'_>, name: &str) -> fmt::Result {
-    if needs_escape(name).is_none() {
-        w.write_str(name)?;
-    } else {
-        JsonEscaped(&mut *w).write_str(name)?;
-    }
-    w.write_str("\":")
-}
-
-impl Visit for ListVisitor<'_, '_> {
+impl Visit for ListVisitor<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.put(field, |w| write!(w, "{}", serde_json::json!(value)));
+        self.key(field);
+        let _ = write!(self.out, "{}", serde_json::json!(value));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put(field, |w| write!(w, "{value}"));
+        self.key(field);
+        if value < 0 {
+            self.out.push('-');
+        }
+        push_decimal(self.out, value.unsigned_abs());
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.put(field, |w| write!(w, "{value}"));
+        self.key(field);
+        push_decimal(self.out, value);
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(field, |w| w.write_str(if value { "true" } else { "false" }));
+        self.key(field);
+        self.out.push_str(if value { "true" } else { "false" });
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.put(field, |w| write_json_str(w, value));
+        self.key(field);
+        self.out.push('"');
+        push_escaped(self.out, value);
+        self.out.push('"');
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.put(field, |w| {
-            w.write_char('"')?;
-            write!(JsonEscaped(w), "{value:?}")?;
-            w.write_char('"')
-        });
+        self.key(field);
+        self.out.push('"');
+        if let Err(e) = write!(JsonEscaped(&mut *self.out), "{value:?}") {
+            self.result = Err(e);
+        }
+        self.out.push('"');
     }
+}
+
+/// Appends `n` in decimal, without the formatter.
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // ASCII digits.
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+}
+
+/// Appends `s` escaped for the inside of a JSON string.
+fn push_escaped(out: &mut String, s: &str) {
+    // Writing into a `String` cannot fail.
+    let _ = JsonEscaped(out).write_str(s);
 }
 
 /// Writes `s` as a JSON string, quotes included, without allocating.
@@ -332,7 +352,35 @@ pub(crate) struct JsonEscaped<'a, W: fmt::Write + ?Sized>(pub(crate) &'a mut W);
 /// The index of the first byte of `s` that JSON escapes: a quote, a backslash or a control
 /// character.
 fn needs_escape(s: &str) -> Option<usize> {
-    s.bytes().position(|b| b < 0x20 || b == b'"' || b == b'\\')
+    let bytes = s.as_bytes();
+    // Eight bytes at a time: most values have nothing to escape, and a word without such a
+    // byte is passed over in a few instructions.
+    let mut at = 0;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        if word_needs_escape(u64::from_le_bytes(word)) {
+            break;
+        }
+        at += 8;
+    }
+    bytes[at..]
+        .iter()
+        .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
+        .map(|i| at + i)
+}
+
+/// Whether one of the eight bytes of `word` is below 0x20, a quote or a backslash (the
+/// classic "has a zero byte" and "has a byte less than" tests: no false negatives; a false
+/// positive only sends the word to the byte-by-byte scan).
+fn word_needs_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGHS != 0;
+    below_space
+        || has_zero(word ^ (ONES * u64::from(b'"')))
+        || has_zero(word ^ (ONES * u64::from(b'\\')))
 }
 
 impl<W: fmt::Write + ?Sized> fmt::Write for JsonEscaped<'_, W> {
@@ -375,6 +423,38 @@ mod tests {
             write_json_str(&mut out, text).unwrap();
             let parsed: Value = serde_json::from_str(&out).unwrap();
             assert_eq!(parsed, Value::String(text.to_owned()), "{out}");
+        }
+    }
+
+    #[test]
+    fn the_word_scan_finds_what_the_byte_scan_finds() {
+        let naive = |s: &str| s.bytes().position(|b| b < 0x20 || b == b'"' || b == b'\\');
+        let base = "abcdefghijklmnopqrstuvwxyz0123456789-ü✓/{}";
+        for len in 0..base.len() {
+            let Some(prefix) = base.get(..len) else {
+                continue;
+            };
+            assert_eq!(needs_escape(prefix), None, "{prefix:?}");
+            for bad in ['"', '\\', '\n', '\u{0}', '\u{1f}'] {
+                for at in 0..=len {
+                    let Some((a, b)) = prefix.get(..at).zip(prefix.get(at..)) else {
+                        continue;
+                    };
+                    let s = format!("{a}{bad}{b}");
+                    assert_eq!(needs_escape(&s), naive(&s), "{s:?}");
+                }
+            }
+        }
+        // Bytes just around the ones looked for, and high bytes, are not flagged.
+        assert_eq!(needs_escape(" !#$[]^`~\u{7f}\u{80}ÿ€"), None);
+    }
+
+    #[test]
+    fn integers_are_written_in_decimal() {
+        for n in [0, 7, 10, 200, 65_535, u64::MAX] {
+            let mut out = String::new();
+            push_decimal(&mut out, n);
+            assert_eq!(out, n.to_string());
         }
     }
 

@@ -1,11 +1,8 @@
 //! `x-request-id`: honoured when the caller sent a sane one, generated otherwise.
 
-use std::hash::{BuildHasher, RandomState};
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use http::{HeaderMap, HeaderName, HeaderValue};
 use obs_core::names::MAX_REQUEST_ID_LEN;
+use obs_core::opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
 
 /// The request id header.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -35,17 +32,12 @@ fn is_sane(id: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:;=+/@".contains(b))
 }
 
-/// 128 bits, unique per process (a counter) and across processes (random keys).
+/// 128 random bits, from the thread's generator that OpenTelemetry draws trace ids from
+/// (seeded from the OS): as unique as a trace id, without hashing a counter twice.
 fn generate() -> HeaderValue {
-    static KEYS: OnceLock<RandomState> = OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let keys = KEYS.get_or_init(RandomState::new);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let hi = keys.hash_one((n, 0u8));
-    let lo = keys.hash_one((n, 1u8));
+    let bits = RandomIdGenerator::default().new_trace_id().to_bytes();
     let mut buf = [0u8; 32];
-    hex(&hi.to_be_bytes(), &mut buf[..16]);
-    hex(&lo.to_be_bytes(), &mut buf[16..]);
+    hex(&bits, &mut buf);
     // The value goes into the request and the response: held by a reference count, its
     // clone is not a second allocation, as that of a copied slice would be. Hex digits are
     // always a valid header value.
@@ -140,9 +132,15 @@ mod tests {
 
     #[test]
     fn generated_ids_differ() {
-        let a = generate();
-        let b = generate();
-        assert_ne!(a, b);
-        assert!(a.as_bytes().iter().all(u8::is_ascii_hexdigit));
+        let ids: std::collections::HashSet<HeaderValue> = (0..1000).map(|_| generate()).collect();
+        assert_eq!(ids.len(), 1000);
+        for id in &ids {
+            assert_eq!(id.len(), 32);
+            assert!(
+                id.as_bytes()
+                    .iter()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+            );
+        }
     }
 }

@@ -98,7 +98,10 @@ fn variants(
             "obs_metrics_and_span",
             base().layer(obs_axum::ObsLayer::from_metrics(metrics).unwrap()),
         ),
-        (SAMPLED_10, base().layer(sampled_telemetry().1.clone())),
+        (
+            SAMPLED_10,
+            base().layer(sampled_telemetry(SAMPLED_10).1.clone()),
+        ),
         ("axum_prometheus", base().layer(prom_layer.clone())),
         ("tower_http_trace", base().layer(trace_layer())),
         (
@@ -117,6 +120,7 @@ fn telemetry() -> obs_core::Metrics {
         .get_or_init(|| {
             let telemetry = obs_core::Telemetry::builder("bench")
                 .log_filter("info")
+                .log_format(obs_core::LogFormat::Json)
                 .log_writer(std::io::sink)
                 .init()
                 .unwrap();
@@ -127,19 +131,31 @@ fn telemetry() -> obs_core::Metrics {
         .clone()
 }
 
+/// The full layer under a telemetry whose sampler drops every root request: only in the
+/// `count` mode, where it gives what an unsampled request executes, deterministically.
+const UNSAMPLED: &str = "obs_full_sampler_0pct";
+
 /// The same telemetry as [`telemetry`] but for the sampler: `parentbased_traceidratio` at
-/// 10%, as `OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=0.1` sets
-/// it, and the full layer over it. Built, not installed: [`SAMPLED_10`]'s requests run with
-/// its dispatch as the thread's default (a scoped dispatch costs each `tracing` call a
-/// thread-local lookup more than the global one, which counts against this variant).
-fn sampled_telemetry() -> &'static (tracing::Dispatch, obs_axum::ObsLayer) {
-    static SAMPLED: std::sync::OnceLock<(tracing::Dispatch, obs_axum::ObsLayer)> =
-        std::sync::OnceLock::new();
-    SAMPLED.get_or_init(|| {
+/// 10% for [`SAMPLED_10`] (as `OTEL_TRACES_SAMPLER=parentbased_traceidratio
+/// OTEL_TRACES_SAMPLER_ARG=0.1` sets it) or 0 for [`UNSAMPLED`], and the full layer over it.
+/// Built, not installed: the variant's requests run with its dispatch as the thread's default
+/// (a scoped dispatch costs each `tracing` call a thread-local lookup more than the global
+/// one, which counts against the variant).
+fn sampled_telemetry(variant: &str) -> &'static (tracing::Dispatch, obs_axum::ObsLayer) {
+    type Parts = (tracing::Dispatch, obs_axum::ObsLayer);
+    static TENTH: std::sync::OnceLock<Parts> = std::sync::OnceLock::new();
+    static NONE: std::sync::OnceLock<Parts> = std::sync::OnceLock::new();
+    let (slot, ratio) = if variant == UNSAMPLED {
+        (&NONE, 0.0)
+    } else {
+        (&TENTH, 0.1)
+    };
+    slot.get_or_init(|| {
         let telemetry = obs_core::Telemetry::builder("bench")
             .log_filter("info")
+            .log_format(obs_core::LogFormat::Json)
             .log_writer(std::io::sink)
-            .sampler(obs_core::TraceSampler::ParentBasedTraceIdRatio(0.1))
+            .sampler(obs_core::TraceSampler::ParentBasedTraceIdRatio(ratio))
             .build()
             .unwrap();
         let parts = (
@@ -152,10 +168,10 @@ fn sampled_telemetry() -> &'static (tracing::Dispatch, obs_axum::ObsLayer) {
     })
 }
 
-/// Runs `app` once, under the sampled dispatch for [`SAMPLED_10`].
+/// Runs `app` once, under the sampled dispatch for [`SAMPLED_10`] and [`UNSAMPLED`].
 async fn drive_variant(name: &str, app: &Router) -> bool {
-    if name == SAMPLED_10 {
-        let _scope = tracing::dispatcher::set_default(&sampled_telemetry().0);
+    if name == SAMPLED_10 || name == UNSAMPLED {
+        let _scope = tracing::dispatcher::set_default(&sampled_telemetry(name).0);
         drive(app).await
     } else {
         drive(app).await
@@ -217,7 +233,7 @@ fn paired(c: &mut Criterion) {
                 // The scope is entered per batch, outside the timed loop's requests but inside
                 // the timing, as a service would run under its dispatch.
                 let _scope = (*name == SAMPLED_10)
-                    .then(|| tracing::dispatcher::set_default(&sampled_telemetry().0));
+                    .then(|| tracing::dispatcher::set_default(&sampled_telemetry(SAMPLED_10).0));
                 let mut hits = 0u32;
                 let started = std::time::Instant::now();
                 for _ in 0..BATCH {
@@ -346,7 +362,11 @@ fn main() {
 fn count(variant: &str, n: u32) {
     let metrics = telemetry();
     let rt = runtime();
-    let variants = variants(&metrics, &rt);
+    let mut variants = variants(&metrics, &rt);
+    variants.push((
+        UNSAMPLED,
+        base().layer(sampled_telemetry(UNSAMPLED).1.clone()),
+    ));
     let (name, app) = variants
         .iter()
         .find(|(name, _)| *name == variant)

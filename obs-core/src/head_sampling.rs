@@ -14,7 +14,7 @@
 //!
 //! On [`HeadDecision::Sample`] the span is opened as usual, and [`start_sampled`] starts its
 //! OpenTelemetry span on the trace id the decision was made on: the tracer provider obs builds
-//! takes new trace ids from [`PresetIds`], which hands out that id once.
+//! takes new trace ids from a generator that hands out that id once.
 
 use std::cell::Cell;
 use std::fmt::{self, Write as _};

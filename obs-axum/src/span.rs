@@ -297,15 +297,22 @@ pub(crate) fn cut(value: &str, max: usize) -> Cow<'_, str> {
 }
 
 /// Records the response status on the span; 5xx marks it as an error.
+///
+/// Below 500 the status goes straight onto the OpenTelemetry span: a recorded field costs
+/// every layer of the subscriber a pass over the span, and only log lines written after the
+/// response head (while the body streams) would show it in their `span` object. A server
+/// error is recorded as fields, so those lines do show it and `error.type`.
 pub(crate) fn record_status(span: &Span, status: u16) {
     if span.is_disabled() {
         return;
     }
-    span.record("http.response.status_code", i64::from(status));
-    if status >= 500 {
-        span.record("otel.status_code", "ERROR");
-        span.record("error.type", tracing::field::display(status));
+    if status < 500 {
+        span.set_attribute("http.response.status_code", i64::from(status));
+        return;
     }
+    span.record("http.response.status_code", i64::from(status));
+    span.record("otel.status_code", "ERROR");
+    span.record("error.type", tracing::field::display(status));
 }
 
 /// Marks the span as failed with a bounded error name.

@@ -169,17 +169,17 @@
 //!
 //! | | added ns | RED metrics | OTel names | server span + W3C context | body sizes | `traceresponse` / request id |
 //! |---|---:|---|---|---|---|---|
-//! | obs-axum, metrics only | 530 | ✓ | ✓ | — | streamed | — |
-//! | obs-axum, full | 2 944 | ✓ | ✓ | ✓ | streamed | ✓ |
-//! | obs-axum, full, 10% sampler, unsampled request | 1 219 | ✓ | ✓ | context only | streamed | ✓ |
-//! | axum-prometheus | 1 532 | ✓ | — | — | — | — |
-//! | tower-http `TraceLayer` | 2 321 | — | — | span, no propagation | — | — |
-//! | axum-prometheus + `TraceLayer` | 3 943 | ✓ | — | span, no propagation | — | — |
+//! | obs-axum, metrics only | 528 | ✓ | ✓ | — | streamed | — |
+//! | obs-axum, full | 2 818 | ✓ | ✓ | ✓ | streamed | ✓ |
+//! | obs-axum, full, 10% sampler, unsampled request | 1 251 | ✓ | ✓ | context only | streamed | ✓ |
+//! | axum-prometheus | 1 554 | ✓ | — | — | — | — |
+//! | tower-http `TraceLayer` | 2 367 | — | — | span, no propagation | — | — |
+//! | axum-prometheus + `TraceLayer` | 3 976 | ✓ | — | span, no propagation | — | — |
 //!
-//! Over blocks of 1 000 paired rounds, metrics only adds 0.34–0.35× what axum-prometheus adds
-//! (0.226× in instructions), and the full layer 0.75× what axum-prometheus and `TraceLayer`
-//! add together (0.71× in instructions). An unsampled request adds 0.69 µs to what metrics
-//! only adds (see [Unsampled requests](#unsampled-requests)).
+//! Over blocks of 1 000 paired rounds, metrics only adds 0.33–0.34× what axum-prometheus adds
+//! (0.23× in instructions), and the full layer 0.70–0.71× what axum-prometheus and
+//! `TraceLayer` add together (0.67× in instructions). An unsampled request adds about 0.7 µs
+//! to what metrics only adds (see [Unsampled requests](#unsampled-requests)).
 //!
 //! # Feature flags
 //!

@@ -170,6 +170,7 @@ mod runtime;
 mod runtime_metrics;
 mod telemetry;
 pub mod text;
+mod tls_files;
 
 pub use b3::{B3Encoding, B3Propagator};
 pub use buckets::Buckets;

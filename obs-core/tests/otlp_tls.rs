@@ -1,6 +1,7 @@
 //! A collector behind a private CA: reached over TLS on both transports once its CA is
 //! configured, or once the system's root store holds it, and refused (the handshake fails)
-//! otherwise.
+//! otherwise. One that requires a client certificate (mutual TLS) gets spans only from a
+//! client presenting one its CA signed.
 
 #![cfg(all(feature = "otlp-grpc", feature = "otlp-http"))]
 #![allow(clippy::unwrap_used)]
@@ -11,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use obs_core::{Error, OtlpProtocol, Telemetry};
+use obs_core::{Error, OtlpProtocol, Telemetry, TelemetryBuilder};
 use obs_testkit::{OtlpCollector, TestCa};
 
 async fn collector(protocol: OtlpProtocol, ca: &TestCa) -> OtlpCollector {
@@ -25,16 +26,31 @@ async fn collector(protocol: OtlpProtocol, ca: &TestCa) -> OtlpCollector {
 /// Exports one span to a TLS collector, trusting `ca` when given; returns what arrived.
 async fn export_one(protocol: OtlpProtocol, ca: &TestCa, trust: bool) -> OtlpCollector {
     let collector = collector(protocol, ca).await;
+    export_to(&collector, protocol, |builder| {
+        if trust {
+            builder.otlp_ca_certificate(ca.ca_path())
+        } else {
+            builder
+        }
+    })
+    .await;
+    collector
+}
+
+/// Exports one span named `over-tls` to `collector` with the settings of `configure`, and
+/// shuts the telemetry down.
+async fn export_to(
+    collector: &OtlpCollector,
+    protocol: OtlpProtocol,
+    configure: impl FnOnce(TelemetryBuilder) -> TelemetryBuilder,
+) {
     assert!(collector.endpoint().starts_with("https://"));
-    let mut builder = Telemetry::builder("tls-svc")
+    let builder = Telemetry::builder("tls-svc")
         .otlp_endpoint(collector.endpoint())
         .otlp_protocol(protocol)
         .export_timeout(Duration::from_secs(3))
         .log_writer(obs_testkit::LogCapture::default().writer());
-    if trust {
-        builder = builder.otlp_ca_certificate(ca.ca_path());
-    }
-    let telemetry = builder.build().unwrap();
+    let telemetry = configure(builder).build().unwrap();
     tracing::dispatcher::with_default(telemetry.dispatch(), || {
         tracing::info_span!("over-tls").in_scope(|| {});
     });
@@ -42,7 +58,6 @@ async fn export_one(protocol: OtlpProtocol, ca: &TestCa, trust: bool) -> OtlpCol
     let _ = tokio::task::spawn_blocking(move || telemetry.shutdown())
         .await
         .unwrap();
-    collector
 }
 
 async fn check(protocol: OtlpProtocol) {
@@ -75,6 +90,69 @@ async fn a_private_ca_is_trusted_over_grpc_and_required() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_private_ca_is_trusted_over_http_and_required() {
     check(OtlpProtocol::HttpProtobuf).await;
+}
+
+/// A collector that requires a client certificate signed by `ca` gets the span from a client
+/// presenting one, and nothing from a client without one or with one of another CA.
+async fn check_client_certificate(protocol: OtlpProtocol) {
+    let Ok(ca) = TestCa::generate() else { return };
+    let Ok(other) = TestCa::generate() else { return };
+    let (cert, key, client_ca) = (ca.server_cert_pem(), ca.server_key_pem(), ca.ca_pem());
+    let mtls_collector = || async {
+        match protocol {
+            OtlpProtocol::Grpc => OtlpCollector::start_grpc_mtls(&cert, &key, &client_ca).await,
+            _ => OtlpCollector::start_http_mtls(&cert, &key, &client_ca).await,
+        }
+    };
+
+    let accepted = mtls_collector().await;
+    export_to(&accepted, protocol, |b| {
+        b.otlp_ca_certificate(ca.ca_path())
+            .otlp_client_identity(ca.client_cert_path(), ca.client_key_path())
+    })
+    .await;
+    let spans = accepted.wait_for_spans(1, Duration::from_secs(10)).await;
+    assert_eq!(
+        spans.len(),
+        1,
+        "{protocol:?}: the span did not arrive over mutual TLS"
+    );
+    assert_eq!(spans[0].name(), "over-tls");
+    assert_eq!(accepted.rejected_handshakes(), 0, "{protocol:?}");
+
+    let identities = [
+        None,
+        Some((other.client_cert_path(), other.client_key_path())),
+    ];
+    for identity in identities {
+        let refused = mtls_collector().await;
+        let presented = identity.is_some();
+        export_to(&refused, protocol, |b| {
+            let b = b.otlp_ca_certificate(ca.ca_path());
+            match identity {
+                Some((cert, key)) => b.otlp_client_identity(cert, key),
+                None => b,
+            }
+        })
+        .await;
+        assert!(
+            refused.rejected_handshakes() > 0,
+            "{protocol:?} (another CA's certificate: {presented}): the collector should refuse \
+             the handshake"
+        );
+        assert_eq!(refused.requests(), 0, "{protocol:?}: nothing may arrive");
+        assert!(refused.spans().is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_certificate_is_presented_over_grpc_and_required() {
+    check_client_certificate(OtlpProtocol::Grpc).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_certificate_is_presented_over_http_and_required() {
+    check_client_certificate(OtlpProtocol::HttpProtobuf).await;
 }
 
 /// Set in the copy of this test binary that exports with the system's roots.

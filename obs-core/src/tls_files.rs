@@ -29,7 +29,13 @@ impl CaCertificates {
         let pem = read(setting, path)?;
         let certs = CertificateDer::pem_slice_iter(&pem)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| invalid(setting, path, format!("not a PEM file of certificates: {e}")))?;
+            .map_err(|e| {
+                invalid(
+                    setting,
+                    path,
+                    format!("not a PEM file of certificates: {e}"),
+                )
+            })?;
         if certs.is_empty() {
             return Err(invalid(setting, path, NO_CERTIFICATE));
         }
@@ -117,7 +123,10 @@ impl fmt::Debug for OtlpTlsPem {
     // Never the key.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OtlpTlsPem")
-            .field("ca_certificates", &self.ca_certificates.as_ref().map(Vec::len))
+            .field(
+                "ca_certificates",
+                &self.ca_certificates.as_ref().map(Vec::len),
+            )
             .field("client_identity", &self.client_identity.is_some())
             .finish()
     }

@@ -96,7 +96,9 @@ async fn a_private_ca_is_trusted_over_http_and_required() {
 /// presenting one, and nothing from a client without one or with one of another CA.
 async fn check_client_certificate(protocol: OtlpProtocol) {
     let Ok(ca) = TestCa::generate() else { return };
-    let Ok(other) = TestCa::generate() else { return };
+    let Ok(other) = TestCa::generate() else {
+        return;
+    };
     let (cert, key, client_ca) = (ca.server_cert_pem(), ca.server_key_pem(), ca.ca_pem());
     let mtls_collector = || async {
         match protocol {

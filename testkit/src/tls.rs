@@ -89,7 +89,10 @@ impl TestCa {
             &["-addext", "keyUsage=critical,keyCertSign,cRLSign"],
         ]
         .concat());
-        for (name, subject) in [("server", "/CN=localhost"), ("client", "/CN=obs test client")] {
+        for (name, subject) in [
+            ("server", "/CN=localhost"),
+            ("client", "/CN=obs test client"),
+        ] {
             let file = |ext: &str| path(&format!("{name}.{ext}"));
             run(&[
                 &["req"][..],
@@ -210,10 +213,12 @@ pub(crate) fn accept_tls(
                     .add(cert.expect("client CA PEM"))
                     .expect("client CA certificate");
             }
-            let verifier =
-                rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                    .build()
-                    .expect("client certificate verifier");
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .expect("client certificate verifier");
             builder.with_client_cert_verifier(verifier)
         }
     };

@@ -17,8 +17,8 @@ use super::{
 use crate::Error;
 use crate::build_info::BuildInfo;
 use crate::config::{
-    self, CaCertificates, ClientIdentity, EnvVars, LogFormat, OtlpCompression, OtlpProtocol, Propagator,
-    TraceSampler, TracesExporter,
+    self, CaCertificates, ClientIdentity, EnvVars, LogFormat, OtlpCompression, OtlpProtocol,
+    Propagator, TraceSampler, TracesExporter,
 };
 
 /// Spans sent in one export when `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` is unset.
@@ -752,7 +752,9 @@ mod tests {
             Ok(_) => panic!("accepted"),
             Err(e) => e.to_string(),
         };
-        let cases: &[(&[(&'static str, &str)], &str, &str)] = &[
+        // The variables, the one the error names, and why.
+        type Case<'a> = (&'a [(&'static str, &'a str)], &'static str, &'static str);
+        let cases: &[Case<'_>] = &[
             (
                 &[(OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE, cert_a)],
                 OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE,
@@ -798,7 +800,10 @@ mod tests {
         ];
         for (vars, name, reason) in cases {
             let err = refused(builder(vars));
-            assert!(err.contains(name) && err.contains(reason), "{vars:?}: {err}");
+            assert!(
+                err.contains(name) && err.contains(reason),
+                "{vars:?}: {err}"
+            );
         }
         for (cert, key, reason) in [
             (missing, key_a, "cannot read the file"),

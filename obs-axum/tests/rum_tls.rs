@@ -8,7 +8,9 @@
 #![cfg(feature = "rum")]
 #![allow(clippy::unwrap_used)]
 
-use std::process::Command;
+mod common;
+
+use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::Router;
@@ -21,7 +23,6 @@ use obs_core::config::{
     OTEL_EXPORTER_OTLP_CLIENT_KEY,
 };
 use obs_testkit::{OtlpCollector, TestCa};
-use serde_json::json;
 use tower::ServiceExt;
 
 /// Set in the copy of this test binary that forwards one span.
@@ -29,24 +30,15 @@ const CHILD_ENDPOINT: &str = "OBS_RUM_TLS_CHILD_ENDPOINT";
 
 /// Runs [`forwarder_with_env_tls`] in a copy of this binary with `vars` set and the client
 /// certificate variables otherwise unset; panics if it fails.
-async fn forward_one(collector: &OtlpCollector, vars: &[(&str, std::path::PathBuf)]) {
-    let mut child = Command::new(std::env::current_exe().unwrap());
-    child
-        .args(["--exact", "forwarder_with_env_tls", "--ignored"])
-        .env(CHILD_ENDPOINT, collector.endpoint())
-        .env_remove(OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE)
-        .env_remove(OTEL_EXPORTER_OTLP_CLIENT_KEY)
-        .envs(vars.iter().map(|(k, v)| (k, v)));
-    let output = tokio::task::spawn_blocking(move || child.output())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+async fn forward_one(collector: &OtlpCollector, vars: &[(&str, PathBuf)]) {
+    obs_testkit::run_test_in_child("forwarder_with_env_tls", |child| {
+        child
+            .env(CHILD_ENDPOINT, collector.endpoint())
+            .env_remove(OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE)
+            .env_remove(OTEL_EXPORTER_OTLP_CLIENT_KEY)
+            .envs(vars.iter().map(|(k, v)| (k, v)));
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,23 +102,9 @@ async fn forwarder_with_env_tls() {
         .app_names(["todo-frontend"])
         .otlp_forwarding(endpoint)
         .into_router();
-    let batch = json!({
-        "meta": {"app": {"name": "todo-frontend"}, "page": {"url": "/"}},
-        "traces": {"resourceSpans": [{
-            "scopeSpans": [{
-                "scope": {"name": "@opentelemetry/instrumentation-fetch"},
-                "spans": [{
-                    "traceId": "4bf92f3577b34da6a3ce929d0e0e4736",
-                    "spanId": "00f067aa0ba902b7",
-                    "name": "HTTP GET",
-                    "kind": 3
-                }]
-            }]
-        }]}
-    });
     let request = Request::post("/faro/collect")
         .header("content-type", "application/json")
-        .body(Body::from(batch.to_string()))
+        .body(Body::from(common::browser_span_batch(0).to_string()))
         .unwrap();
     let response = app.oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::ACCEPTED);

@@ -9,7 +9,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use obs_core::{Error, OtlpProtocol, Telemetry, TelemetryBuilder};
@@ -64,22 +63,29 @@ async fn check(protocol: OtlpProtocol) {
     let Ok(ca) = TestCa::generate() else { return };
 
     let trusted = export_one(protocol, &ca, true).await;
-    let spans = trusted.wait_for_spans(1, Duration::from_secs(10)).await;
-    assert_eq!(
-        spans.len(),
-        1,
-        "{protocol:?}: the span did not arrive over TLS"
-    );
-    assert_eq!(spans[0].name(), "over-tls");
-    assert_eq!(trusted.rejected_handshakes(), 0, "{protocol:?}");
+    assert_arrived(&trusted, &format!("{protocol:?} over TLS")).await;
 
+    // Without the CA the client refuses the handshake.
     let untrusted = export_one(protocol, &ca, false).await;
+    assert_refused(&untrusted, &format!("{protocol:?} without the CA"));
+}
+
+/// Asserts that the span `export_to` sent reached `collector`, with no failed handshake.
+async fn assert_arrived(collector: &OtlpCollector, case: &str) {
+    let spans = collector.wait_for_spans(1, Duration::from_secs(10)).await;
+    assert_eq!(spans.len(), 1, "{case}: the span did not arrive");
+    assert_eq!(spans[0].name(), "over-tls", "{case}");
+    assert_eq!(collector.rejected_handshakes(), 0, "{case}");
+}
+
+/// Asserts that the TLS handshake with `collector` failed and nothing arrived.
+fn assert_refused(collector: &OtlpCollector, case: &str) {
     assert!(
-        untrusted.rejected_handshakes() > 0,
-        "{protocol:?}: without the CA the client should refuse the handshake"
+        collector.rejected_handshakes() > 0,
+        "{case}: the handshake should have failed"
     );
-    assert_eq!(untrusted.requests(), 0, "{protocol:?}: nothing may arrive");
-    assert!(untrusted.spans().is_empty());
+    assert_eq!(collector.requests(), 0, "{case}: nothing may arrive");
+    assert!(collector.spans().is_empty(), "{case}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -113,14 +119,7 @@ async fn check_client_certificate(protocol: OtlpProtocol) {
             .otlp_client_identity(ca.client_cert_path(), ca.client_key_path())
     })
     .await;
-    let spans = accepted.wait_for_spans(1, Duration::from_secs(10)).await;
-    assert_eq!(
-        spans.len(),
-        1,
-        "{protocol:?}: the span did not arrive over mutual TLS"
-    );
-    assert_eq!(spans[0].name(), "over-tls");
-    assert_eq!(accepted.rejected_handshakes(), 0, "{protocol:?}");
+    assert_arrived(&accepted, &format!("{protocol:?} over mutual TLS")).await;
 
     let identities = [
         None,
@@ -137,13 +136,10 @@ async fn check_client_certificate(protocol: OtlpProtocol) {
             }
         })
         .await;
-        assert!(
-            refused.rejected_handshakes() > 0,
-            "{protocol:?} (another CA's certificate: {presented}): the collector should refuse \
-             the handshake"
+        assert_refused(
+            &refused,
+            &format!("{protocol:?}, another CA's client certificate: {presented}"),
         );
-        assert_eq!(refused.requests(), 0, "{protocol:?}: nothing may arrive");
-        assert!(refused.spans().is_empty());
     }
 }
 
@@ -164,23 +160,14 @@ const CHILD_PROTOCOL: &str = "OBS_TLS_CHILD_PROTOCOL";
 /// Runs [`exporter_with_system_roots`] in a copy of this binary whose system root store is
 /// the PEM file `roots` (`SSL_CERT_FILE`, read by rustls-native-certs); panics if it fails.
 async fn export_with_system_roots(collector: &OtlpCollector, protocol: &str, roots: &Path) {
-    let mut child = Command::new(std::env::current_exe().unwrap());
-    child
-        .args(["--exact", "exporter_with_system_roots", "--ignored"])
-        .env(CHILD_ENDPOINT, collector.endpoint())
-        .env(CHILD_PROTOCOL, protocol)
-        .env("SSL_CERT_FILE", roots)
-        .env_remove("SSL_CERT_DIR");
-    let output = tokio::task::spawn_blocking(move || child.output())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{protocol}: {}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    obs_testkit::run_test_in_child("exporter_with_system_roots", |child| {
+        child
+            .env(CHILD_ENDPOINT, collector.endpoint())
+            .env(CHILD_PROTOCOL, protocol)
+            .env("SSL_CERT_FILE", roots)
+            .env_remove("SSL_CERT_DIR");
+    })
+    .await;
 }
 
 /// The system's root store is trusted too: with the test CA as the store the collector is

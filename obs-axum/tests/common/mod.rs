@@ -139,3 +139,22 @@ pub fn check<S: Strategy>(
         panic!("{failure}");
     }
 }
+
+/// A Faro batch from the `todo-frontend` app holding one fetch span, whose span id is
+/// `n + 1` in hex, for the receiver to forward.
+pub fn browser_span_batch(n: usize) -> serde_json::Value {
+    serde_json::json!({
+        "meta": {"app": {"name": "todo-frontend"}, "page": {"url": "/"}},
+        "traces": {"resourceSpans": [{
+            "scopeSpans": [{
+                "scope": {"name": "@opentelemetry/instrumentation-fetch"},
+                "spans": [{
+                    "traceId": "4bf92f3577b34da6a3ce929d0e0e4736",
+                    "spanId": format!("{:016x}", n + 1),
+                    "name": "HTTP GET",
+                    "kind": 3
+                }]
+            }]
+        }]}
+    })
+}

@@ -25,17 +25,9 @@ async fn spans_queued_before_shutdown_reach_the_collector() {
         .log_writer(std::io::sink)
         .build()
         .unwrap();
-    let app: Router = RumReceiver::new(&telemetry)
-        .app_names(["todo-frontend"])
-        .otlp_forwarding(collector.endpoint())
-        .into_router();
+    let app = common::forwarding_receiver(&telemetry, collector.endpoint());
     for n in 0..BATCHES {
-        let request = Request::post("/faro/collect")
-            .header("content-type", "application/json")
-            .body(Body::from(common::browser_span_batch(n).to_string()))
-            .unwrap();
-        let response = app.clone().oneshot(request).await.unwrap();
-        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        common::post_span_batch(&app, n).await;
     }
     // Straight to shutdown: batches are still queued. Without the flush the runtime would
     // stop under them and they would be lost.

@@ -13,17 +13,12 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Body;
-use http::{Request, StatusCode};
-use obs_axum::rum::RumReceiver;
 use obs_core::Telemetry;
 use obs_core::config::{
     OTEL_EXPORTER_OTLP_CERTIFICATE, OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE,
     OTEL_EXPORTER_OTLP_CLIENT_KEY,
 };
 use obs_testkit::{OtlpCollector, TestCa};
-use tower::ServiceExt;
 
 /// Set in the copy of this test binary that forwards one span.
 const CHILD_ENDPOINT: &str = "OBS_RUM_TLS_CHILD_ENDPOINT";
@@ -98,16 +93,8 @@ async fn forwarder_with_env_tls() {
         .log_writer(std::io::sink)
         .build()
         .unwrap();
-    let app: Router = RumReceiver::new(&telemetry)
-        .app_names(["todo-frontend"])
-        .otlp_forwarding(endpoint)
-        .into_router();
-    let request = Request::post("/faro/collect")
-        .header("content-type", "application/json")
-        .body(Body::from(common::browser_span_batch(0).to_string()))
-        .unwrap();
-    let response = app.oneshot(request).await.unwrap();
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let app = common::forwarding_receiver(&telemetry, endpoint);
+    common::post_span_batch(&app, 0).await;
     tokio::task::spawn_blocking(move || telemetry.shutdown())
         .await
         .unwrap()

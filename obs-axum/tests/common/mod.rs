@@ -158,3 +158,22 @@ pub fn browser_span_batch(n: usize) -> serde_json::Value {
         }]}
     })
 }
+
+/// The RUM router of the `todo-frontend` app, forwarding browser spans to `endpoint`.
+#[cfg(feature = "rum")]
+pub fn forwarding_receiver(telemetry: &obs_core::Telemetry, endpoint: String) -> Router {
+    obs_axum::rum::RumReceiver::new(telemetry)
+        .app_names(["todo-frontend"])
+        .otlp_forwarding(endpoint)
+        .into_router()
+}
+
+/// Posts [`browser_span_batch`]`(n)` to the RUM receiver in `app`; asserts it is accepted.
+pub async fn post_span_batch(app: &Router, n: usize) {
+    let request = Request::post("/faro/collect")
+        .header("content-type", "application/json")
+        .body(Body::from(browser_span_batch(n).to_string()))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+}

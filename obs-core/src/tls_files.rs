@@ -8,6 +8,8 @@ use std::fmt;
 use std::path::Path;
 
 use rustls_pki_types::CertificateDer;
+#[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
+use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::{self, PemObject, SectionKind};
 
 use crate::Error;
@@ -66,27 +68,43 @@ impl ClientIdentity {
         (cert_setting, cert_path): (&'static str, &Path),
         (key_setting, key_path): (&'static str, &Path),
     ) -> Result<Self, Error> {
-        let cert_pem = sections(cert_setting, cert_path, usize::MAX, |kind| {
+        let certs = sections(cert_setting, cert_path, usize::MAX, |kind| {
             kind == SectionKind::Certificate
         })?;
-        if cert_pem.is_empty() {
+        if certs.der.is_empty() {
             return Err(invalid(cert_setting, cert_path, NO_CERTIFICATE));
         }
-        let key_pem = sections(key_setting, key_path, 1, |kind| {
+        let key = sections(key_setting, key_path, 1, |kind| {
             matches!(
                 kind,
                 SectionKind::PrivateKey | SectionKind::RsaPrivateKey | SectionKind::EcPrivateKey
             )
         })?;
-        if key_pem.is_empty() {
+        let Some((kind, der)) = key.der.into_iter().next() else {
             return Err(invalid(
                 key_setting,
                 key_path,
                 "no unencrypted PEM private key (-----BEGIN PRIVATE KEY-----, RSA PRIVATE KEY \
                  or EC PRIVATE KEY) in the file",
             ));
-        }
-        Ok(ClientIdentity { cert_pem, key_pem })
+        };
+        #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
+        key_matches(certs.der, (kind, der)).map_err(|e| {
+            invalid(
+                key_setting,
+                key_path,
+                format!(
+                    "not the private key of the certificate in {}: {e}",
+                    cert_path.display()
+                ),
+            )
+        })?;
+        #[cfg(not(any(feature = "otlp-grpc", feature = "otlp-http")))]
+        let _ = (kind, der);
+        Ok(ClientIdentity {
+            cert_pem: certs.pem,
+            key_pem: key.pem,
+        })
     }
 
     /// The key and the certificates in one PEM buffer, as reqwest's `Identity::from_pem`
@@ -140,23 +158,32 @@ fn read(setting: &'static str, path: &Path) -> Result<Vec<u8>, Error> {
     std::fs::read(path).map_err(|e| invalid(setting, path, format!("cannot read the file: {e}")))
 }
 
-/// The first `limit` PEM sections of the file at `path` whose kind `keep` accepts, as text
-/// from their `-----BEGIN` line to their `-----END` line.
+/// PEM sections of one file.
+struct Sections {
+    /// As text, each from its `-----BEGIN` line to its `-----END` line.
+    pem: Vec<u8>,
+    /// Decoded, with their kind.
+    der: Vec<(SectionKind, Vec<u8>)>,
+}
+
+/// The first `limit` PEM sections of the file at `path` whose kind `keep` accepts.
 fn sections(
     setting: &'static str,
     path: &Path,
     limit: usize,
     keep: impl Fn(SectionKind) -> bool,
-) -> Result<Vec<u8>, Error> {
+) -> Result<Sections, Error> {
     let file = read(setting, path)?;
-    let mut out = Vec::new();
-    let mut found = 0;
+    let mut out = Sections {
+        pem: Vec::new(),
+        der: Vec::new(),
+    };
     let mut rest: &[u8] = &file;
-    while found < limit {
+    while out.der.len() < limit {
         let before = rest;
         let section = pem::from_buf(&mut rest)
             .map_err(|e| invalid(setting, path, format!("not a PEM file: {e}")))?;
-        let Some((kind, _der)) = section else { break };
+        let Some((kind, der)) = section else { break };
         if !keep(kind) {
             continue;
         }
@@ -167,13 +194,35 @@ fn sections(
             .windows(BEGIN.len())
             .rposition(|w| w == BEGIN)
             .unwrap_or(0);
-        out.extend_from_slice(&read[begin..]);
-        if !out.ends_with(b"\n") {
-            out.push(b'\n');
+        out.pem.extend_from_slice(&read[begin..]);
+        if !out.pem.ends_with(b"\n") {
+            out.pem.push(b'\n');
         }
-        found += 1;
+        out.der.push((kind, der));
     }
     Ok(out)
+}
+
+/// Whether the key is the one of the chain's first certificate, as rustls checks when the
+/// exporter is built; checked here so the error names the setting and both files.
+#[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
+fn key_matches(
+    certs: Vec<(SectionKind, Vec<u8>)>,
+    (kind, der): (SectionKind, Vec<u8>),
+) -> Result<(), rustls::Error> {
+    use rustls_pki_types::{PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer};
+
+    let key = match kind {
+        SectionKind::RsaPrivateKey => PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(der)),
+        SectionKind::EcPrivateKey => PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(der)),
+        _ => PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der)),
+    };
+    let certs = certs
+        .into_iter()
+        .map(|(_, der)| CertificateDer::from(der))
+        .collect();
+    rustls::sign::CertifiedKey::from_der(certs, key, &rustls::crypto::ring::default_provider())
+        .map(|_| ())
 }
 
 const BEGIN: &[u8] = b"-----BEGIN ";
@@ -209,18 +258,26 @@ mod tests {
              -----BEGIN EC PRIVATE KEY-----\nDDDD\n-----END EC PRIVATE KEY-----\n\
              -----BEGIN PRIVATE KEY-----\nEEEE\n-----END PRIVATE KEY-----",
         );
-        let id = ClientIdentity::load(("CERT", &chain), ("KEY", &key)).unwrap();
+        let is_cert = |kind| kind == SectionKind::Certificate;
+        let certs = sections("CERT", &chain, usize::MAX, is_cert).unwrap();
         assert_eq!(
-            String::from_utf8(id.cert_pem.clone()).unwrap(),
+            String::from_utf8(certs.pem).unwrap(),
             format!("{cert}{}", cert.replace("AAAA", "CCCC"))
         );
+        assert_eq!(certs.der.len(), 2);
+        let is_key = |kind| matches!(kind, SectionKind::PrivateKey | SectionKind::EcPrivateKey);
+        let key = sections("KEY", &key, 1, is_key).unwrap();
         assert_eq!(
-            String::from_utf8(id.key_pem.clone()).unwrap(),
+            String::from_utf8(key.pem).unwrap(),
             "-----BEGIN EC PRIVATE KEY-----\nDDDD\n-----END EC PRIVATE KEY-----\n"
         );
-        assert!(id.combined_pem().starts_with(&id.key_pem));
-        assert!(id.combined_pem().ends_with(&id.cert_pem));
-        assert!(!format!("{id:?}").contains("DDDD"));
+        assert_eq!(key.der.len(), 1);
+        let id = ClientIdentity {
+            cert_pem: b"cert".to_vec(),
+            key_pem: b"SECRET".to_vec(),
+        };
+        assert_eq!(id.combined_pem(), b"SECRETcert");
+        assert!(!format!("{id:?}").contains("SECRET"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

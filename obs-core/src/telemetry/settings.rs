@@ -673,27 +673,17 @@ mod tests {
 
     #[test]
     fn the_client_identity_comes_from_the_signal_variables_first_and_the_builder_wins() {
-        let dir = std::env::temp_dir().join(format!("obs-settings-id-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        // Only the PEM framing is checked here; the TLS tests use real certificates.
-        let write = |name: &str, label: &str, body: &str| {
-            let path = dir.join(name);
-            std::fs::write(
-                &path,
-                format!("-----BEGIN {label}-----\n{body}\n-----END {label}-----\n"),
-            )
-            .unwrap();
-            path.to_str().unwrap().to_owned()
+        // Two real pairs: with an OTLP transport compiled in, a key must match its certificate.
+        let Ok(a) = obs_testkit::TestCa::generate() else {
+            return;
         };
-        let (cert_a, cert_b) = (
-            write("a.pem", "CERTIFICATE", "AAAA"),
-            write("b.pem", "CERTIFICATE", "BBBB"),
-        );
-        let (key_a, key_b) = (
-            write("a.key", "PRIVATE KEY", "AAAA"),
-            write("b.key", "EC PRIVATE KEY", "BBBB"),
-        );
-        let missing = dir.join("missing.pem").to_str().unwrap().to_owned();
+        let Ok(b) = obs_testkit::TestCa::generate() else {
+            return;
+        };
+        let path = |p: std::path::PathBuf| p.to_str().unwrap().to_owned();
+        let (cert_a, key_a) = (path(a.client_cert_path()), path(a.client_key_path()));
+        let (cert_b, key_b) = (path(b.client_cert_path()), path(b.client_key_path()));
+        let missing = path(a.ca_path().with_file_name("missing.pem"));
         let (cert_a, cert_b, key_a, key_b, missing) = (
             cert_a.as_str(),
             cert_b.as_str(),
@@ -734,22 +724,22 @@ mod tests {
         assert_eq!(
             identity(builder(&[
                 (OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE, cert_b),
-                (OTEL_EXPORTER_OTLP_CLIENT_KEY, key_a),
+                (OTEL_EXPORTER_OTLP_CLIENT_KEY, key_b),
             ])),
-            both(cert_b, key_a)
+            both(cert_b, key_b)
         );
         // The builder wins, also over a half-set pair.
         assert_eq!(
             identity(
                 builder(&[(OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE, missing)])
-                    .otlp_client_identity(cert_a, key_b)
+                    .otlp_client_identity(cert_a, key_a)
             ),
-            both(cert_a, key_b)
+            both(cert_a, key_a)
         );
 
         // Each error names the setting that holds the bad value.
         let refused = |b: TelemetryBuilder| match b.resolve() {
-            Ok(_) => panic!("accepted"),
+            Ok(_) => panic!("a bad client identity was accepted"),
             Err(e) => e.to_string(),
         };
         // The variables, the one the error names, and why.
@@ -817,7 +807,24 @@ mod tests {
                 "{err}"
             );
         }
-        let _ = std::fs::remove_dir_all(&dir);
+        // Another certificate's key, refused at startup rather than by the first export.
+        if cfg!(any(feature = "otlp-grpc", feature = "otlp-http")) {
+            let err = refused(builder(&[
+                (OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE, cert_a),
+                (OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY, key_b),
+            ]));
+            assert!(
+                err.contains(OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY)
+                    && err.contains("not the private key of the certificate"),
+                "{err}"
+            );
+            let err = refused(builder(&[]).otlp_client_identity(cert_b, key_a));
+            assert!(
+                err.contains("TelemetryBuilder::otlp_client_identity")
+                    && err.contains("not the private key of the certificate"),
+                "{err}"
+            );
+        }
     }
 
     /// The message of the error `vars` (and the builder changes of `edit`) resolve to.

@@ -63,7 +63,8 @@ pub(crate) struct ClientIdentity {
 impl ClientIdentity {
     /// Reads the certificate and key files, each given with the setting that named it: an
     /// error naming that setting when a file cannot be read, is not PEM, or holds no
-    /// certificate (no unencrypted private key).
+    /// certificate (no unencrypted private key), or, with an OTLP transport compiled in, when
+    /// the key is not the certificate's.
     pub(crate) fn load(
         (cert_setting, cert_path): (&'static str, &Path),
         (key_setting, key_path): (&'static str, &Path),

@@ -236,8 +236,8 @@ impl TelemetryBuilder {
     /// `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`, with `OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY`,
     /// then `OTEL_EXPORTER_OTLP_CLIENT_KEY`; without them, no client certificate. The files
     /// are read when the telemetry is built: one that cannot be read, or holds no certificate
-    /// (no private key), is an [`Error::InvalidConfig`], as is only one of the two variables
-    /// set.
+    /// (no private key), a key that is not the certificate's, or only one of the two variables
+    /// set, is an [`Error::InvalidConfig`] naming the setting.
     ///
     /// ```no_run
     /// # fn main() -> Result<(), obs_core::Error> {

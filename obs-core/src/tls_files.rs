@@ -130,7 +130,7 @@ impl fmt::Debug for ClientIdentity {
 #[derive(Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct OtlpTlsPem {
-    /// CA certificates to trust besides the system's and the webpki roots: one or more
+    /// CA certificates to trust besides the client's built-in roots: one or more
     /// `CERTIFICATE` sections, as `reqwest::Certificate::from_pem_bundle` takes them.
     pub ca_certificates: Option<Vec<u8>>,
     /// The client certificate chain and its private key in one buffer, key first, as

@@ -131,7 +131,7 @@ impl Exporter {
 }
 
 /// The HTTP client posting to the collector, with the TLS files the backend's exports use: the
-/// CA certificates of `OTEL_EXPORTER_OTLP_(TRACES_)CERTIFICATE` besides the webpki roots, and
+/// CA certificates of `OTEL_EXPORTER_OTLP_(TRACES_)CERTIFICATE` besides the system's and the webpki roots, and
 /// the client certificate of `OTEL_EXPORTER_OTLP_(TRACES_)CLIENT_CERTIFICATE` and
 /// `..._CLIENT_KEY` for a collector that asks for one.
 fn http_client() -> Result<reqwest::Client, ForwardError> {

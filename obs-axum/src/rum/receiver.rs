@@ -299,7 +299,7 @@ impl RumReceiver {
     /// it is full they are dropped and counted. The headers of
     /// `OTEL_EXPORTER_OTLP_TRACES_HEADERS` (else `OTEL_EXPORTER_OTLP_HEADERS`) go with every
     /// post, as with the backend's own exports; over `https://` the CA certificates of
-    /// `OTEL_EXPORTER_OTLP_(TRACES_)CERTIFICATE` are trusted besides the webpki roots, and the
+    /// `OTEL_EXPORTER_OTLP_(TRACES_)CERTIFICATE` are trusted besides the system's and the webpki roots, and the
     /// client certificate of `OTEL_EXPORTER_OTLP_(TRACES_)CLIENT_CERTIFICATE` and
     /// `..._CLIENT_KEY` is presented to a collector that asks for one (mutual TLS). Defaults
     /// to none: spans are counted and dropped.

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use obs_core::{HttpServerSeries, SampledSpan};
 
+use crate::custom_label::CustomKey;
 use crate::instruments::{Instruments, RouteEntry};
 
 /// A request in flight, before its response exists.
@@ -15,6 +16,8 @@ pub(crate) struct Start {
     pub(crate) instruments: Arc<Instruments>,
     pub(crate) route: Arc<RouteEntry>,
     pub(crate) method: usize,
+    /// The custom label values read so far: from the request, then from the response.
+    pub(crate) custom: CustomKey,
     pub(crate) started: Instant,
     pub(crate) request_bytes: Option<Arc<AtomicU64>>,
     /// `false` for paths left out of the metrics: only the span is kept.
@@ -41,7 +44,10 @@ impl Start {
     pub(crate) fn respond(self, status: u16, sampled: Option<SampledSpan>) -> Completion {
         let handles = self
             .record_metrics
-            .then(|| self.instruments.handles(&self.route, self.method, status));
+            .then(|| {
+                self.instruments
+                    .handles(&self.route, self.method, status, self.custom)
+            });
         Completion {
             start: self,
             handles,
@@ -63,6 +69,7 @@ impl Start {
             &self.route,
             self.method,
             None,
+            self.custom,
             error_type,
             self.started.elapsed().as_secs_f64(),
             SampledSpan::of(&self.span),
@@ -115,6 +122,7 @@ impl Completion {
             &self.start.route,
             self.start.method,
             Some(self.status),
+            self.start.custom,
             error_type,
             self.start.started.elapsed().as_secs_f64(),
             self.sampled,

@@ -168,6 +168,7 @@
 mod body;
 pub mod client;
 pub mod client_addr;
+mod custom_label;
 mod future;
 mod in_flight;
 mod instruments;
@@ -186,6 +187,7 @@ mod span;
 pub use body::{RequestBody, ResponseBody};
 pub use client::ClientLayer;
 pub use client_addr::{TrustedProxies, TrustedProxiesError};
+pub use custom_label::{CustomLabel, CustomLabelError, ResponseHead};
 pub use future::ResponseFuture;
 pub use layer::ObsLayer;
 pub use metrics_route::{DEFAULT_METRICS_PATH, MetricsRoute, metrics_router};

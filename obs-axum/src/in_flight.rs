@@ -42,12 +42,10 @@ impl Start {
     /// The response head is here: look up its handles; the body decides when it ends.
     /// `sampled` is the server span when it is sampled: the exemplar of the duration.
     pub(crate) fn respond(self, status: u16, sampled: Option<SampledSpan>) -> Completion {
-        let handles = self
-            .record_metrics
-            .then(|| {
-                self.instruments
-                    .handles(&self.route, self.method, status, self.custom)
-            });
+        let handles = self.record_metrics.then(|| {
+            self.instruments
+                .handles(&self.route, self.method, status, self.custom)
+        });
         Completion {
             start: self,
             handles,

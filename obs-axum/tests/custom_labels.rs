@@ -45,9 +45,18 @@ fn labels() -> [CustomLabel; 3] {
 
 fn routes() -> Router {
     Router::new()
-        .route("/report", get(|| async { (Extension(Plan("pro")), "report") }))
-        .route("/odd", get(|| async { (Extension(Plan("enterprise")), "odd") }))
-        .route("/upload", post(|body: String| async move { body.len().to_string() }))
+        .route(
+            "/report",
+            get(|| async { (Extension(Plan("pro")), "report") }),
+        )
+        .route(
+            "/odd",
+            get(|| async { (Extension(Plan("enterprise")), "odd") }),
+        )
+        .route(
+            "/upload",
+            post(|body: String| async move { body.len().to_string() }),
+        )
 }
 
 async fn send(app: &Router, request: http::Request<Body>) {
@@ -96,7 +105,10 @@ async fn declared_values_become_label_values_and_others_fold() {
         exposition.value(
             DURATION_COUNT,
             &[
-                ("http_request_method", if route == "/upload" { "POST" } else { "GET" }),
+                (
+                    "http_request_method",
+                    if route == "/upload" { "POST" } else { "GET" },
+                ),
                 ("http_route", route),
                 ("http_response_status_code", "200"),
                 ("error_type", ""),
@@ -106,10 +118,22 @@ async fn declared_values_become_label_values_and_others_fold() {
             ],
         )
     };
-    assert_eq!(duration("/report", "v1", "acme", "pro"), Some(2.0), "{text}");
-    assert_eq!(duration("/report", "other", "other", "pro"), Some(1.0), "{text}");
+    assert_eq!(
+        duration("/report", "v1", "acme", "pro"),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        duration("/report", "other", "other", "pro"),
+        Some(1.0),
+        "{text}"
+    );
     assert_eq!(duration("/report", "", "", "pro"), Some(1.0), "{text}");
-    assert_eq!(duration("/odd", "v2", "globex", "other"), Some(1.0), "{text}");
+    assert_eq!(
+        duration("/odd", "v2", "globex", "other"),
+        Some(1.0),
+        "{text}"
+    );
     assert_eq!(duration("/upload", "v2", "", ""), Some(1.0), "{text}");
     // The body sizes carry them too; the active-requests gauge does not.
     assert_eq!(
@@ -150,7 +174,9 @@ fn hostile_values() -> Vec<http::HeaderValue> {
     let shapes = proptest::prop_oneof![
         proptest::collection::vec(proptest::num::u8::ANY, 0..64),
         proptest::collection::vec(proptest::num::u8::ANY, 1000..9000),
-        proptest::string::string_regex("v[0-9]{0,3}|V1|v1 |acme|other|\t|").unwrap().prop_map(String::into_bytes),
+        proptest::string::string_regex("v[0-9]{0,3}|V1|v1 |acme|other|\t|")
+            .unwrap()
+            .prop_map(String::into_bytes),
     ];
     let values = proptest::collection::vec(shapes, 10_000);
     // A fixed seed: the same 10 000 values on every run.
@@ -177,7 +203,9 @@ async fn hostile_values_add_no_series_beyond_declared_other_and_empty() {
             CustomLabel::request_header("api_version", "x-api-version").values(["v1", "v2"]),
             // The request closure passes any string it finds through: still bounded.
             CustomLabel::request("echo", |req: &RouteRequest<'_>| {
-                req.headers.get("x-api-version").and_then(|v| v.to_str().ok())
+                req.headers
+                    .get("x-api-version")
+                    .and_then(|v| v.to_str().ok())
             })
             .values(["v1"]),
         ],
@@ -205,7 +233,10 @@ async fn hostile_values_add_no_series_beyond_declared_other_and_empty() {
     assert_eq!(exposition.sum(DURATION_COUNT), 10_001.0);
     let v1 = [("api_version", "v1"), ("echo", "v1")];
     assert!(exposition.value_matching(DURATION_COUNT, &v1).unwrap() >= 1.0);
-    let other = [("api_version", CUSTOM_LABEL_OTHER), ("echo", CUSTOM_LABEL_OTHER)];
+    let other = [
+        ("api_version", CUSTOM_LABEL_OTHER),
+        ("echo", CUSTOM_LABEL_OTHER),
+    ];
     assert!(exposition.value_matching(DURATION_COUNT, &other).unwrap() > 1000.0);
 }
 
@@ -246,7 +277,9 @@ async fn exemplars_and_span_attributes_follow_the_custom_values() {
         .header("accept", "application/openmetrics-text;version=1.0.0")
         .body(Body::empty())
         .unwrap();
-    let response = tower::ServiceExt::oneshot(app.clone(), scrape).await.unwrap();
+    let response = tower::ServiceExt::oneshot(app.clone(), scrape)
+        .await
+        .unwrap();
     let body = http_body_util::BodyExt::collect(response.into_body())
         .await
         .unwrap()
@@ -265,12 +298,22 @@ async fn exemplars_and_span_attributes_follow_the_custom_values() {
     assert_eq!(exemplars[0].label("trace_id"), Some(trace));
     assert_eq!(exemplars[0].label("span_id"), Some(server_span.as_str()));
     let v2 = buckets("v2").next().unwrap();
-    assert_eq!((v2.label("tenant"), v2.label("plan")), (Some("acme"), Some("pro")));
+    assert_eq!(
+        (v2.label("tenant"), v2.label("plan")),
+        (Some("acme"), Some("pro"))
+    );
     // The other request's exemplar sits on its own series, with its own values.
     let v1: Vec<_> = buckets("v1").collect();
-    assert!(v1.iter().all(|s| s.label("tenant") == Some(CUSTOM_LABEL_OTHER)));
+    assert!(
+        v1.iter()
+            .all(|s| s.label("tenant") == Some(CUSTOM_LABEL_OTHER))
+    );
     assert!(v1.iter().any(|s| s.exemplar.is_some()));
-    assert!(v1.iter().filter_map(|s| s.exemplar.as_ref()).all(|e| e.label("trace_id") != Some(trace)));
+    assert!(
+        v1.iter()
+            .filter_map(|s| s.exemplar.as_ref())
+            .all(|e| e.label("trace_id") != Some(trace))
+    );
 
     tokio::task::spawn_blocking(move || telemetry.shutdown())
         .await
@@ -300,53 +343,109 @@ fn header(name: &str) -> CustomLabel {
 
 #[test]
 fn every_limit_is_a_construction_error() {
-    let many: Vec<_> = (0..=MAX_CUSTOM_LABELS).map(|i| header(&format!("l{i}"))).collect();
-    assert!(matches!(error(many), CustomLabelError::TooManyLabels { count } if count == MAX_CUSTOM_LABELS + 1));
+    let many: Vec<_> = (0..=MAX_CUSTOM_LABELS)
+        .map(|i| header(&format!("l{i}")))
+        .collect();
+    assert!(
+        matches!(error(many), CustomLabelError::TooManyLabels { count } if count == MAX_CUSTOM_LABELS + 1)
+    );
     for bad in ["", "2x", "api-version", "tenant id", "é"] {
         assert!(
             matches!(error([header(bad)]), CustomLabelError::InvalidName { ref name } if name == bad),
             "{bad}"
         );
     }
-    for reserved in ["http_route", "http_request_method", "http_response_status_code", "error_type", "le", "__tenant"] {
+    for reserved in [
+        "http_route",
+        "http_request_method",
+        "http_response_status_code",
+        "error_type",
+        "le",
+        "__tenant",
+    ] {
         let e = error([header(reserved)]);
-        assert!(matches!(e, CustomLabelError::ReservedName { ref name } if name == reserved), "{e}");
+        assert!(
+            matches!(e, CustomLabelError::ReservedName { ref name } if name == reserved),
+            "{e}"
+        );
         assert!(e.to_string().contains(reserved));
     }
-    assert!(matches!(error([header("t"), header("t")]), CustomLabelError::DuplicateName { ref name } if name == "t"));
+    assert!(
+        matches!(error([header("t"), header("t")]), CustomLabelError::DuplicateName { ref name } if name == "t")
+    );
     let e = error([CustomLabel::request_header("t", "bad header").values(["a"])]);
-    assert!(matches!(e, CustomLabelError::InvalidHeader { ref name, ref header } if name == "t" && header == "bad header"), "{e}");
-    assert!(matches!(error([CustomLabel::request_header("t", "x-h")]), CustomLabelError::NoValues { ref name } if name == "t"));
+    assert!(
+        matches!(e, CustomLabelError::InvalidHeader { ref name, ref header } if name == "t" && header == "bad header"),
+        "{e}"
+    );
+    assert!(
+        matches!(error([CustomLabel::request_header("t", "x-h")]), CustomLabelError::NoValues { ref name } if name == "t")
+    );
     let e = error([CustomLabel::request_header("t", "x-h")
         .values((0..=MAX_CUSTOM_LABEL_VALUES).map(|i| format!("v{i}")))]);
-    assert!(matches!(e, CustomLabelError::TooManyValues { count, .. } if count == MAX_CUSTOM_LABEL_VALUES + 1), "{e}");
+    assert!(
+        matches!(e, CustomLabelError::TooManyValues { count, .. } if count == MAX_CUSTOM_LABEL_VALUES + 1),
+        "{e}"
+    );
     let e = error([CustomLabel::request_header("t", "x-h").values(["a", ""])]);
-    assert!(matches!(e, CustomLabelError::EmptyValue { ref name } if name == "t"), "{e}");
+    assert!(
+        matches!(e, CustomLabelError::EmptyValue { ref name } if name == "t"),
+        "{e}"
+    );
     let long = "x".repeat(MAX_CUSTOM_LABEL_VALUE_LEN + 1);
     let e = error([CustomLabel::request_header("t", "x-h").values([long.clone()])]);
-    assert!(matches!(e, CustomLabelError::ValueTooLong { ref value, .. } if *value == long), "{e}");
+    assert!(
+        matches!(e, CustomLabelError::ValueTooLong { ref value, .. } if *value == long),
+        "{e}"
+    );
     let e = error([CustomLabel::request_header("t", "x-h").values(["a", CUSTOM_LABEL_OTHER])]);
-    assert!(matches!(e, CustomLabelError::ReservedValue { ref name } if name == "t"), "{e}");
+    assert!(
+        matches!(e, CustomLabelError::ReservedValue { ref name } if name == "t"),
+        "{e}"
+    );
     let e = error([CustomLabel::request_header("t", "x-h").values(["a", "b", "a"])]);
-    assert!(matches!(e, CustomLabelError::DuplicateValue { ref value, .. } if value == "a"), "{e}");
+    assert!(
+        matches!(e, CustomLabelError::DuplicateValue { ref value, .. } if value == "a"),
+        "{e}"
+    );
     // 16 × 16 = 256 combinations fit; one more value does not.
-    let sixteen = |name: &str, n: usize| CustomLabel::request_header(name, "x-h").values((0..n).map(|i| format!("v{i}")));
+    let sixteen = |name: &str, n: usize| {
+        CustomLabel::request_header(name, "x-h").values((0..n).map(|i| format!("v{i}")))
+    };
     assert_eq!(16 * 16, MAX_CUSTOM_LABEL_COMBINATIONS);
-    assert!(ObsLayer::from_metrics_with_labels(&Metrics::new(), [sixteen("a", 14), sixteen("b", 14)]).is_ok());
+    assert!(
+        ObsLayer::from_metrics_with_labels(&Metrics::new(), [sixteen("a", 14), sixteen("b", 14)])
+            .is_ok()
+    );
     let e = error([sixteen("a", 14), sixteen("b", 15)]);
-    assert!(matches!(e, CustomLabelError::TooManyCombinations { combinations: 272 }), "{e}");
+    assert!(
+        matches!(
+            e,
+            CustomLabelError::TooManyCombinations { combinations: 272 }
+        ),
+        "{e}"
+    );
     // The most values one label may declare are within the combinations.
-    assert!(ObsLayer::from_metrics_with_labels(&Metrics::new(), [sixteen("a", MAX_CUSTOM_LABEL_VALUES)]).is_ok());
+    assert!(
+        ObsLayer::from_metrics_with_labels(
+            &Metrics::new(),
+            [sixteen("a", MAX_CUSTOM_LABEL_VALUES)]
+        )
+        .is_ok()
+    );
 }
 
 #[test]
 fn the_labelled_layer_comes_first_on_its_registry() {
     // Registered without custom labels first: a labelled layer is refused, naming the fix.
     let metrics = Metrics::new();
-    ObsLayer::from_metrics(&metrics).unwrap();
+    drop(ObsLayer::from_metrics(&metrics).unwrap());
     let e = ObsLayer::from_metrics_with_labels(&metrics, [header("t")]).unwrap_err();
     assert!(
-        matches!(e, CustomLabelError::Registry(obs_core::Error::HttpLabelsRegistered { .. })),
+        matches!(
+            e,
+            CustomLabelError::Registry(obs_core::Error::HttpLabelsRegistered { .. })
+        ),
         "{e}"
     );
     assert!(e.to_string().contains("before any other HTTP layer"), "{e}");
@@ -354,12 +453,12 @@ fn the_labelled_layer_comes_first_on_its_registry() {
     // Labelled first: the same labels again are fine, other labels are refused, and a plain
     // layer records into the labelled families with the custom labels empty.
     let metrics = Metrics::new();
-    ObsLayer::from_metrics_with_labels(&metrics, [header("t")]).unwrap();
-    ObsLayer::from_metrics_with_labels(&metrics, [header("t")]).unwrap();
+    drop(ObsLayer::from_metrics_with_labels(&metrics, [header("t")]).unwrap());
+    drop(ObsLayer::from_metrics_with_labels(&metrics, [header("t")]).unwrap());
     assert!(ObsLayer::from_metrics_with_labels(&metrics, [header("u")]).is_err());
-    ObsLayer::from_metrics(&metrics).unwrap();
+    drop(ObsLayer::from_metrics(&metrics).unwrap());
     // No labels at all is the plain layer.
-    ObsLayer::from_metrics_with_labels(&metrics, []).unwrap();
+    drop(ObsLayer::from_metrics_with_labels(&metrics, []).unwrap());
 }
 
 #[tokio::test]
@@ -370,7 +469,11 @@ async fn a_plain_layer_after_a_labelled_one_records_them_empty() {
     let app = Router::new()
         .route("/a", get(|| async { "a" }))
         .layer(labelled)
-        .merge(Router::new().route("/b", get(|| async { "b" })).layer(plain));
+        .merge(
+            Router::new()
+                .route("/b", get(|| async { "b" }))
+                .layer(plain),
+        );
     let mut a = request("/a", None, None);
     a.headers_mut().insert("x-h", "a".parse().unwrap());
     send(&app, a).await;
@@ -378,6 +481,28 @@ async fn a_plain_layer_after_a_labelled_one_records_them_empty() {
     b.headers_mut().insert("x-h", "a".parse().unwrap());
     send(&app, b).await;
     let exposition = Exposition::parse(&metrics.encode().unwrap()).unwrap();
-    assert_eq!(exposition.value_matching(DURATION_COUNT, &[("http_route", "/a"), ("t", "a")]), Some(1.0));
-    assert_eq!(exposition.value_matching(DURATION_COUNT, &[("http_route", "/b"), ("t", "")]), Some(1.0));
+    assert_eq!(
+        exposition.value_matching(DURATION_COUNT, &[("http_route", "/a"), ("t", "a")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        exposition.value_matching(DURATION_COUNT, &[("http_route", "/b"), ("t", "")]),
+        Some(1.0)
+    );
+}
+
+/// The README's example is `examples/custom_labels.rs`, which CI compiles.
+#[test]
+fn the_readme_example_is_the_compiled_example() {
+    let readme = include_str!("../README.md");
+    let example = include_str!("../examples/custom_labels.rs");
+    let start = readme.find("## Custom labels").unwrap();
+    let block = &readme[start..];
+    let code_start = block.find("```rust,no_run\n").unwrap() + "```rust,no_run\n".len();
+    let code = &block[code_start..];
+    let code = &code[..code.find("```\n").unwrap()];
+    assert!(
+        example.ends_with(code),
+        "README and examples/custom_labels.rs differ"
+    );
 }

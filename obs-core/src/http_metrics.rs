@@ -194,7 +194,8 @@ impl HttpServerMetrics {
         labels: HttpServerLabels<'_>,
         custom: &[&str],
     ) -> Histogram {
-        family.with_label_values(&self.values(&[labels.method, labels.route, labels.status], custom))
+        family
+            .with_label_values(&self.values(&[labels.method, labels.route, labels.status], custom))
     }
 
     /// `builtin`, then one value per custom label: from `custom`, else empty.

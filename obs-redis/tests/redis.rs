@@ -189,7 +189,9 @@ async fn caller_chosen_commands_and_scripts_add_no_series() {
     for i in 0..200 {
         // Scripts choosing their own error codes, scripts that succeed, unknown digests.
         let _ = redis::cmd("EVAL")
-            .arg(format!("return redis.error_reply('CODE{i} chosen by the script')"))
+            .arg(format!(
+                "return redis.error_reply('CODE{i} chosen by the script')"
+            ))
             .arg(0)
             .query_async::<redis::Value>(&mut conn)
             .await;
@@ -223,7 +225,13 @@ async fn caller_chosen_commands_and_scripts_add_no_series() {
     );
     assert!(series.len() <= 8, "{series:?}");
     // The script's own codes fold into `_OTHER`.
-    assert!(series.contains(&("EVAL".to_owned(), "_OTHER".to_owned())), "{series:?}");
-    assert!(series.contains(&("EVALSHA".to_owned(), "NOSCRIPT".to_owned())), "{series:?}");
+    assert!(
+        series.contains(&("EVAL".to_owned(), "_OTHER".to_owned())),
+        "{series:?}"
+    );
+    assert!(
+        series.contains(&("EVALSHA".to_owned(), "NOSCRIPT".to_owned())),
+        "{series:?}"
+    );
     assert!(!text.contains("FROB") && !text.contains("CODE1") && !text.contains("user:"));
 }

@@ -153,7 +153,11 @@ impl NamedOperations {
         if admitted.len() < MAX_NAMED_OPERATIONS {
             admitted.insert(pair);
         }
-        if admitted.contains(&pair) { over } else { OTHER }
+        if admitted.contains(&pair) {
+            over
+        } else {
+            OTHER
+        }
     }
 }
 
@@ -247,7 +251,13 @@ mod tests {
         // Admitted pairs keep their names once full.
         assert_eq!(named.admit(over(names[0], "t")).operation, names[0]);
         let long: &'static str = Box::leak("x".repeat(MAX_OPERATION_NAME_LEN + 1).into_boxed_str());
-        assert_eq!(NamedOperations::default().admit(over(long, "")).operation, OPERATION_OTHER);
-        assert_eq!(NamedOperations::default().admit(over("op", long)).operation, OPERATION_OTHER);
+        assert_eq!(
+            NamedOperations::default().admit(over(long, "")).operation,
+            OPERATION_OTHER
+        );
+        assert_eq!(
+            NamedOperations::default().admit(over("op", long)).operation,
+            OPERATION_OTHER
+        );
     }
 }

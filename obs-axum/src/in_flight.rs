@@ -63,15 +63,12 @@ impl Start {
         if !self.record_metrics {
             return;
         }
-        self.instruments.record_failure(
-            &self.route,
-            self.method,
-            None,
-            self.custom,
-            error_type,
-            self.started.elapsed().as_secs_f64(),
-            SampledSpan::of(&self.span),
-        );
+        self.instruments
+            .failure_duration(&self.route, self.method, None, self.custom, error_type)
+            .observe_with_exemplar(
+                self.started.elapsed().as_secs_f64(),
+                SampledSpan::of(&self.span),
+            );
     }
 }
 
@@ -116,15 +113,17 @@ impl Completion {
     pub(crate) fn finish_with_error(self, error_type: &str) {
         crate::span::record_failure(&self.start.span, error_type);
         let Some(handles) = &self.handles else { return };
-        self.start.instruments.record_failure(
-            &self.start.route,
-            self.start.method,
-            Some(self.status),
-            self.start.custom,
-            error_type,
-            self.start.started.elapsed().as_secs_f64(),
-            self.sampled,
-        );
+        let start = &self.start;
+        start
+            .instruments
+            .failure_duration(
+                &start.route,
+                start.method,
+                Some(self.status),
+                start.custom,
+                error_type,
+            )
+            .observe_with_exemplar(start.started.elapsed().as_secs_f64(), self.sampled);
         self.record_sizes(handles);
     }
 

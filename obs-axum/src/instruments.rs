@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
 
 use obs_core::prometheus::IntGauge;
-use obs_core::{HttpServerLabels, HttpServerMetrics, HttpServerSeries, SampledSpan};
+use obs_core::{ExemplarHistogram, HttpServerLabels, HttpServerMetrics, HttpServerSeries};
 
 use crate::custom_label::{CustomKey, CustomLabels};
 use crate::route::KnownMethods;
@@ -103,31 +103,28 @@ impl Instruments {
         )
     }
 
-    /// Records a request that produced no response: the inner service failed, the handler
-    /// panicked, or the client went away. Rare, so not cached.
-    pub(crate) fn record_failure(
+    /// The duration series of a request that produced no complete response: the inner
+    /// service failed, the handler panicked, the client went away or the body failed. Rare,
+    /// so not cached.
+    pub(crate) fn failure_duration(
         &self,
         route: &RouteEntry,
         method: usize,
         status: Option<u16>,
         custom: CustomKey,
         error_type: &str,
-        seconds: f64,
-        sampled: Option<SampledSpan>,
-    ) {
+    ) -> ExemplarHistogram {
         let status = status.map(|s| s.to_string()).unwrap_or_default();
         let custom_values = self.custom.values(custom);
-        self.families
-            .request_duration_with(
-                HttpServerLabels {
-                    method: self.methods.label(method),
-                    route: &route.route,
-                    status: &status,
-                    error_type,
-                },
-                &custom_values[..self.custom.len()],
-            )
-            .observe_with_exemplar(seconds, sampled);
+        self.families.request_duration_with(
+            HttpServerLabels {
+                method: self.methods.label(method),
+                route: &route.route,
+                status: &status,
+                error_type,
+            },
+            &custom_values[..self.custom.len()],
+        )
     }
 
     /// The span name `{METHOD} {route}` for this route and method, built once.

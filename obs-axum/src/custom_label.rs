@@ -269,8 +269,16 @@ pub enum CustomLabelError {
 /// One custom label's slot per label: [`EMPTY`], [`OTHER`], or `FIRST_DECLARED + i` for
 /// declared value `i`. Small and `Copy`, so the handle cache keys on it without hashing
 /// strings.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct CustomKey([u8; MAX_CUSTOM_LABELS]);
+
+impl std::hash::Hash for CustomKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // One word, not a slice (its length and then its bytes): every request of a layer,
+        // with custom labels or without, hashes this key in the handle cache.
+        state.write_u32(u32::from_ne_bytes(self.0));
+    }
+}
 
 const EMPTY: u8 = 0;
 const OTHER: u8 = 1;

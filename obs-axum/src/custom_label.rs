@@ -64,6 +64,7 @@ type ResponseFn = dyn for<'r> Fn(&'r ResponseHead<'_>) -> Option<&'r str> + Send
 ///     .layer(layer);
 /// # Ok(()) }
 /// ```
+#[derive(Clone)]
 #[must_use]
 pub struct CustomLabel {
     name: String,

@@ -145,6 +145,9 @@
 //! any other [`ObsLayer`] or [`metrics_router`] on the same registry; those built later
 //! record into the same families with the custom labels empty. Built after them, it fails
 //! with [`obs_core::Error::HttpLabelsRegistered`] (in [`CustomLabelError::Registry`]).
+//! The metrics router's own layer (which records the requests no route matches when it is
+//! merged after your layer) is one of those; give it yours with
+//! [`MetricsRoute::obs_layer`] for those requests to carry the custom labels too.
 //!
 //! # Spans
 //!

@@ -506,3 +506,31 @@ fn the_readme_example_is_the_compiled_example() {
         "README and examples/custom_labels.rs differ"
     );
 }
+
+/// A request that ends without a response (here, cancelled) keeps the values read from the
+/// request; those of the response are empty.
+#[tokio::test]
+async fn a_request_without_response_keeps_its_request_values() {
+    let metrics = Metrics::new();
+    let app = Router::new()
+        .route("/slow", get(std::future::pending::<&'static str>))
+        .layer(ObsLayer::from_metrics_with_labels(&metrics, labels()).unwrap());
+    let call = tower::ServiceExt::oneshot(app, request("/slow", Some("v1"), Some("globex")));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), call)
+            .await
+            .is_err()
+    );
+    let exposition = Exposition::parse(&metrics.encode().unwrap()).unwrap();
+    let cancelled = [
+        ("http_route", "/slow"),
+        ("error_type", "cancelled"),
+        ("api_version", "v1"),
+        ("tenant", "globex"),
+        ("plan", ""),
+    ];
+    assert_eq!(
+        exposition.value_matching(DURATION_COUNT, &cancelled),
+        Some(1.0)
+    );
+}

@@ -443,6 +443,27 @@ mod tests {
     }
 
     #[test]
+    fn custom_label_names_are_checked() {
+        let metrics = Metrics::new();
+        for names in [
+            &["a", "b", "c", "d", "e"][..],
+            &["api-version"],
+            &["http_route"],
+            &["le"],
+            &["__x"],
+            &["t", "t"],
+        ] {
+            let err = metrics.http_server_with_labels(names).unwrap_err();
+            assert!(
+                matches!(err, Error::InvalidConfig { setting, .. } if setting == "Metrics::http_server_with_labels"),
+                "{names:?}: {err}"
+            );
+        }
+        // Nothing was registered by the refused calls.
+        assert!(metrics.http_server().unwrap().custom_labels().is_empty());
+    }
+
+    #[test]
     fn conflicting_user_metric_is_an_error() {
         let registry = Registry::new();
         let clash =

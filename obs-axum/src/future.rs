@@ -10,6 +10,7 @@ use obs_core::names::{ERROR_TYPE_CANCELLED, ERROR_TYPE_PANIC};
 use pin_project_lite::pin_project;
 
 use crate::body::ResponseBody;
+use crate::custom_label::ResponseHead;
 use crate::in_flight::Start;
 use crate::request_id::X_REQUEST_ID;
 use crate::span;
@@ -71,13 +72,23 @@ where
             this.inner.poll(cx)
         };
         let result = ready!(polled);
-        let Some(start) = this.start.take() else {
+        let Some(mut start) = this.start.take() else {
             return Poll::Ready(result.map(|res| res.map(|b| ResponseBody::new(b, None))));
         };
         match result {
             Ok(mut response) => {
                 let status = response.status();
                 span::record_status(&start.span, status.as_u16());
+                let custom = &start.instruments.custom;
+                if !custom.is_empty() {
+                    let head = ResponseHead {
+                        status,
+                        headers: response.headers(),
+                        extensions: response.extensions(),
+                    };
+                    custom.of_response(&mut start.custom, &head);
+                    custom.record(&start.span, start.custom, true);
+                }
                 let headers = response.headers_mut();
                 if let Some(id) = this.request_id.take() {
                     headers.insert(X_REQUEST_ID, id);

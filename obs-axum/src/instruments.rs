@@ -1,20 +1,24 @@
-//! Metric handles, looked up once per (route, method, status) and cached, so the request path
-//! neither hashes label strings nor takes the registry's locks.
+//! Metric handles, looked up once per (route, method, status, custom label values) and cached,
+//! so the request path neither hashes label strings nor takes the registry's locks.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
 
 use obs_core::prometheus::IntGauge;
-use obs_core::{HttpServerLabels, HttpServerMetrics, HttpServerSeries, SampledSpan};
+use obs_core::{ExemplarHistogram, HttpServerLabels, HttpServerMetrics, HttpServerSeries};
 
+use crate::custom_label::{CustomKey, CustomLabels};
 use crate::route::KnownMethods;
 
-/// Per route: its template, its span names and its handles by (method, status).
+/// Per route: its template, its span names and its handles by (method, status, custom label
+/// values). The custom values come from declared sets, so each (method, status) has at most
+/// [`MAX_CUSTOM_LABEL_COMBINATIONS`](obs_core::names::MAX_CUSTOM_LABEL_COMBINATIONS)
+/// entries.
 #[derive(Debug)]
 pub(crate) struct RouteEntry {
     pub(crate) route: Box<str>,
     span_names: Box<[OnceLock<Box<str>>]>,
-    by_status: RwLock<HashMap<(usize, u16), Arc<HttpServerSeries>>>,
+    by_status: RwLock<HashMap<(usize, u16, CustomKey), Arc<HttpServerSeries>>>,
 }
 
 /// Every instrument the layer records into, shared by all clones of the layer.
@@ -24,10 +28,16 @@ pub(crate) struct Instruments {
     pub(crate) methods: KnownMethods,
     active: Box<[IntGauge]>,
     routes: RwLock<HashMap<Box<str>, Arc<RouteEntry>>>,
+    /// The layer's custom labels; empty without them.
+    pub(crate) custom: Arc<CustomLabels>,
 }
 
 impl Instruments {
-    pub(crate) fn new(families: HttpServerMetrics, methods: KnownMethods) -> Self {
+    pub(crate) fn new(
+        families: HttpServerMetrics,
+        methods: KnownMethods,
+        custom: Arc<CustomLabels>,
+    ) -> Self {
         let active = (0..methods.len())
             .map(|i| families.active_requests(methods.label(i)))
             .collect();
@@ -36,6 +46,7 @@ impl Instruments {
             methods,
             active,
             routes: RwLock::new(HashMap::new()),
+            custom,
         }
     }
 
@@ -60,52 +71,60 @@ impl Instruments {
         }))
     }
 
-    /// The series a response with `status` on `route` and method index `method` records into.
+    /// The series a response with `status` on `route`, method index `method` and custom label
+    /// values `custom` records into.
     pub(crate) fn handles(
         &self,
         route: &RouteEntry,
         method: usize,
         status: u16,
+        custom: CustomKey,
     ) -> Arc<HttpServerSeries> {
-        if let Some(h) = read(&route.by_status).get(&(method, status)) {
+        if let Some(h) = read(&route.by_status).get(&(method, status, custom)) {
             return Arc::clone(h);
         }
         let status_buf = status.to_string();
         let status_label = status_buf.as_str();
-        let handles = Arc::new(self.families.series(HttpServerLabels {
-            method: self.methods.label(method),
-            route: &route.route,
-            status: status_label,
-            // Server errors carry their status as `error_type`; anything below succeeded.
-            error_type: if status >= 500 { status_label } else { "" },
-        }));
+        let custom_values = self.custom.values(custom);
+        let handles = Arc::new(self.families.series_with(
+            HttpServerLabels {
+                method: self.methods.label(method),
+                route: &route.route,
+                status: status_label,
+                // Server errors carry their status as `error_type`; anything below succeeded.
+                error_type: if status >= 500 { status_label } else { "" },
+            },
+            &custom_values[..self.custom.len()],
+        ));
         Arc::clone(
             write(&route.by_status)
-                .entry((method, status))
+                .entry((method, status, custom))
                 .or_insert(handles),
         )
     }
 
-    /// Records a request that produced no response: the inner service failed, the handler
-    /// panicked, or the client went away. Rare, so not cached.
-    pub(crate) fn record_failure(
+    /// The duration series of a request that produced no complete response: the inner
+    /// service failed, the handler panicked, the client went away or the body failed. Rare,
+    /// so not cached.
+    pub(crate) fn failure_duration(
         &self,
         route: &RouteEntry,
         method: usize,
         status: Option<u16>,
+        custom: CustomKey,
         error_type: &str,
-        seconds: f64,
-        sampled: Option<SampledSpan>,
-    ) {
+    ) -> ExemplarHistogram {
         let status = status.map(|s| s.to_string()).unwrap_or_default();
-        self.families
-            .request_duration(HttpServerLabels {
+        let custom_values = self.custom.values(custom);
+        self.families.request_duration_with(
+            HttpServerLabels {
                 method: self.methods.label(method),
                 route: &route.route,
                 status: &status,
                 error_type,
-            })
-            .observe_with_exemplar(seconds, sampled);
+            },
+            &custom_values[..self.custom.len()],
+        )
     }
 
     /// The span name `{METHOD} {route}` for this route and method, built once.

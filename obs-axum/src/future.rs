@@ -10,6 +10,7 @@ use obs_core::names::{ERROR_TYPE_CANCELLED, ERROR_TYPE_PANIC};
 use pin_project_lite::pin_project;
 
 use crate::body::ResponseBody;
+use crate::custom_label::ResponseHead;
 use crate::in_flight::Start;
 use crate::request_id::X_REQUEST_ID;
 use crate::span;
@@ -76,7 +77,7 @@ where
             this.inner.poll(cx)
         };
         let result = ready!(polled);
-        let Some(start) = this.start.take() else {
+        let Some(mut start) = this.start.take() else {
             return Poll::Ready(result.map(|res| res.map(|b| ResponseBody::new(b, None))));
         };
         match result {
@@ -84,6 +85,18 @@ where
                 let status = response.status();
                 if let Some(server) = &start.server {
                     span::record_status(&server.span, status.as_u16());
+                }
+                let custom = &start.instruments.custom;
+                if !custom.is_empty() {
+                    let head = ResponseHead {
+                        status,
+                        headers: response.headers(),
+                        extensions: response.extensions(),
+                    };
+                    custom.of_response(&mut start.custom, &head);
+                    if let Some(server) = &start.server {
+                        custom.record(&server.span, start.custom, true);
+                    }
                 }
                 let headers = response.headers_mut();
                 if let Some(id) = this.request_id.take() {

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use obs_core::{HttpServerSeries, SampledSpan};
 
+use crate::custom_label::CustomKey;
 use crate::instruments::{Instruments, RouteEntry};
 use crate::span::ServerSpan;
 
@@ -16,6 +17,8 @@ pub(crate) struct Start {
     pub(crate) instruments: Arc<Instruments>,
     pub(crate) route: Arc<RouteEntry>,
     pub(crate) method: usize,
+    /// The custom label values read so far: from the request, then from the response.
+    pub(crate) custom: CustomKey,
     pub(crate) started: Instant,
     pub(crate) request_bytes: Option<Arc<AtomicU64>>,
     /// `false` for paths left out of the metrics: only the span is kept.
@@ -42,9 +45,10 @@ impl Start {
     /// The response head is here: look up its handles; the body decides when it ends.
     /// `sampled` is the server span when it is sampled: the exemplar of the duration.
     pub(crate) fn respond(self, status: u16, sampled: Option<SampledSpan>) -> Completion {
-        let handles = self
-            .record_metrics
-            .then(|| self.instruments.handles(&self.route, self.method, status));
+        let handles = self.record_metrics.then(|| {
+            self.instruments
+                .handles(&self.route, self.method, status, self.custom)
+        });
         Completion {
             start: self,
             handles,
@@ -64,14 +68,12 @@ impl Start {
         if !self.record_metrics {
             return;
         }
-        self.instruments.record_failure(
-            &self.route,
-            self.method,
-            None,
-            error_type,
-            self.started.elapsed().as_secs_f64(),
-            self.server.as_ref().and_then(|s| SampledSpan::of(&s.span)),
-        );
+        self.instruments
+            .failure_duration(&self.route, self.method, None, self.custom, error_type)
+            .observe_with_exemplar(
+                self.started.elapsed().as_secs_f64(),
+                self.server.as_ref().and_then(|s| SampledSpan::of(&s.span)),
+            );
     }
 }
 
@@ -118,14 +120,17 @@ impl Completion {
             crate::span::record_failure(&server.span, error_type);
         }
         let Some(handles) = &self.handles else { return };
-        self.start.instruments.record_failure(
-            &self.start.route,
-            self.start.method,
-            Some(self.status),
-            error_type,
-            self.start.started.elapsed().as_secs_f64(),
-            self.sampled,
-        );
+        let start = &self.start;
+        start
+            .instruments
+            .failure_duration(
+                &start.route,
+                start.method,
+                Some(self.status),
+                start.custom,
+                error_type,
+            )
+            .observe_with_exemplar(start.started.elapsed().as_secs_f64(), self.sampled);
         self.record_sizes(handles);
     }
 

@@ -1,21 +1,25 @@
-//! Metric handles, looked up once per (route, method, status) and cached, so the request path
-//! neither hashes label strings nor takes the registry's locks.
+//! Metric handles, looked up once per (route, method, status, custom label values) and cached,
+//! so the request path neither hashes label strings nor takes the registry's locks.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use obs_core::prometheus::IntGauge;
-use obs_core::{HttpServerLabels, HttpServerMetrics, HttpServerSeries, SampledSpan};
+use obs_core::{ExemplarHistogram, HttpServerLabels, HttpServerMetrics, HttpServerSeries};
 
+use crate::custom_label::{CustomKey, CustomLabels};
 use crate::route::KnownMethods;
 
-/// Per route: its template, its span names and its handles by (method, status).
+/// Per route: its template, its span names and its handles by (method, status, custom label
+/// values). The custom values come from declared sets, so each (method, status) has at most
+/// [`MAX_CUSTOM_LABEL_COMBINATIONS`](obs_core::names::MAX_CUSTOM_LABEL_COMBINATIONS)
+/// entries.
 #[derive(Debug)]
 pub(crate) struct RouteEntry {
     pub(crate) route: Box<str>,
     span_names: Box<[OnceLock<Box<str>>]>,
-    by_status: RwLock<KeyMap<(usize, u16), Arc<HttpServerSeries>>>,
+    by_status: RwLock<KeyMap<(usize, u16, CustomKey), Arc<HttpServerSeries>>>,
 }
 
 /// Every instrument the layer records into, shared by all clones of the layer.
@@ -25,10 +29,16 @@ pub(crate) struct Instruments {
     pub(crate) methods: KnownMethods,
     active: Box<[IntGauge]>,
     routes: RwLock<KeyMap<Box<str>, Arc<RouteEntry>>>,
+    /// The layer's custom labels; empty without them.
+    pub(crate) custom: Arc<CustomLabels>,
 }
 
 impl Instruments {
-    pub(crate) fn new(families: HttpServerMetrics, methods: KnownMethods) -> Self {
+    pub(crate) fn new(
+        families: HttpServerMetrics,
+        methods: KnownMethods,
+        custom: Arc<CustomLabels>,
+    ) -> Self {
         let active = (0..methods.len())
             .map(|i| families.active_requests(methods.label(i)))
             .collect();
@@ -37,6 +47,7 @@ impl Instruments {
             methods,
             active,
             routes: RwLock::new(KeyMap::default()),
+            custom,
         }
     }
 
@@ -61,52 +72,60 @@ impl Instruments {
         }))
     }
 
-    /// The series a response with `status` on `route` and method index `method` records into.
+    /// The series a response with `status` on `route`, method index `method` and custom label
+    /// values `custom` records into.
     pub(crate) fn handles(
         &self,
         route: &RouteEntry,
         method: usize,
         status: u16,
+        custom: CustomKey,
     ) -> Arc<HttpServerSeries> {
-        if let Some(h) = read(&route.by_status).get(&(method, status)) {
+        if let Some(h) = read(&route.by_status).get(&(method, status, custom)) {
             return Arc::clone(h);
         }
         let status_buf = status.to_string();
         let status_label = status_buf.as_str();
-        let handles = Arc::new(self.families.series(HttpServerLabels {
-            method: self.methods.label(method),
-            route: &route.route,
-            status: status_label,
-            // Server errors carry their status as `error_type`; anything below succeeded.
-            error_type: if status >= 500 { status_label } else { "" },
-        }));
+        let custom_values = self.custom.values(custom);
+        let handles = Arc::new(self.families.series_with(
+            HttpServerLabels {
+                method: self.methods.label(method),
+                route: &route.route,
+                status: status_label,
+                // Server errors carry their status as `error_type`; anything below succeeded.
+                error_type: if status >= 500 { status_label } else { "" },
+            },
+            &custom_values[..self.custom.len()],
+        ));
         Arc::clone(
             write(&route.by_status)
-                .entry((method, status))
+                .entry((method, status, custom))
                 .or_insert(handles),
         )
     }
 
-    /// Records a request that produced no response: the inner service failed, the handler
-    /// panicked, or the client went away. Rare, so not cached.
-    pub(crate) fn record_failure(
+    /// The duration series of a request that produced no complete response: the inner
+    /// service failed, the handler panicked, the client went away or the body failed. Rare,
+    /// so not cached.
+    pub(crate) fn failure_duration(
         &self,
         route: &RouteEntry,
         method: usize,
         status: Option<u16>,
+        custom: CustomKey,
         error_type: &str,
-        seconds: f64,
-        sampled: Option<SampledSpan>,
-    ) {
+    ) -> ExemplarHistogram {
         let status = status.map(|s| s.to_string()).unwrap_or_default();
-        self.families
-            .request_duration(HttpServerLabels {
+        let custom_values = self.custom.values(custom);
+        self.families.request_duration_with(
+            HttpServerLabels {
                 method: self.methods.label(method),
                 route: &route.route,
                 status: &status,
                 error_type,
-            })
-            .observe_with_exemplar(seconds, sampled);
+            },
+            &custom_values[..self.custom.len()],
+        )
     }
 
     /// The span name `{METHOD} {route}` for this route and method, built once.
@@ -120,8 +139,9 @@ impl Instruments {
     }
 }
 
-/// The caches' maps. Their keys are route templates and (method, status) pairs: values the
-/// application's routes and handlers choose, never raw client input (see [`crate::route`]), so
+/// The caches' maps. Their keys are route templates and (method, status, custom label value
+/// indices): values the application's routes, handlers and declared label sets choose, never
+/// raw client input (see [`crate::route`]), so
 /// they need no defence against chosen collisions, and a multiply-rotate hash (FxHash's) does
 /// what SipHash did at a fraction of the instructions.
 type KeyMap<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;

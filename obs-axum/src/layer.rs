@@ -9,6 +9,7 @@ use opentelemetry::propagation::TextMapPropagator;
 use tower_layer::Layer;
 
 use crate::client_addr::TrustedProxies;
+use crate::custom_label::{CustomLabel, CustomLabelError, CustomLabels};
 use crate::instruments::Instruments;
 use crate::path_rules::PathRules;
 use crate::route::{KnownMethods, MatchedPathExtractor, RouteExtractor};
@@ -172,13 +173,57 @@ impl ObsLayer {
     /// When the registry holds a metric of one of our names that obs did not create.
     pub fn from_metrics(metrics: &Metrics) -> Result<Self, obs_core::Error> {
         let families = metrics.http_server()?;
+        Ok(Self::with_families(families, CustomLabels::default()))
+    }
+
+    /// A layer as [`ObsLayer::new`] makes, whose duration and body-size histograms and server
+    /// span also carry `labels`: values the application reads from the request or response,
+    /// from sets it declares (see [`CustomLabel`] and the [crate docs](crate#custom-labels)).
+    ///
+    /// Build it before any other [`ObsLayer`] or [`metrics_router`](crate::metrics_router) on
+    /// the same telemetry: the labels of a metric family are fixed when it is registered, and
+    /// the layers built after this one record into the same families (with the custom labels
+    /// empty). With no labels this is [`ObsLayer::new`], failing where that one logs.
+    ///
+    /// # Errors
+    /// When a label breaks one of the limits of [`obs_core::names`] (each
+    /// [`CustomLabelError`] variant names the label), or the HTTP families cannot be
+    /// registered with these labels ([`CustomLabelError::Registry`]): another layer registered
+    /// them first with other labels, or a foreign metric has one of their names.
+    pub fn with_labels(
+        telemetry: &Telemetry,
+        labels: impl IntoIterator<Item = CustomLabel>,
+    ) -> Result<Self, CustomLabelError> {
+        Ok(Self::from_metrics_with_labels(telemetry.metrics(), labels)?
+            .propagator(telemetry.propagator()))
+    }
+
+    /// A layer as [`ObsLayer::from_metrics`] makes, with `labels` as
+    /// [`ObsLayer::with_labels`] adds them.
+    ///
+    /// # Errors
+    /// As [`ObsLayer::with_labels`].
+    pub fn from_metrics_with_labels(
+        metrics: &Metrics,
+        labels: impl IntoIterator<Item = CustomLabel>,
+    ) -> Result<Self, CustomLabelError> {
+        let custom = CustomLabels::new(labels.into_iter().collect())?;
+        if custom.is_empty() {
+            return Ok(Self::from_metrics(metrics)?);
+        }
+        let families = metrics.http_server_with_labels(&custom.names())?;
+        Ok(Self::with_families(families, custom))
+    }
+
+    fn with_families(families: obs_core::HttpServerMetrics, custom: CustomLabels) -> Self {
         let methods = KnownMethods::from_env();
-        Ok(ObsLayer {
+        let instruments = Instruments::new(families.clone(), methods, Arc::new(custom));
+        ObsLayer {
             shared: Arc::new(Shared {
-                instruments: Some(Arc::new(Instruments::new(families.clone(), methods))),
+                instruments: Some(Arc::new(instruments)),
                 config: Config::new(Some(families)),
             }),
-        })
+        }
     }
 
     fn config(mut self, change: impl FnOnce(&mut Config)) -> Self {
@@ -336,12 +381,19 @@ impl ObsLayer {
         I: IntoIterator<Item = M>,
         M: AsRef<str>,
     {
-        let instruments = self
+        let custom = self
             .shared
-            .config
-            .families
-            .clone()
-            .map(|families| Arc::new(Instruments::new(families, KnownMethods::new(methods))));
+            .instruments
+            .as_ref()
+            .map(|i| Arc::clone(&i.custom))
+            .unwrap_or_default();
+        let instruments = self.shared.config.families.clone().map(|families| {
+            Arc::new(Instruments::new(
+                families,
+                KnownMethods::new(methods),
+                custom,
+            ))
+        });
         self.shared = Arc::new(Shared {
             instruments,
             config: self.shared.config.clone(),

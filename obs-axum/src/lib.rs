@@ -39,10 +39,10 @@
 //!
 //! | name | type | unit | labels |
 //! |---|---|---|---|
-//! | `http_server_request_duration_seconds` | histogram (0.005 … 10) | s | `http_request_method`, `http_route`, `http_response_status_code`, `error_type` |
+//! | `http_server_request_duration_seconds` | histogram (0.005 … 10) | s | `http_request_method`, `http_route`, `http_response_status_code`, `error_type`, [custom labels](#custom-labels) |
 //! | `http_server_active_requests` | gauge | requests | `http_request_method` |
-//! | `http_server_request_body_size_bytes` | histogram | bytes | `http_request_method`, `http_route`, `http_response_status_code` |
-//! | `http_server_response_body_size_bytes` | histogram | bytes | `http_request_method`, `http_route`, `http_response_status_code` |
+//! | `http_server_request_body_size_bytes` | histogram | bytes | `http_request_method`, `http_route`, `http_response_status_code`, [custom labels](#custom-labels) |
+//! | `http_server_response_body_size_bytes` | histogram | bytes | `http_request_method`, `http_route`, `http_response_status_code`, [custom labels](#custom-labels) |
 //!
 //! The duration runs until the response body has been sent or dropped; for protocol upgrades
 //! (`101`, websockets) it ends with the response. Body sizes are counted from the bytes that
@@ -73,17 +73,89 @@
 //! [`MatchedPath`](axum::extract::MatchedPath)) or `unmatched`, never the path a client sent;
 //! methods outside RFC 9110 + PATCH + QUERY (or `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS`)
 //! become `_OTHER`; status codes are numbers. No Host header, query string or user value ever
-//! becomes a label. The series count is therefore at most routes × methods × statuses seen.
+//! becomes a label; [custom labels](#custom-labels) take only values the application
+//! declared. The series count is therefore at most routes × methods × statuses seen (× the
+//! custom value combinations).
 //! Label handles are looked up once per (route, method, status) and cached, so the request
 //! path takes neither the registry's locks nor allocates per request beyond the request-body
 //! byte counter.
+//!
+//! # Custom labels
+//!
+//! [`ObsLayer::with_labels`] adds labels of the application's own to the duration and
+//! body-size histograms (not to `http_server_active_requests`, counted before the response
+//! exists) and, as attributes of the same names and values, to the server span: a tenant, an
+//! API version, a plan. Each [`CustomLabel`] reads its value from a request header, from the
+//! request head (an extension an authentication layer left, say) or from the response head
+//! (an extension the handler set), and declares the values it may take. A value outside them
+//! is recorded as `other`, an absent or empty one as the empty string, so clients cannot add
+//! series:
+//!
+//! ```
+//! use axum::{routing::get, Extension, Router};
+//! use obs_axum::{CustomLabel, ObsLayer, ResponseHead};
+//!
+//! #[derive(Clone)]
+//! struct Plan(&'static str);
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let telemetry = obs_core::Telemetry::builder("reports").build()?;
+//! let layer = ObsLayer::with_labels(
+//!     &telemetry,
+//!     [
+//!         CustomLabel::request_header("api_version", "x-api-version").values(["v1", "v2"]),
+//!         CustomLabel::response("plan", |res: &ResponseHead<'_>| {
+//!             res.extensions.get::<Plan>().map(|p| p.0)
+//!         })
+//!         .values(["free", "pro"]),
+//!     ],
+//! )?;
+//! let app: Router = Router::new()
+//!     .route("/report", get(|| async { (Extension(Plan("pro")), "report") }))
+//!     .layer(layer) // before `metrics_router`: see below
+//!     .merge(obs_axum::metrics_router(&telemetry));
+//!
+//! let request = http::Request::get("/report")
+//!     .header("x-api-version", "v9")
+//!     .body(axum::body::Body::empty())?;
+//! let response = tower::ServiceExt::oneshot(app, request).await?;
+//! drop(response); // the request's record ends with its body
+//! let text = telemetry.metrics().encode()?;
+//! assert!(text.contains(r#"api_version="other""#) && text.contains(r#"plan="pro""#));
+//! # Ok(()) }
+//! ```
+//!
+//! The limits, checked when the layer is built ([`CustomLabelError`] names the label at
+//! fault), are in [`obs_core::names`]:
+//!
+//! | limit | value |
+//! |---|---|
+//! | labels per layer | [`MAX_CUSTOM_LABELS`](obs_core::names::MAX_CUSTOM_LABELS) (4) |
+//! | values per label | 1 to [`MAX_CUSTOM_LABEL_VALUES`](obs_core::names::MAX_CUSTOM_LABEL_VALUES) (64), distinct, non-empty, not `other` |
+//! | bytes per value | [`MAX_CUSTOM_LABEL_VALUE_LEN`](obs_core::names::MAX_CUSTOM_LABEL_VALUE_LEN) (64) |
+//! | combinations: the product of (values + 2) over the labels | [`MAX_CUSTOM_LABEL_COMBINATIONS`](obs_core::names::MAX_CUSTOM_LABEL_COMBINATIONS) (256) |
+//! | names | Prometheus label names, none of [`RESERVED_LABEL_NAMES`](obs_core::names::RESERVED_LABEL_NAMES) or starting with `__` |
+//!
+//! So each (route, method, status) series becomes at most 256. The handles are cached per
+//! combination as they are per route: a request compares its values with the declared ones
+//! (no hashing of what it sent) and looks its series up by their small indices.
+//!
+//! A family's labels are fixed when it is registered, so build the labelled layer before
+//! any other [`ObsLayer`] or [`metrics_router`] on the same registry; those built later
+//! record into the same families with the custom labels empty. Built after them, it fails
+//! with [`obs_core::Error::HttpLabelsRegistered`] (in [`CustomLabelError::Registry`]).
+//! The metrics router's own layer (which records the requests no route matches when it is
+//! merged after your layer) is one of those; give it yours with
+//! [`MetricsRoute::obs_layer`] for those requests to carry the custom labels too.
 //!
 //! # Spans
 //!
 //! Each request gets an `INFO` span (target `obs_axum`) named `{METHOD} {route}`, kind
 //! `server`, with `http.request.method`, `http.route`, `url.path`, `url.scheme`,
 //! `http.response.status_code` (an integer), `client.address`, `user_agent.original` and
-//! `http.request_id`; status `ERROR` with `error.type` on 5xx and on failures. The response
+//! `http.request_id`, and the [custom labels](#custom-labels) as attributes of their names and
+//! bounded values; status `ERROR` with `error.type` on 5xx and on failures. The response
 //! carries `traceresponse: 00-{trace}-{span}-{flags}` and `x-request-id` (the caller's, or a
 //! generated one, also visible to handlers).
 //!
@@ -145,6 +217,7 @@
 //! | `http.request_id`, `x-request-id` | `x-request-id` | kept if at most [`MAX_REQUEST_ID_LEN`](obs_core::names::MAX_REQUEST_ID_LEN) (128) bytes of `[A-Za-z0-9-_.:;=+/@]`, else replaced by a generated id |
 //! | `client.address` | the TCP peer, `X-Forwarded-For` | a parsed IP address: the peer from [`ConnectInfo`](axum::extract::ConnectInfo), or, when the peer is one of the [`ObsLayer::trusted_proxies`], the first `X-Forwarded-For` hop they did not add (at most [`MAX_FORWARDED_HOPS`](client_addr::MAX_FORWARDED_HOPS) examined); absent without `ConnectInfo` |
 //! | `url.scheme` | `X-Forwarded-Proto` | `http` or `https` |
+//! | [custom labels](#custom-labels) | a header, the request or response head | one of the declared values, `other`, or empty |
 //!
 //! Values are cut on a character boundary, the marker counted in the limit. Log lines
 //! written inside the span carry these fields, so they are bounded by the same limits.
@@ -192,6 +265,7 @@
 mod body;
 pub mod client;
 pub mod client_addr;
+mod custom_label;
 mod future;
 mod in_flight;
 mod instruments;
@@ -210,6 +284,7 @@ mod span;
 pub use body::{RequestBody, ResponseBody};
 pub use client::ClientLayer;
 pub use client_addr::{TrustedProxies, TrustedProxiesError};
+pub use custom_label::{CustomLabel, CustomLabelError, ResponseHead};
 pub use future::ResponseFuture;
 pub use layer::ObsLayer;
 pub use metrics_route::{DEFAULT_METRICS_PATH, MetricsRoute, metrics_router};

@@ -23,7 +23,8 @@ use obs_core::names::{KNOWN_HTTP_METHODS, METHOD_OTHER};
 /// OpenTelemetry HTTP conventions specify.
 pub const KNOWN_METHODS_ENV: &str = "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS";
 
-/// The parts of a request a [`RouteExtractor`] may look at.
+/// The parts of a request a [`RouteExtractor`] or a [`CustomLabel::request`](crate::CustomLabel::request)
+/// function may look at.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct RouteRequest<'a> {

@@ -11,6 +11,7 @@ use obs_core::names::ROUTE_UNMATCHED;
 use tower_service::Service;
 
 use crate::body::{RequestBody, ResponseBody};
+use crate::custom_label::CustomKey;
 use crate::future::ResponseFuture;
 use crate::in_flight::Start;
 use crate::layer::{self, Observed, Shared};
@@ -78,7 +79,7 @@ where
 
         let started = Instant::now();
         let method = instruments.methods.index(req.method());
-        let route = {
+        let (route, custom) = {
             let parts = RouteRequest {
                 method: req.method(),
                 uri: req.uri(),
@@ -86,7 +87,13 @@ where
                 extensions: req.extensions(),
             };
             let found = config.extractor.extract(&parts);
-            instruments.route(found.as_deref().unwrap_or(ROUTE_UNMATCHED))
+            let route = instruments.route(found.as_deref().unwrap_or(ROUTE_UNMATCHED));
+            let custom = if instruments.custom.is_empty() {
+                CustomKey::default()
+            } else {
+                instruments.custom.of_request(&parts)
+            };
+            (route, custom)
         };
         let request_id = config
             .request_id
@@ -106,6 +113,11 @@ where
             })
             .filter(|s| !s.span.is_disabled() || s.unsampled.is_some())
             .map(Box::new);
+        if !instruments.custom.is_empty()
+            && let Some(server) = &server
+        {
+            instruments.custom.record(&server.span, custom, false);
+        }
         // A body that is already over (GET, HEAD, empty POST) has nothing to count.
         let request_bytes = (config.body_sizes && !no_metrics && !req.body().is_end_stream())
             .then(|| Arc::new(AtomicU64::new(0)));
@@ -126,6 +138,7 @@ where
             instruments: Arc::clone(instruments),
             route,
             method,
+            custom,
             started,
             request_bytes,
             record_metrics: !no_metrics,

@@ -4,35 +4,19 @@
 #![cfg(feature = "rum")]
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use axum::Router;
 use axum::body::Body;
 use http::{Request, StatusCode};
 use obs_axum::rum::RumReceiver;
 use obs_core::Telemetry;
 use obs_testkit::OtlpCollector;
-use serde_json::{Value, json};
 use tower::ServiceExt;
 
 /// Batches posted back to back just before shutdown, one span each: as many as the queue
 /// holds (64) but a few, so none is dropped however slow the forwarder is.
 const BATCHES: usize = 60;
-
-fn batch(n: usize) -> Value {
-    json!({
-        "meta": {"app": {"name": "todo-frontend"}, "page": {"url": "/"}},
-        "traces": {"resourceSpans": [{
-            "scopeSpans": [{
-                "scope": {"name": "@opentelemetry/instrumentation-fetch"},
-                "spans": [{
-                    "traceId": "4bf92f3577b34da6a3ce929d0e0e4736",
-                    "spanId": format!("{:016x}", n + 1),
-                    "name": "HTTP GET",
-                    "kind": 3
-                }]
-            }]
-        }]}
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_queued_before_shutdown_reach_the_collector() {
@@ -41,17 +25,9 @@ async fn spans_queued_before_shutdown_reach_the_collector() {
         .log_writer(std::io::sink)
         .build()
         .unwrap();
-    let app: Router = RumReceiver::new(&telemetry)
-        .app_names(["todo-frontend"])
-        .otlp_forwarding(collector.endpoint())
-        .into_router();
+    let app = common::forwarding_receiver(&telemetry, collector.endpoint());
     for n in 0..BATCHES {
-        let request = Request::post("/faro/collect")
-            .header("content-type", "application/json")
-            .body(Body::from(batch(n).to_string()))
-            .unwrap();
-        let response = app.clone().oneshot(request).await.unwrap();
-        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        common::post_span_batch(&app, n).await;
     }
     // Straight to shutdown: batches are still queued. Without the flush the runtime would
     // stop under them and they would be lost.
@@ -80,7 +56,7 @@ async fn a_receiver_built_after_shutdown_serves_without_forwarding() {
     let app: Router = receiver.into_router();
     let request = Request::post("/faro/collect")
         .header("content-type", "application/json")
-        .body(Body::from(batch(0).to_string()))
+        .body(Body::from(common::browser_span_batch(0).to_string()))
         .unwrap();
     let response = app.oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::ACCEPTED);

@@ -6,15 +6,14 @@
 //! [`build`](crate::TelemetryBuilder::build).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
-
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 
 use url::Url;
 
 use crate::Error;
+pub use crate::tls_files::OtlpTlsPem;
+pub(crate) use crate::tls_files::{CaCertificates, ClientIdentity};
 
 /// `OTEL_SERVICE_NAME`: the service name; wins over `service.name` in the resource attributes.
 pub const OTEL_SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
@@ -55,6 +54,20 @@ pub const OTEL_EXPORTER_OTLP_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_CERTIFICATE
 /// `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE`: as `OTEL_EXPORTER_OTLP_CERTIFICATE`, for spans only;
 /// wins over it.
 pub const OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE";
+/// `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`: the path of a PEM file holding the client
+/// certificate (then any intermediates) presented to an `https://` collector that asks for one
+/// (mutual TLS); on either transport, with `OTEL_EXPORTER_OTLP_CLIENT_KEY`.
+pub const OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE";
+/// `OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE`: as `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`,
+/// for spans only; wins over it.
+pub const OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE: &str =
+    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE";
+/// `OTEL_EXPORTER_OTLP_CLIENT_KEY`: the path of a PEM file holding the unencrypted private key
+/// (PKCS #8, PKCS #1 or SEC1) of the client certificate.
+pub const OTEL_EXPORTER_OTLP_CLIENT_KEY: &str = "OTEL_EXPORTER_OTLP_CLIENT_KEY";
+/// `OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY`: as `OTEL_EXPORTER_OTLP_CLIENT_KEY`, for spans only;
+/// wins over it.
+pub const OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY: &str = "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY";
 /// `OTEL_TRACES_EXPORTER`: `otlp` (default), `console` (one JSON line per span on stdout) or
 /// `none` (spans are made, so logs carry trace ids, but not exported).
 pub const OTEL_TRACES_EXPORTER: &str = "OTEL_TRACES_EXPORTER";
@@ -102,6 +115,10 @@ pub const ENV_VARS: &[&str] = &[
     OTEL_EXPORTER_OTLP_TRACES_HEADERS,
     OTEL_EXPORTER_OTLP_CERTIFICATE,
     OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE,
+    OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE,
+    OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE,
+    OTEL_EXPORTER_OTLP_CLIENT_KEY,
+    OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY,
     OTEL_TRACES_EXPORTER,
     OTEL_PROPAGATORS,
     OTEL_BSP_SCHEDULE_DELAY,
@@ -282,34 +299,6 @@ pub(crate) fn parse_propagators(value: &str) -> Result<Vec<Propagator>, Error> {
     Ok(out)
 }
 
-/// The CA certificates of a PEM file, trusted for an `https://` collector besides the
-/// system's and the webpki roots.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct CaCertificates {
-    /// The file as read, for tonic, which parses PEM itself.
-    pub(crate) pem: Vec<u8>,
-    /// Every certificate in it, for reqwest.
-    pub(crate) certs: Vec<CertificateDer<'static>>,
-}
-
-impl CaCertificates {
-    /// Reads the PEM file at `path`: an error, naming `setting`, when it cannot be read, is
-    /// not PEM, or holds no certificate.
-    pub(crate) fn load(setting: &'static str, path: &Path) -> Result<Self, Error> {
-        let invalid = |reason: String| Error::invalid(setting, path.display().to_string(), reason);
-        let pem = std::fs::read(path).map_err(|e| invalid(format!("cannot read the file: {e}")))?;
-        let certs = CertificateDer::pem_slice_iter(&pem)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| invalid(format!("not a PEM file of certificates: {e}")))?;
-        if certs.is_empty() {
-            return Err(invalid(
-                "no PEM certificate (-----BEGIN CERTIFICATE-----) in the file".to_owned(),
-            ));
-        }
-        Ok(CaCertificates { pem, certs })
-    }
-}
-
 /// Parses OTLP headers: `key=value` pairs, comma separated, with percent-encoded values.
 /// Keys must be valid header names and values valid header values.
 pub(crate) fn parse_headers(
@@ -356,6 +345,24 @@ pub(crate) fn parse_headers(
 /// A malformed value, naming the variable.
 pub fn otlp_headers_from_env() -> Result<Vec<(String, String)>, Error> {
     EnvVars::from_process().headers()
+}
+
+/// The TLS files of OTLP exports named by the process environment (the CA certificates of
+/// `OTEL_EXPORTER_OTLP_(TRACES_)CERTIFICATE`, the client certificate and key of
+/// `OTEL_EXPORTER_OTLP_(TRACES_)CLIENT_CERTIFICATE` and `..._CLIENT_KEY`), read and checked,
+/// for exporters outside [`Telemetry`](crate::Telemetry) that post to the same collector, such
+/// as the RUM receiver's span forwarder.
+///
+/// # Errors
+///
+/// A file that cannot be read or holds no certificate (or no private key), or only one of the
+/// client certificate and key set; the message names the variable.
+pub fn otlp_tls_from_env() -> Result<OtlpTlsPem, Error> {
+    let env = EnvVars::from_process();
+    Ok(OtlpTlsPem {
+        ca_certificates: env.ca_certificates()?.map(|ca| ca.pem),
+        client_identity: env.client_identity()?.map(|id| id.combined_pem()),
+    })
 }
 
 fn millis(setting: &'static str, value: &str) -> Result<Duration, Error> {
@@ -573,8 +580,46 @@ impl EnvVars {
             OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE,
             OTEL_EXPORTER_OTLP_CERTIFICATE,
         ])
-        .map(|(name, path)| CaCertificates::load(name, &PathBuf::from(path)))
+        .map(|(name, path)| CaCertificates::load(name, Path::new(path)))
         .transpose()
+    }
+
+    /// The client certificate and key, each from its signal's variable, else the general one;
+    /// one without the other is an error naming the one that is set.
+    pub(crate) fn client_identity(&self) -> Result<Option<ClientIdentity>, Error> {
+        let cert = self.first([
+            OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE,
+            OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE,
+        ]);
+        let key = self.first([
+            OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY,
+            OTEL_EXPORTER_OTLP_CLIENT_KEY,
+        ]);
+        match (cert, key) {
+            (None, None) => Ok(None),
+            (Some((cert, cert_path)), Some((key, key_path))) => {
+                ClientIdentity::load((cert, Path::new(cert_path)), (key, Path::new(key_path)))
+                    .map(Some)
+            }
+            (Some((name, path)), None) => Err(Error::invalid(
+                name,
+                path,
+                format!(
+                    "a client certificate needs its private key: set \
+                     {OTEL_EXPORTER_OTLP_CLIENT_KEY} (or {OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY}) \
+                     too"
+                ),
+            )),
+            (None, Some((name, path))) => Err(Error::invalid(
+                name,
+                path,
+                format!(
+                    "a client key needs its certificate: set \
+                     {OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE} (or \
+                     {OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE}) too"
+                ),
+            )),
+        }
     }
 
     pub(crate) fn headers(&self) -> Result<Vec<(String, String)>, Error> {

@@ -38,6 +38,21 @@ pub enum Error {
     #[error("prometheus registry: {0}")]
     Prometheus(#[from] prometheus::Error),
 
+    /// The HTTP server families are already registered on this registry with other custom
+    /// labels than those asked for (see
+    /// [`Metrics::http_server_with_labels`](crate::Metrics::http_server_with_labels)).
+    #[error(
+        "the HTTP metrics of this registry are already registered with custom labels \
+         {registered:?}, not {requested:?}; build the layer with custom labels before any \
+         other HTTP layer or metrics router on the same registry, all with the same labels"
+    )]
+    HttpLabelsRegistered {
+        /// The custom labels the families were registered with.
+        registered: Vec<String>,
+        /// The custom labels asked for.
+        requested: Vec<String>,
+    },
+
     /// Shutdown did not finish flushing within its timeout; some spans or log lines were lost.
     #[error("telemetry shutdown did not finish within {0:?}; unflushed data was dropped")]
     ShutdownTimeout(std::time::Duration),

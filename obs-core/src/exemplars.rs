@@ -210,8 +210,9 @@ pub(crate) struct ExemplarFamily {
 #[derive(Debug)]
 struct FamilyInner {
     name: String,
-    /// The family's variable label names, in the order series are looked up with.
-    label_names: Box<[&'static str]>,
+    /// The family's variable label names, in the order series are looked up with (the
+    /// HTTP families end with the application's custom labels, hence owned).
+    label_names: Box<[Box<str>]>,
     bounds: Arc<[f64]>,
     series: RwLock<HashMap<LabelValues, Arc<SeriesExemplars>>>,
 }
@@ -219,12 +220,12 @@ struct FamilyInner {
 impl ExemplarFamily {
     /// The slots of the family `name`, whose series are looked up by values of `label_names`
     /// in that order, with the bucket upper bounds `bounds`.
-    pub(crate) fn new(name: &str, label_names: &[&'static str], bounds: &[f64]) -> Self {
+    pub(crate) fn new<N: AsRef<str>>(name: &str, label_names: &[N], bounds: &[f64]) -> Self {
         let finite: Vec<f64> = bounds.iter().copied().filter(|b| b.is_finite()).collect();
         ExemplarFamily {
             inner: Arc::new(FamilyInner {
                 name: name.to_owned(),
-                label_names: label_names.into(),
+                label_names: label_names.iter().map(|n| Box::from(n.as_ref())).collect(),
                 bounds: finite.into(),
                 series: RwLock::new(HashMap::new()),
             }),
@@ -266,7 +267,7 @@ impl ExemplarFamily {
     }
 
     /// The family's variable label names, in the order of the keys of [`snapshot`](Self::snapshot).
-    pub(crate) fn label_names(&self) -> &[&'static str] {
+    pub(crate) fn label_names(&self) -> &[Box<str>] {
         &self.inner.label_names
     }
 

@@ -40,6 +40,7 @@
 //! | `OTEL_EXPORTER_OTLP_COMPRESSION` (`_TRACES_COMPRESSION`) | `gzip` or `none`, on either transport | `none` |
 //! | `OTEL_EXPORTER_OTLP_HEADERS` (`_TRACES_HEADERS`) | `key=value,...` sent with every export (and by the RUM span forwarder) | none |
 //! | `OTEL_EXPORTER_OTLP_CERTIFICATE` (`_TRACES_CERTIFICATE`) | PEM file of CA certificates trusted for an `https://` collector (a private CA), on either transport, besides the system's and the webpki roots | the system's and the webpki roots |
+//! | `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE` (`_TRACES_CLIENT_CERTIFICATE`), `OTEL_EXPORTER_OTLP_CLIENT_KEY` (`_TRACES_CLIENT_KEY`) | PEM files of the client certificate (then any intermediates) and its unencrypted private key, presented to a collector that requires mutual TLS, on either transport; both or neither | none |
 //! | `OTEL_TRACES_EXPORTER` | `otlp`, `console` (JSON lines where logs go) or `none` | `otlp` |
 //! | `OTEL_PROPAGATORS` | `tracecontext`, `baggage`, `b3` (Zipkin's single header), `b3multi` (`X-B3-*` headers; [`B3Propagator`]), `none` | `tracecontext,baggage` |
 //! | `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, `OTEL_BSP_EXPORT_TIMEOUT` | batch span processor | 500 ms, 2048, 512, 3000 ms |
@@ -171,6 +172,7 @@ mod runtime;
 mod runtime_metrics;
 mod telemetry;
 pub mod text;
+mod tls_files;
 
 pub use b3::{B3Encoding, B3Propagator};
 pub use buckets::Buckets;

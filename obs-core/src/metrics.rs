@@ -13,7 +13,10 @@ use crate::exemplars::ExemplarIndex;
 use crate::http_client_metrics::HttpClientMetrics;
 use crate::http_metrics::HttpServerMetrics;
 use crate::loki::LokiCounters;
-use crate::names::{OBS_LOKI_DROPPED_LINES, OBS_LOKI_SENT_LINES};
+use crate::names::{
+    MAX_CUSTOM_LABELS, OBS_LOKI_DROPPED_LINES, OBS_LOKI_SENT_LINES, is_reserved_label_name,
+    is_valid_label_name,
+};
 use crate::rum_metrics::RumMetrics;
 use crate::runtime_metrics::RuntimeMetrics;
 
@@ -97,8 +100,75 @@ impl Metrics {
                 &self.inner.registry,
                 &self.inner.buckets,
                 &self.inner.exemplars,
+                &[],
             )
         })
+    }
+
+    /// The HTTP server families with `custom_labels` on the duration and body-size
+    /// histograms (after their own labels; `http_server_active_requests` keeps its one),
+    /// registered on first call. Later calls to [`http_server`](Self::http_server) return
+    /// these families, which then record the custom labels empty.
+    ///
+    /// The label set of a family is fixed once registered, so this must come first: before
+    /// anything else on this registry asks for the HTTP families (`obs_axum::ObsLayer` and
+    /// `obs_axum::metrics_router` do).
+    ///
+    /// ```
+    /// use obs_core::HttpServerLabels;
+    ///
+    /// let metrics = obs_core::Metrics::new();
+    /// let http = metrics.http_server_with_labels(&["tenant"])?;
+    /// let labels = HttpServerLabels { method: "GET", route: "/", status: "200", error_type: "" };
+    /// http.series_with(labels, &["acme"]).request_duration.observe(0.1);
+    /// assert!(metrics.encode()?.contains(r#"tenant="acme""#));
+    /// // The same names again are the same families; others are refused.
+    /// assert!(metrics.http_server_with_labels(&["tenant"]).is_ok());
+    /// assert!(matches!(
+    ///     metrics.http_server_with_labels(&["plan"]),
+    ///     Err(obs_core::Error::HttpLabelsRegistered { .. })
+    /// ));
+    /// # Ok::<(), obs_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// - [`Error::InvalidConfig`] when there are more than
+    ///   [`MAX_CUSTOM_LABELS`](crate::names::MAX_CUSTOM_LABELS) names, or a name is not a
+    ///   valid Prometheus label name, is [reserved](crate::names::RESERVED_LABEL_NAMES) or
+    ///   repeated.
+    /// - [`Error::HttpLabelsRegistered`] when the HTTP families are already registered on
+    ///   this registry with other custom labels (or none).
+    /// - [`Error::Prometheus`] when the registry holds a metric of the same name that obs did
+    ///   not create.
+    pub fn http_server_with_labels<N: AsRef<str>>(
+        &self,
+        custom_labels: &[N],
+    ) -> Result<HttpServerMetrics, Error> {
+        let names: Vec<&str> = custom_labels.iter().map(AsRef::as_ref).collect();
+        check_custom_label_names(&names)?;
+        let mut slot = self
+            .inner
+            .http
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(existing) = slot.as_ref() {
+            let registered = existing.custom_labels();
+            if registered.iter().map(|n| &**n).eq(names.iter().copied()) {
+                return Ok(existing.clone());
+            }
+            return Err(Error::HttpLabelsRegistered {
+                registered: registered.iter().map(|n| n.to_string()).collect(),
+                requested: names.iter().map(|n| (*n).to_owned()).collect(),
+            });
+        }
+        let created = HttpServerMetrics::register(
+            &self.inner.registry,
+            &self.inner.buckets,
+            &self.inner.exemplars,
+            &names,
+        )?;
+        *slot = Some(created.clone());
+        Ok(created)
     }
 
     /// The HTTP client family (`http_client_request_duration_seconds`), registered on first
@@ -263,6 +333,31 @@ impl fmt::Debug for Metrics {
     }
 }
 
+/// The checks of [`Metrics::http_server_with_labels`] on its names.
+fn check_custom_label_names(names: &[&str]) -> Result<(), Error> {
+    const SETTING: &str = "Metrics::http_server_with_labels";
+    if names.len() > MAX_CUSTOM_LABELS {
+        return Err(Error::invalid(
+            SETTING,
+            names.join(","),
+            format!("at most {MAX_CUSTOM_LABELS} custom labels"),
+        ));
+    }
+    for (i, name) in names.iter().enumerate() {
+        let reason = if !is_valid_label_name(name) {
+            "a label name matches [a-zA-Z_][a-zA-Z0-9_]*"
+        } else if is_reserved_label_name(name) {
+            "reserved: a built-in HTTP label, `le` or a name starting with `__`"
+        } else if names[..i].contains(name) {
+            "given twice"
+        } else {
+            continue;
+        };
+        return Err(Error::invalid(SETTING, *name, reason));
+    }
+    Ok(())
+}
+
 fn get_or_register<T: Clone>(
     slot: &Mutex<Option<T>>,
     register: impl FnOnce() -> Result<T, Error>,
@@ -345,6 +440,27 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    #[test]
+    fn custom_label_names_are_checked() {
+        let metrics = Metrics::new();
+        for names in [
+            &["a", "b", "c", "d", "e"][..],
+            &["api-version"],
+            &["http_route"],
+            &["le"],
+            &["__x"],
+            &["t", "t"],
+        ] {
+            let err = metrics.http_server_with_labels(names).unwrap_err();
+            assert!(
+                matches!(err, Error::InvalidConfig { setting, .. } if setting == "Metrics::http_server_with_labels"),
+                "{names:?}: {err}"
+            );
+        }
+        // Nothing was registered by the refused calls.
+        assert!(metrics.http_server().unwrap().custom_labels().is_empty());
     }
 
     #[test]

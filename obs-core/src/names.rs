@@ -23,6 +23,7 @@
 //! | [`OPERATION_OTHER`] | `OTHER` | `db_operation_name` |
 //! | [`DB_SYSTEM_OTHER_SQL`] | `other_sql` | `db_system_name` (OpenTelemetry's value) |
 //! | [`RUM_OTHER`] | `other` | `app_name`, `page_route`, `rating`, `event_name`, browser `error_type`, `initiator_type` |
+//! | [`CUSTOM_LABEL_OTHER`] | `other` | an application's custom HTTP labels |
 
 // ---------------------------------------------------------------------------------------------
 // HTTP server
@@ -75,6 +76,48 @@ pub const HTTP_BODY_SIZE_LABELS: [&str; 3] =
     [HTTP_REQUEST_METHOD, HTTP_ROUTE, HTTP_RESPONSE_STATUS_CODE];
 /// Label names of [`HTTP_SERVER_ACTIVE_REQUESTS`].
 pub const HTTP_ACTIVE_LABELS: [&str; 1] = [HTTP_REQUEST_METHOD];
+
+// ---------------------------------------------------------------------------------------------
+// Custom HTTP labels
+// ---------------------------------------------------------------------------------------------
+
+/// Most custom labels an application may add to the HTTP duration and body-size histograms.
+pub const MAX_CUSTOM_LABELS: usize = 4;
+/// Most values a custom label may declare (at least one is required).
+pub const MAX_CUSTOM_LABEL_VALUES: usize = 64;
+/// Longest declared value of a custom label, in bytes.
+pub const MAX_CUSTOM_LABEL_VALUE_LEN: usize = 64;
+/// Most combinations of custom label values: the product, over the custom labels, of their
+/// declared values plus two (a custom label is also [`CUSTOM_LABEL_OTHER`] or empty). Each
+/// (route, method, status) series is multiplied by at most this many.
+pub const MAX_CUSTOM_LABEL_COMBINATIONS: usize = 256;
+/// The value a custom label takes when the request or response carries a value outside the
+/// declared set: `other`. An absent value is the empty string. See
+/// [the "other" values](self#the-other-values).
+pub const CUSTOM_LABEL_OTHER: &str = "other";
+/// Label names a custom label may not take: the labels of the HTTP histograms themselves and
+/// the histogram bucket label `le`. Names starting with `__` are reserved by Prometheus too.
+pub const RESERVED_LABEL_NAMES: &[&str] = &[
+    HTTP_REQUEST_METHOD,
+    HTTP_ROUTE,
+    HTTP_RESPONSE_STATUS_CODE,
+    ERROR_TYPE,
+    "le",
+];
+
+/// Whether `name` is a valid Prometheus label name: `[a-zA-Z_][a-zA-Z0-9_]*`.
+pub fn is_valid_label_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Whether `name` is one of [`RESERVED_LABEL_NAMES`] or starts with `__`.
+pub fn is_reserved_label_name(name: &str) -> bool {
+    name.starts_with("__") || RESERVED_LABEL_NAMES.contains(&name)
+}
 
 /// Buckets of [`HTTP_SERVER_REQUEST_DURATION`], as the OpenTelemetry conventions advise.
 pub const HTTP_DURATION_BUCKETS: &[f64] = &[
@@ -180,6 +223,12 @@ pub const ERROR_TYPE_OTHER: &str = "_OTHER";
 /// `db_operation_name` of a statement or command outside the known set: `OTHER`, uppercase
 /// like the verbs and commands it stands among. See [the "other" values](self#the-other-values).
 pub const OPERATION_OTHER: &str = "OTHER";
+/// Most distinct caller-chosen (operation, table) pairs one SQL pool records under; further
+/// pairs are recorded as [`OPERATION_OTHER`] with no table.
+pub const MAX_NAMED_OPERATIONS: usize = 64;
+/// Longest caller-chosen operation or table name, in bytes; a longer one makes its pair
+/// [`OPERATION_OTHER`] with no table.
+pub const MAX_OPERATION_NAME_LEN: usize = 64;
 /// `db_operation_name` of an SQL transaction's start.
 pub const OPERATION_BEGIN: &str = "BEGIN";
 /// `db_operation_name` of an SQL transaction's commit.
@@ -739,5 +788,19 @@ mod tests {
         assert_eq!(InitiatorType::from_browser("script"), InitiatorType::Script);
         assert_eq!(InitiatorType::from_browser("beacon"), InitiatorType::Other);
         assert_eq!(InitiatorType::from_browser("SCRIPT"), InitiatorType::Other);
+    }
+
+    #[test]
+    fn label_names_are_checked_as_prometheus_does() {
+        for good in ["tenant", "_x", "api_version2", "A"] {
+            assert!(is_valid_label_name(good), "{good}");
+        }
+        for bad in ["", "2x", "api-version", "tenant id", "é", "a.b"] {
+            assert!(!is_valid_label_name(bad), "{bad}");
+        }
+        for reserved in ["http_route", "error_type", "le", "__name__", "__x"] {
+            assert!(is_reserved_label_name(reserved), "{reserved}");
+        }
+        assert!(!is_reserved_label_name("tenant"));
     }
 }

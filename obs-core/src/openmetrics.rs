@@ -66,7 +66,7 @@ pub(crate) fn encode(
 
 /// The exemplar slots of one family, found by the label values of a gathered metric.
 struct Joined<'a> {
-    label_names: &'a [&'static str],
+    label_names: &'a [Box<str>],
     series: HashMap<Vec<&'a str>, &'a SeriesExemplars>,
 }
 
@@ -94,7 +94,7 @@ impl<'a> Joined<'a> {
             .map(|name| {
                 labels
                     .iter()
-                    .find(|pair| pair.name() == *name)
+                    .find(|pair| pair.name() == &**name)
                     .map_or("", LabelPair::value)
             })
             .collect::<Vec<&str>>();

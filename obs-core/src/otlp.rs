@@ -2,8 +2,10 @@
 //!
 //! Over TLS both transports trust the same roots: the system's store, the webpki roots, and
 //! the CA certificates of `OTEL_EXPORTER_OTLP_(TRACES_)CERTIFICATE` or
-//! `TelemetryBuilder::otlp_ca_certificate`. opentelemetry-otlp 0.33 reads none of the
-//! certificate variables itself; we hand both exporters their TLS settings.
+//! `TelemetryBuilder::otlp_ca_certificate`; to a collector that asks for a client certificate
+//! they present the one of `OTEL_EXPORTER_OTLP_(TRACES_)CLIENT_CERTIFICATE` and
+//! `..._CLIENT_KEY` or `TelemetryBuilder::otlp_client_identity`. opentelemetry-otlp 0.33 reads
+//! none of the certificate variables itself; we hand both exporters their TLS settings.
 //!
 //! Each transport is behind its feature (`otlp-grpc`, `otlp-http`); the module is compiled
 //! when either is on.
@@ -91,6 +93,12 @@ fn grpc_exporter(
         if let Some(ca) = &settings.ca_certificates {
             config = config.ca_certificate(tonic::transport::Certificate::from_pem(ca.pem.clone()));
         }
+        if let Some(id) = &settings.client_identity {
+            config = config.identity(tonic::transport::Identity::from_pem(
+                id.cert_pem.clone(),
+                id.key_pem.clone(),
+            ));
+        }
         builder = builder.with_tls_config(config);
     }
     builder.build().map_err(|e| Error::Exporter(e.to_string()))
@@ -110,6 +118,12 @@ fn http_exporter(
     for cert in settings.ca_certificates.iter().flat_map(|ca| &ca.certs) {
         client = client.add_root_certificate(
             reqwest::Certificate::from_der(cert).map_err(|e| Error::Exporter(e.to_string()))?,
+        );
+    }
+    if let Some(id) = &settings.client_identity {
+        client = client.identity(
+            reqwest::Identity::from_pem(&id.combined_pem())
+                .map_err(|e| Error::Exporter(e.to_string()))?,
         );
     }
     let client = client.build().map_err(|e| Error::Exporter(e.to_string()))?;

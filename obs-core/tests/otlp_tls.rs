@@ -1,6 +1,7 @@
 //! A collector behind a private CA: reached over TLS on both transports once its CA is
 //! configured, or once the system's root store holds it, and refused (the handshake fails)
-//! otherwise.
+//! otherwise. One that requires a client certificate (mutual TLS) gets spans only from a
+//! client presenting one its CA signed.
 
 #![cfg(all(feature = "otlp-grpc", feature = "otlp-http"))]
 #![allow(clippy::unwrap_used)]
@@ -8,10 +9,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use obs_core::{Error, OtlpProtocol, Telemetry};
+use obs_core::{Error, OtlpProtocol, Telemetry, TelemetryBuilder};
 use obs_testkit::{OtlpCollector, TestCa};
 
 async fn collector(protocol: OtlpProtocol, ca: &TestCa) -> OtlpCollector {
@@ -25,16 +25,31 @@ async fn collector(protocol: OtlpProtocol, ca: &TestCa) -> OtlpCollector {
 /// Exports one span to a TLS collector, trusting `ca` when given; returns what arrived.
 async fn export_one(protocol: OtlpProtocol, ca: &TestCa, trust: bool) -> OtlpCollector {
     let collector = collector(protocol, ca).await;
+    export_to(&collector, protocol, |builder| {
+        if trust {
+            builder.otlp_ca_certificate(ca.ca_path())
+        } else {
+            builder
+        }
+    })
+    .await;
+    collector
+}
+
+/// Exports one span named `over-tls` to `collector` with the settings of `configure`, and
+/// shuts the telemetry down.
+async fn export_to(
+    collector: &OtlpCollector,
+    protocol: OtlpProtocol,
+    configure: impl FnOnce(TelemetryBuilder) -> TelemetryBuilder,
+) {
     assert!(collector.endpoint().starts_with("https://"));
-    let mut builder = Telemetry::builder("tls-svc")
+    let builder = Telemetry::builder("tls-svc")
         .otlp_endpoint(collector.endpoint())
         .otlp_protocol(protocol)
         .export_timeout(Duration::from_secs(3))
         .log_writer(obs_testkit::LogCapture::default().writer());
-    if trust {
-        builder = builder.otlp_ca_certificate(ca.ca_path());
-    }
-    let telemetry = builder.build().unwrap();
+    let telemetry = configure(builder).build().unwrap();
     tracing::dispatcher::with_default(telemetry.dispatch(), || {
         tracing::info_span!("over-tls").in_scope(|| {});
     });
@@ -42,29 +57,35 @@ async fn export_one(protocol: OtlpProtocol, ca: &TestCa, trust: bool) -> OtlpCol
     let _ = tokio::task::spawn_blocking(move || telemetry.shutdown())
         .await
         .unwrap();
-    collector
 }
 
 async fn check(protocol: OtlpProtocol) {
     let Ok(ca) = TestCa::generate() else { return };
 
     let trusted = export_one(protocol, &ca, true).await;
-    let spans = trusted.wait_for_spans(1, Duration::from_secs(10)).await;
-    assert_eq!(
-        spans.len(),
-        1,
-        "{protocol:?}: the span did not arrive over TLS"
-    );
-    assert_eq!(spans[0].name(), "over-tls");
-    assert_eq!(trusted.rejected_handshakes(), 0, "{protocol:?}");
+    assert_arrived(&trusted, &format!("{protocol:?} over TLS")).await;
 
+    // Without the CA the client refuses the handshake.
     let untrusted = export_one(protocol, &ca, false).await;
+    assert_refused(&untrusted, &format!("{protocol:?} without the CA"));
+}
+
+/// Asserts that the span `export_to` sent reached `collector`, with no failed handshake.
+async fn assert_arrived(collector: &OtlpCollector, case: &str) {
+    let spans = collector.wait_for_spans(1, Duration::from_secs(10)).await;
+    assert_eq!(spans.len(), 1, "{case}: the span did not arrive");
+    assert_eq!(spans[0].name(), "over-tls", "{case}");
+    assert_eq!(collector.rejected_handshakes(), 0, "{case}");
+}
+
+/// Asserts that the TLS handshake with `collector` failed and nothing arrived.
+fn assert_refused(collector: &OtlpCollector, case: &str) {
     assert!(
-        untrusted.rejected_handshakes() > 0,
-        "{protocol:?}: without the CA the client should refuse the handshake"
+        collector.rejected_handshakes() > 0,
+        "{case}: the handshake should have failed"
     );
-    assert_eq!(untrusted.requests(), 0, "{protocol:?}: nothing may arrive");
-    assert!(untrusted.spans().is_empty());
+    assert_eq!(collector.requests(), 0, "{case}: nothing may arrive");
+    assert!(collector.spans().is_empty(), "{case}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,6 +98,61 @@ async fn a_private_ca_is_trusted_over_http_and_required() {
     check(OtlpProtocol::HttpProtobuf).await;
 }
 
+/// A collector that requires a client certificate signed by `ca` gets the span from a client
+/// presenting one, and nothing from a client without one or with one of another CA.
+async fn check_client_certificate(protocol: OtlpProtocol) {
+    let Ok(ca) = TestCa::generate() else { return };
+    let Ok(other) = TestCa::generate() else {
+        return;
+    };
+    let (cert, key, client_ca) = (ca.server_cert_pem(), ca.server_key_pem(), ca.ca_pem());
+    let mtls_collector = || async {
+        match protocol {
+            OtlpProtocol::Grpc => OtlpCollector::start_grpc_mtls(&cert, &key, &client_ca).await,
+            _ => OtlpCollector::start_http_mtls(&cert, &key, &client_ca).await,
+        }
+    };
+
+    let accepted = mtls_collector().await;
+    export_to(&accepted, protocol, |b| {
+        b.otlp_ca_certificate(ca.ca_path())
+            .otlp_client_identity(ca.client_cert_path(), ca.client_key_path())
+    })
+    .await;
+    assert_arrived(&accepted, &format!("{protocol:?} over mutual TLS")).await;
+
+    let identities = [
+        None,
+        Some((other.client_cert_path(), other.client_key_path())),
+    ];
+    for identity in identities {
+        let refused = mtls_collector().await;
+        let presented = identity.is_some();
+        export_to(&refused, protocol, |b| {
+            let b = b.otlp_ca_certificate(ca.ca_path());
+            match identity {
+                Some((cert, key)) => b.otlp_client_identity(cert, key),
+                None => b,
+            }
+        })
+        .await;
+        assert_refused(
+            &refused,
+            &format!("{protocol:?}, another CA's client certificate: {presented}"),
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_certificate_is_presented_over_grpc_and_required() {
+    check_client_certificate(OtlpProtocol::Grpc).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_certificate_is_presented_over_http_and_required() {
+    check_client_certificate(OtlpProtocol::HttpProtobuf).await;
+}
+
 /// Set in the copy of this test binary that exports with the system's roots.
 const CHILD_ENDPOINT: &str = "OBS_TLS_CHILD_ENDPOINT";
 const CHILD_PROTOCOL: &str = "OBS_TLS_CHILD_PROTOCOL";
@@ -84,23 +160,14 @@ const CHILD_PROTOCOL: &str = "OBS_TLS_CHILD_PROTOCOL";
 /// Runs [`exporter_with_system_roots`] in a copy of this binary whose system root store is
 /// the PEM file `roots` (`SSL_CERT_FILE`, read by rustls-native-certs); panics if it fails.
 async fn export_with_system_roots(collector: &OtlpCollector, protocol: &str, roots: &Path) {
-    let mut child = Command::new(std::env::current_exe().unwrap());
-    child
-        .args(["--exact", "exporter_with_system_roots", "--ignored"])
-        .env(CHILD_ENDPOINT, collector.endpoint())
-        .env(CHILD_PROTOCOL, protocol)
-        .env("SSL_CERT_FILE", roots)
-        .env_remove("SSL_CERT_DIR");
-    let output = tokio::task::spawn_blocking(move || child.output())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{protocol}: {}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    obs_testkit::run_test_in_child("exporter_with_system_roots", |child| {
+        child
+            .env(CHILD_ENDPOINT, collector.endpoint())
+            .env(CHILD_PROTOCOL, protocol)
+            .env("SSL_CERT_FILE", roots)
+            .env_remove("SSL_CERT_DIR");
+    })
+    .await;
 }
 
 /// The system's root store is trusted too: with the test CA as the store the collector is

@@ -43,11 +43,13 @@
 //!
 //! - `db_operation_name`: the command, uppercase, from a built-in table of Redis commands
 //!   (container commands such as `CLIENT` without their subcommand), else
-//!   [`OPERATION_OTHER`](obs_core::names::OPERATION_OTHER). A pipeline is [`OPERATION_PIPELINE`](obs_core::names::OPERATION_PIPELINE), or `PIPELINE GET` when all its
+//!   [`OPERATION_OTHER`](obs_core::names::OPERATION_OTHER), so a name a caller chooses
+//!   (`redis::cmd("ANYTHING")`, a module command) adds no series; scripts are `EVAL`,
+//!   `EVALSHA`, `FCALL`, whatever they run. A pipeline is [`OPERATION_PIPELINE`](obs_core::names::OPERATION_PIPELINE), or `PIPELINE GET` when all its
 //!   commands agree; an atomic pipeline (`MULTI … EXEC`) is [`OPERATION_MULTI`](obs_core::names::OPERATION_MULTI).
 //! - `error_type`: empty on success; `cancelled` when the future was dropped; the server's
 //!   error code for error replies (`WRONGTYPE`, `ERR`, `NOSCRIPT`, … from a fixed list, else
-//!   `_OTHER`); `ConnectionRefused`, `Timeout`, `ConnectionDropped`; else the client error
+//!   `_OTHER`, also for the codes a script chooses with `redis.error_reply`); `ConnectionRefused`, `Timeout`, `ConnectionDropped`; else the client error
 //!   kind (`Io`, `Parse`, `UnexpectedReturnType`, …). A pipeline takes the code of its first
 //!   failed command.
 //!

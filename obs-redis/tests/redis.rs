@@ -154,3 +154,84 @@ async fn a_refused_connection_is_recorded() {
     assert_eq!(count(&metrics, "GET", "Io"), 0, "{text}");
     assert_eq!(count(&metrics, "GET", ""), 0, "{text}");
 }
+
+/// Callers choose command names (`redis::cmd("anything")`) and, through `EVAL`, error codes
+/// in their scripts' replies. Neither becomes a label value: hostile names, scripts and
+/// pipelines of them land in a handful of fixed series.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_chosen_commands_and_scripts_add_no_series() {
+    let Some((_client, conn)) = connect().await else {
+        return;
+    };
+    let metrics = Metrics::new();
+    let mut conn = InstrumentedConnection::new(conn, &metrics).unwrap();
+    let mut hostile: Vec<String> = Vec::new();
+    for i in 0..200 {
+        hostile.push(format!("FROB{i}"));
+        hostile.push(format!("user:{i}"));
+        hostile.push(format!("gé{i}\n\u{7}"));
+        hostile.push(format!("{}{i}", "X".repeat(300)));
+    }
+    hostile.push(String::new());
+    for name in &hostile {
+        let _ = redis::cmd(name)
+            .arg(key("k"))
+            .query_async::<redis::Value>(&mut conn)
+            .await;
+    }
+    for chunk in hostile.chunks(50) {
+        let mut pipe = redis::pipe();
+        for name in chunk {
+            pipe.cmd(name);
+        }
+        let _ = pipe.query_async::<redis::Value>(&mut conn).await;
+    }
+    for i in 0..200 {
+        // Scripts choosing their own error codes, scripts that succeed, unknown digests.
+        let _ = redis::cmd("EVAL")
+            .arg(format!(
+                "return redis.error_reply('CODE{i} chosen by the script')"
+            ))
+            .arg(0)
+            .query_async::<redis::Value>(&mut conn)
+            .await;
+        let _ = redis::cmd("EVAL")
+            .arg(format!("return {i}"))
+            .arg(0)
+            .query_async::<redis::Value>(&mut conn)
+            .await;
+        let _ = redis::cmd("EVALSHA")
+            .arg(format!("{i:040x}"))
+            .arg(0)
+            .query_async::<redis::Value>(&mut conn)
+            .await;
+    }
+    let text = metrics.encode().unwrap();
+    let exposition = obs_testkit::Exposition::parse(&text).unwrap();
+    let series: std::collections::BTreeSet<(String, String)> = exposition
+        .series("db_client_operation_duration_seconds_count")
+        .map(|s| {
+            (
+                s.label("db_operation_name").unwrap_or_default().to_owned(),
+                s.label("error_type").unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let operations: std::collections::BTreeSet<&str> =
+        series.iter().map(|(op, _)| op.as_str()).collect();
+    assert!(
+        operations.is_subset(&["EVAL", "EVALSHA", "OTHER", "PIPELINE OTHER"].into()),
+        "{series:?}"
+    );
+    assert!(series.len() <= 8, "{series:?}");
+    // The script's own codes fold into `_OTHER`.
+    assert!(
+        series.contains(&("EVAL".to_owned(), "_OTHER".to_owned())),
+        "{series:?}"
+    );
+    assert!(
+        series.contains(&("EVALSHA".to_owned(), "NOSCRIPT".to_owned())),
+        "{series:?}"
+    );
+    assert!(!text.contains("FROB") && !text.contains("CODE1") && !text.contains("user:"));
+}

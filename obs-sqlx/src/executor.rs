@@ -406,6 +406,11 @@ impl<'a, DB: Database> InstrumentedExecutor<'a, DB> {
     /// generated SQL).
     ///
     /// Both are `&'static str` so the label values stay a fixed set; pass `""` for no table.
+    /// Each pool records at most
+    /// [`MAX_NAMED_OPERATIONS`](obs_core::names::MAX_NAMED_OPERATIONS) distinct pairs (the
+    /// first it sees), names of at most
+    /// [`MAX_OPERATION_NAME_LEN`](obs_core::names::MAX_OPERATION_NAME_LEN) bytes; others are
+    /// recorded as `OTHER` without a table, so leaked or generated names stay bounded too.
     pub fn named(mut self, operation: &'static str, collection: &'static str) -> Self {
         self.over = Some(Override {
             operation,

@@ -3,12 +3,14 @@
 //! statement costs one map lookup and neither hashes label strings nor takes the registry's
 //! locks.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
+use obs_core::names::{MAX_NAMED_OPERATIONS, MAX_OPERATION_NAME_LEN, OPERATION_OTHER};
 use obs_core::{DbClientMetrics, DbOperationLabels, DbPoolSeries, ExemplarHistogram};
 
 use crate::mask::mask;
+use crate::shared::Override;
 use crate::summary::summarize;
 
 /// Every series one pool records into, shared by its clones, connections and transactions.
@@ -19,6 +21,8 @@ pub(crate) struct Instruments {
     pub(crate) pool: DbPoolSeries,
     /// Per statement text, what it records under.
     pub(crate) statements: StatementCache,
+    /// The caller-chosen names admitted as label values.
+    pub(crate) named: NamedOperations,
 }
 
 impl Instruments {
@@ -26,6 +30,7 @@ impl Instruments {
         Instruments {
             pool: db.pool(pool_name),
             statements: StatementCache::new(cache_capacity),
+            named: NamedOperations::default(),
             db,
         }
     }
@@ -111,6 +116,51 @@ impl Entry {
     }
 }
 
+/// The caller-chosen (operation, table) pairs one pool has recorded under, at most
+/// [`MAX_NAMED_OPERATIONS`]. Names are `&'static str`, but a leaked or generated string is one
+/// too: the bound holds whatever the caller passes.
+#[derive(Debug, Default)]
+pub(crate) struct NamedOperations {
+    admitted: RwLock<HashSet<(&'static str, &'static str)>>,
+}
+
+/// What a pair beyond the bound records under: `OTHER`, no table.
+const OTHER: Override = Override {
+    operation: OPERATION_OTHER,
+    collection: "",
+};
+
+impl NamedOperations {
+    /// `over` itself if it is admitted (already, or now while there is room), else
+    /// [`OPERATION_OTHER`] without a table. A name longer than [`MAX_OPERATION_NAME_LEN`]
+    /// bytes is never admitted.
+    pub(crate) fn admit(&self, over: Override) -> Override {
+        if over.operation.len() > MAX_OPERATION_NAME_LEN
+            || over.collection.len() > MAX_OPERATION_NAME_LEN
+        {
+            return OTHER;
+        }
+        let pair = (over.operation, over.collection);
+        if self
+            .admitted
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&pair)
+        {
+            return over;
+        }
+        let mut admitted = self.admitted.write().unwrap_or_else(|p| p.into_inner());
+        if admitted.len() < MAX_NAMED_OPERATIONS {
+            admitted.insert(pair);
+        }
+        if admitted.contains(&pair) {
+            over
+        } else {
+            OTHER
+        }
+    }
+}
+
 /// A bounded map from statement text to [`Entry`].
 ///
 /// Once full it stops inserting: statements beyond the first `capacity` distinct texts are
@@ -181,5 +231,33 @@ mod tests {
         assert_eq!(cache.len(), 2);
         let again = cache.get("SELECT * FROM t0", &db, "sqlite", false, true);
         assert_eq!(&*again.span_name, "SELECT t0");
+    }
+
+    #[test]
+    fn named_operations_stop_at_their_bound() {
+        let named = NamedOperations::default();
+        let over = |operation, collection| Override {
+            operation,
+            collection,
+        };
+        let names: Vec<&'static str> = (0..200)
+            .map(|i| &*Box::leak(format!("op{i}").into_boxed_str()))
+            .collect();
+        for name in &names[..MAX_NAMED_OPERATIONS] {
+            assert_eq!(named.admit(over(name, "t")).operation, *name);
+        }
+        let beyond = named.admit(over(names[MAX_NAMED_OPERATIONS], "t"));
+        assert_eq!((beyond.operation, beyond.collection), (OPERATION_OTHER, ""));
+        // Admitted pairs keep their names once full.
+        assert_eq!(named.admit(over(names[0], "t")).operation, names[0]);
+        let long: &'static str = Box::leak("x".repeat(MAX_OPERATION_NAME_LEN + 1).into_boxed_str());
+        assert_eq!(
+            NamedOperations::default().admit(over(long, "")).operation,
+            OPERATION_OTHER
+        );
+        assert_eq!(
+            NamedOperations::default().admit(over("op", long)).operation,
+            OPERATION_OTHER
+        );
     }
 }

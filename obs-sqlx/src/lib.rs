@@ -70,7 +70,11 @@
 //! - `db_operation_name`: the statement's first verb from a fixed list (`SELECT`, `INSERT`,
 //!   `UPDATE`, `DELETE`, `CREATE`, …; after a `WITH` the main statement's verb), `BEGIN`,
 //!   `COMMIT`, `ROLLBACK`, `SAVEPOINT` for transaction control, or [`OPERATION_OTHER`](obs_core::names::OPERATION_OTHER).
-//!   [`InstrumentedPool::named`] replaces it with a `&'static str` of your choice.
+//!   [`InstrumentedPool::named`] replaces it with a `&'static str` of your choice; a pool
+//!   keeps at most [`MAX_NAMED_OPERATIONS`](obs_core::names::MAX_NAMED_OPERATIONS) (64)
+//!   distinct (operation, table) pairs of such names, each name at most
+//!   [`MAX_OPERATION_NAME_LEN`](obs_core::names::MAX_OPERATION_NAME_LEN) (64) bytes; further
+//!   or longer ones are recorded as `OTHER` without a table.
 //! - `db_collection_name`: the first table after `FROM`, `INTO`, `UPDATE`, `JOIN` or `TABLE`
 //!   (schema-qualified as written, quotes removed, comments and literals skipped), empty when
 //!   there is none. Tables come from the statement text the application wrote, so they are

@@ -98,6 +98,11 @@ impl<DB: Database> InstrumentedPool<DB> {
     /// what the summariser derives from the SQL text.
     ///
     /// Both are `&'static str` so the label values stay a fixed set; pass `""` for no table.
+    /// Each pool records at most
+    /// [`MAX_NAMED_OPERATIONS`](obs_core::names::MAX_NAMED_OPERATIONS) distinct pairs (the
+    /// first it sees), names of at most
+    /// [`MAX_OPERATION_NAME_LEN`](obs_core::names::MAX_OPERATION_NAME_LEN) bytes; others are
+    /// recorded as `OTHER` without a table, so leaked or generated names stay bounded too.
     ///
     /// ```no_run
     /// # async fn run(pool: obs_sqlx::InstrumentedPool<sqlx::Postgres>) -> sqlx::Result<()> {

@@ -91,7 +91,10 @@ impl Shared {
                 self.double_quoted_strings,
                 self.query_text,
             ),
-            Some(over) => Arc::new(self.entry(over, Some(Captured::sql(&query)))),
+            Some(over) => {
+                let over = self.instruments.named.admit(over);
+                Arc::new(self.entry(over, Some(Captured::sql(&query))))
+            }
         };
         (query, self.call(entry))
     }

@@ -102,3 +102,60 @@ async fn pool_gauges_and_one_pool_per_name() {
         .build()
         .unwrap();
 }
+
+/// Caller-chosen names are label values, so they are bounded too: a thousand distinct
+/// (operation, table) pairs, some longer than the limit, add at most
+/// `MAX_NAMED_OPERATIONS` series plus the one they overflow into.
+#[tokio::test]
+async fn named_operations_are_bounded_per_pool() {
+    use obs_core::names::{MAX_NAMED_OPERATIONS, MAX_OPERATION_NAME_LEN, OPERATION_OTHER};
+
+    let metrics = Metrics::new();
+    let pool = InstrumentedPool::builder(common::sqlite_memory(1).await, &metrics)
+        .pool_name("named")
+        .build()
+        .unwrap();
+    // A program that builds names at runtime and leaks them gets `&'static str`s too.
+    let long: &'static str = Box::leak("x".repeat(MAX_OPERATION_NAME_LEN + 1).into_boxed_str());
+    sqlx::query("SELECT 1")
+        .execute(pool.named(long, "t"))
+        .await
+        .unwrap();
+    for i in 0..1000 {
+        let operation: &'static str = Box::leak(format!("op_{i}").into_boxed_str());
+        let table: &'static str = Box::leak(format!("table_{}", i % 7).into_boxed_str());
+        sqlx::query("SELECT 1")
+            .execute(pool.named(operation, table))
+            .await
+            .unwrap();
+    }
+    let text = metrics.encode().unwrap();
+    let exposition = Exposition::parse(&text).unwrap();
+    let series: std::collections::HashSet<(String, String)> = exposition
+        .series("db_client_operation_duration_seconds_count")
+        .map(|s| {
+            (
+                s.label("db_operation_name").unwrap_or_default().to_owned(),
+                s.label("db_collection_name").unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        series.len() <= MAX_NAMED_OPERATIONS + 1,
+        "{} series",
+        series.len()
+    );
+    // The first pairs keep their names; the long one and those beyond the bound are `OTHER`.
+    assert!(series.contains(&("op_0".to_owned(), "table_0".to_owned())));
+    assert!(!series.iter().any(|(op, _)| op == long || op == "op_999"));
+    let other = [
+        ("db_system_name", "sqlite"),
+        ("db_operation_name", OPERATION_OTHER),
+        ("error_type", ""),
+    ];
+    assert_eq!(
+        exposition.value_matching("db_client_operation_duration_seconds_count", &other),
+        Some((1000 - MAX_NAMED_OPERATIONS + 1) as f64),
+        "{text}"
+    );
+}

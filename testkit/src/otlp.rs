@@ -23,7 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_rustls::server::TlsStream;
 
-use crate::tls::accept_tls;
+use crate::tls::{ServerTls, accept_tls};
 
 /// One span as the collector received it, with its resource and scope.
 #[derive(Clone, Debug)]
@@ -223,7 +223,32 @@ impl OtlpCollector {
     /// # Panics
     /// When no local port can be bound, or the certificate or key is not usable.
     pub async fn start_grpc_tls(cert_pem: &[u8], key_pem: &[u8]) -> Self {
-        let (collector, connections) = Self::bind_tls(cert_pem, key_pem, b"h2").await;
+        Self::grpc_over_tls(ServerTls {
+            cert_pem,
+            key_pem,
+            client_ca_pem: None,
+        })
+        .await
+    }
+
+    /// Starts the gRPC collector of [`start_grpc_tls`](Self::start_grpc_tls) requiring a
+    /// client certificate (mutual TLS) that chains to the CA certificates of `client_ca_pem`
+    /// (PEM), such as [`TestCa::ca_pem`](crate::TestCa::ca_pem); a handshake without one is
+    /// refused and counted in [`rejected_handshakes`](Self::rejected_handshakes).
+    ///
+    /// # Panics
+    /// When no local port can be bound, or a certificate or key is not usable.
+    pub async fn start_grpc_mtls(cert_pem: &[u8], key_pem: &[u8], client_ca_pem: &[u8]) -> Self {
+        Self::grpc_over_tls(ServerTls {
+            cert_pem,
+            key_pem,
+            client_ca_pem: Some(client_ca_pem),
+        })
+        .await
+    }
+
+    async fn grpc_over_tls(tls: ServerTls<'_>) -> Self {
+        let (collector, connections) = Self::bind_tls(tls, b"h2").await;
         let incoming = futures_util::stream::unfold(connections, |mut connections| async move {
             let tls = connections.recv().await?;
             Some((Ok::<_, std::io::Error>(tls), connections))
@@ -272,7 +297,32 @@ impl OtlpCollector {
     /// # Panics
     /// When no local port can be bound, or the certificate or key is not usable.
     pub async fn start_http_tls(cert_pem: &[u8], key_pem: &[u8]) -> Self {
-        let (collector, mut connections) = Self::bind_tls(cert_pem, key_pem, b"http/1.1").await;
+        Self::http_over_tls(ServerTls {
+            cert_pem,
+            key_pem,
+            client_ca_pem: None,
+        })
+        .await
+    }
+
+    /// Starts the HTTP collector of [`start_http_tls`](Self::start_http_tls) requiring a
+    /// client certificate (mutual TLS) that chains to the CA certificates of `client_ca_pem`
+    /// (PEM), such as [`TestCa::ca_pem`](crate::TestCa::ca_pem); a handshake without one is
+    /// refused and counted in [`rejected_handshakes`](Self::rejected_handshakes).
+    ///
+    /// # Panics
+    /// When no local port can be bound, or a certificate or key is not usable.
+    pub async fn start_http_mtls(cert_pem: &[u8], key_pem: &[u8], client_ca_pem: &[u8]) -> Self {
+        Self::http_over_tls(ServerTls {
+            cert_pem,
+            key_pem,
+            client_ca_pem: Some(client_ca_pem),
+        })
+        .await
+    }
+
+    async fn http_over_tls(tls: ServerTls<'_>) -> Self {
+        let (collector, mut connections) = Self::bind_tls(tls, b"http/1.1").await;
         let app = http_app(&collector.store);
         tokio::spawn(async move {
             while let Some(tls) = connections.recv().await {
@@ -290,8 +340,7 @@ impl OtlpCollector {
     /// A TLS collector on a random local port, and its finished handshakes; the accept loop
     /// stops when the collector is dropped.
     async fn bind_tls(
-        cert_pem: &[u8],
-        key_pem: &[u8],
+        tls: ServerTls<'_>,
         alpn: &[u8],
     ) -> (Self, mpsc::Receiver<TlsStream<TcpStream>>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -300,8 +349,7 @@ impl OtlpCollector {
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let connections = accept_tls(
             listener,
-            cert_pem,
-            key_pem,
+            tls,
             alpn,
             Arc::clone(&store.rejected_handshakes),
             stop_rx,

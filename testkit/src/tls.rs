@@ -15,18 +15,20 @@ use tokio_rustls::server::TlsStream;
 
 use crate::external::{Skip, binary, require};
 
-/// A private certificate authority and a server certificate it signed for `127.0.0.1` and
-/// `localhost`, made with the `openssl` CLI in a temporary directory removed on drop.
+/// A private certificate authority, a server certificate it signed for `127.0.0.1` and
+/// `localhost`, and a client certificate it signed (for mutual TLS), made with the `openssl`
+/// CLI in a temporary directory removed on drop.
 ///
-/// Neither is in any root store, so a client trusts the server only when given
-/// [`ca_path`](Self::ca_path).
+/// None is in any root store, so a client trusts the server only when given
+/// [`ca_path`](Self::ca_path), and a collector started with this CA as its client CA accepts
+/// only clients presenting [`client_cert_path`](Self::client_cert_path).
 #[derive(Debug)]
 pub struct TestCa {
     dir: PathBuf,
 }
 
 impl TestCa {
-    /// Makes a new CA and server certificate (P-256 keys, valid for a day).
+    /// Makes a new CA, server and client certificate (P-256 keys, valid for a day).
     ///
     /// # Errors
     /// [`Skip`] when `openssl` is not installed.
@@ -61,6 +63,12 @@ impl TestCa {
              keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
         )
         .expect("write the extensions file");
+        std::fs::write(
+            path("client.ext"),
+            "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+             extendedKeyUsage=clientAuth\n",
+        )
+        .expect("write the extensions file");
         let run = |args: &[&str]| {
             let out = Command::new(&openssl)
                 .args(args)
@@ -81,36 +89,60 @@ impl TestCa {
             &["-addext", "keyUsage=critical,keyCertSign,cRLSign"],
         ]
         .concat());
-        run(&[
-            &["req"][..],
-            &ec,
-            &["-keyout", &path("server.key"), "-out", &path("server.csr")],
-            &["-subj", "/CN=localhost"],
-        ]
-        .concat());
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            &path("server.csr"),
-            "-CA",
-            &path("ca.pem"),
-            "-CAkey",
-            &path("ca.key"),
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            &path("server.ext"),
-            "-out",
-            &path("server.pem"),
-        ]);
+        for (name, subject) in [
+            ("server", "/CN=localhost"),
+            ("client", "/CN=obs test client"),
+        ] {
+            let file = |ext: &str| path(&format!("{name}.{ext}"));
+            run(&[
+                &["req"][..],
+                &ec,
+                &["-keyout", &file("key"), "-out", &file("csr")],
+                &["-subj", subject],
+            ]
+            .concat());
+            run(&[
+                "x509",
+                "-req",
+                "-in",
+                &file("csr"),
+                "-CA",
+                &path("ca.pem"),
+                "-CAkey",
+                &path("ca.key"),
+                "-CAcreateserial",
+                "-days",
+                "1",
+                "-extfile",
+                &file("ext"),
+                "-out",
+                &file("pem"),
+            ]);
+        }
         Ok(ca)
     }
 
     /// The CA certificate (PEM): what a client is told to trust.
     pub fn ca_path(&self) -> PathBuf {
         self.dir.join("ca.pem")
+    }
+
+    /// The CA certificate (PEM), for a collector that accepts only clients it signed.
+    ///
+    /// # Panics
+    /// When the file cannot be read.
+    pub fn ca_pem(&self) -> Vec<u8> {
+        read(&self.ca_path())
+    }
+
+    /// The client certificate (PEM), signed by the CA for client authentication.
+    pub fn client_cert_path(&self) -> PathBuf {
+        self.dir.join("client.pem")
+    }
+
+    /// The client certificate's private key (PEM, PKCS #8).
+    pub fn client_key_path(&self) -> PathBuf {
+        self.dir.join("client.key")
     }
 
     /// The server certificate (PEM), signed by the CA.
@@ -140,31 +172,59 @@ impl Drop for TestCa {
     }
 }
 
+/// The server side of a TLS collector: its certificate chain and key (PEM) and, for mutual
+/// TLS, the CA certificates (PEM) a client's certificate must chain to.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ServerTls<'a> {
+    pub(crate) cert_pem: &'a [u8],
+    pub(crate) key_pem: &'a [u8],
+    /// `None`: no client certificate is asked for.
+    pub(crate) client_ca_pem: Option<&'a [u8]>,
+}
+
 /// Accepts TLS connections on `listener` until `stop`, handing each finished handshake on;
-/// a handshake the client rejects (or that fails otherwise) is counted in `rejected`.
+/// a handshake the client rejects, one without an accepted client certificate when `tls`
+/// requires one, or one that fails otherwise, is counted in `rejected`.
 ///
 /// # Panics
-/// When the certificate or key is not valid PEM, or they do not match.
+/// When the certificate or key is not valid PEM, or they do not match, or the client CA holds
+/// no certificate.
 pub(crate) fn accept_tls(
     listener: TcpListener,
-    cert_pem: &[u8],
-    key_pem: &[u8],
+    tls: ServerTls<'_>,
     alpn: &[u8],
     rejected: Arc<AtomicUsize>,
     mut stop: oneshot::Receiver<()>,
 ) -> mpsc::Receiver<TlsStream<TcpStream>> {
-    let certs = CertificateDer::pem_slice_iter(cert_pem)
+    let certs = CertificateDer::pem_slice_iter(tls.cert_pem)
         .collect::<Result<Vec<_>, _>>()
         .expect("server certificate PEM");
-    let key = PrivateKeyDer::from_pem_slice(key_pem).expect("server key PEM");
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("TLS versions")
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .expect("server certificate and key");
+    let key = PrivateKeyDer::from_pem_slice(tls.key_pem).expect("server key PEM");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions");
+    let builder = match tls.client_ca_pem {
+        None => builder.with_no_client_auth(),
+        Some(ca_pem) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(ca_pem) {
+                roots
+                    .add(cert.expect("client CA PEM"))
+                    .expect("client CA certificate");
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .expect("client certificate verifier");
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder
+        .with_single_cert(certs, key)
+        .expect("server certificate and key");
     config.alpn_protocols = vec![alpn.to_vec()];
     let acceptor = TlsAcceptor::from(Arc::new(config));
     let (tx, rx) = mpsc::channel(16);

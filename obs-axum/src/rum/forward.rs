@@ -52,10 +52,7 @@ impl Forwarder {
     ) -> Result<Self, ForwardError> {
         // The collector the backend exports to may want its API key on browser spans too.
         let headers = obs_core::config::otlp_headers_from_env().map_err(ForwardError::Config)?;
-        let client = reqwest::Client::builder()
-            .timeout(EXPORT_TIMEOUT)
-            .build()
-            .map_err(|e| ForwardError::Client(e.to_string()))?;
+        let client = http_client()?;
         let exporter = Exporter {
             client,
             url: traces_url(endpoint),
@@ -131,6 +128,25 @@ impl Exporter {
             ),
         }
     }
+}
+
+/// The HTTP client posting to the collector, with the TLS files the backend's exports use: the
+/// CA certificates of `OTEL_EXPORTER_OTLP_(TRACES_)CERTIFICATE` besides the system's and the webpki roots, and
+/// the client certificate of `OTEL_EXPORTER_OTLP_(TRACES_)CLIENT_CERTIFICATE` and
+/// `..._CLIENT_KEY` for a collector that asks for one.
+fn http_client() -> Result<reqwest::Client, ForwardError> {
+    let tls = obs_core::config::otlp_tls_from_env().map_err(ForwardError::Config)?;
+    let client_error = |e: reqwest::Error| ForwardError::Client(e.to_string());
+    let mut client = reqwest::Client::builder().timeout(EXPORT_TIMEOUT);
+    if let Some(pem) = &tls.ca_certificates {
+        for cert in reqwest::Certificate::from_pem_bundle(pem).map_err(client_error)? {
+            client = client.add_root_certificate(cert);
+        }
+    }
+    if let Some(pem) = &tls.client_identity {
+        client = client.identity(reqwest::Identity::from_pem(pem).map_err(client_error)?);
+    }
+    client.build().map_err(client_error)
 }
 
 /// `<endpoint>/v1/traces`, unless the endpoint already names that path.

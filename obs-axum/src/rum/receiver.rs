@@ -298,8 +298,11 @@ impl RumReceiver {
     /// task (on the exporter runtime of the [`Telemetry`] given to [`RumReceiver::new`]); when
     /// it is full they are dropped and counted. The headers of
     /// `OTEL_EXPORTER_OTLP_TRACES_HEADERS` (else `OTEL_EXPORTER_OTLP_HEADERS`) go with every
-    /// post, as with the backend's own exports. Defaults to none: spans are counted and
-    /// dropped.
+    /// post, as with the backend's own exports; over `https://` the CA certificates of
+    /// `OTEL_EXPORTER_OTLP_(TRACES_)CERTIFICATE` are trusted besides the system's and the webpki roots, and the
+    /// client certificate of `OTEL_EXPORTER_OTLP_(TRACES_)CLIENT_CERTIFICATE` and
+    /// `..._CLIENT_KEY` is presented to a collector that asks for one (mutual TLS). Defaults
+    /// to none: spans are counted and dropped.
     pub fn otlp_forwarding(mut self, endpoint: impl Into<String>) -> Self {
         self.otlp_endpoint = Some(endpoint.into());
         self

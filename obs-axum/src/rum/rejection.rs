@@ -106,8 +106,9 @@ pub(crate) enum ForwardError {
     /// The HTTP client could not be built (TLS roots, for one).
     #[error("cannot build the OTLP HTTP client: {0}")]
     Client(String),
-    /// The OTLP headers in the environment are malformed.
-    #[error("cannot read the OTLP headers: {0}")]
+    /// The OTLP headers in the environment are malformed, or a TLS file it names cannot be
+    /// used.
+    #[error("cannot read the OTLP settings: {0}")]
     Config(#[source] obs_core::Error),
     /// The exporter runtime could not be started, or the telemetry is shut down.
     #[error("cannot start forwarding on the exporter runtime: {0}")]

@@ -139,3 +139,41 @@ pub fn check<S: Strategy>(
         panic!("{failure}");
     }
 }
+
+/// A Faro batch from the `todo-frontend` app holding one fetch span, whose span id is
+/// `n + 1` in hex, for the receiver to forward.
+pub fn browser_span_batch(n: usize) -> serde_json::Value {
+    serde_json::json!({
+        "meta": {"app": {"name": "todo-frontend"}, "page": {"url": "/"}},
+        "traces": {"resourceSpans": [{
+            "scopeSpans": [{
+                "scope": {"name": "@opentelemetry/instrumentation-fetch"},
+                "spans": [{
+                    "traceId": "4bf92f3577b34da6a3ce929d0e0e4736",
+                    "spanId": format!("{:016x}", n + 1),
+                    "name": "HTTP GET",
+                    "kind": 3
+                }]
+            }]
+        }]}
+    })
+}
+
+/// The RUM router of the `todo-frontend` app, forwarding browser spans to `endpoint`.
+#[cfg(feature = "rum")]
+pub fn forwarding_receiver(telemetry: &obs_core::Telemetry, endpoint: String) -> Router {
+    obs_axum::rum::RumReceiver::new(telemetry)
+        .app_names(["todo-frontend"])
+        .otlp_forwarding(endpoint)
+        .into_router()
+}
+
+/// Posts [`browser_span_batch`]`(n)` to the RUM receiver in `app`; asserts it is accepted.
+pub async fn post_span_batch(app: &Router, n: usize) {
+    let request = Request::post("/faro/collect")
+        .header("content-type", "application/json")
+        .body(Body::from(browser_span_batch(n).to_string()))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+}

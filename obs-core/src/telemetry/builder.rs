@@ -229,6 +229,38 @@ impl TelemetryBuilder {
         self
     }
 
+    /// Presents this client certificate, with its private key, to an `https://` collector that
+    /// asks for one (mutual TLS), on either transport. `cert` is a PEM file of the certificate
+    /// then any intermediates, `key` a PEM file of its unencrypted private key (PKCS #8,
+    /// PKCS #1 or SEC1). Defaults to `OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE`, then
+    /// `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`, with `OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY`,
+    /// then `OTEL_EXPORTER_OTLP_CLIENT_KEY`; without them, no client certificate. The files
+    /// are read when the telemetry is built: one that cannot be read, or holds no certificate
+    /// (no private key), a key that is not the certificate's, or only one of the two variables
+    /// set, is an [`Error::InvalidConfig`] naming the setting.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), obs_core::Error> {
+    /// let telemetry = obs_core::Telemetry::builder("checkout")
+    ///     .otlp_endpoint("https://collector.internal:4317")
+    ///     .otlp_ca_certificate("/etc/otel/ca.pem")
+    ///     .otlp_client_identity("/etc/otel/client.pem", "/etc/otel/client.key")
+    ///     .init()?;
+    /// # drop(telemetry);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// [`Error::InvalidConfig`]: crate::Error::InvalidConfig
+    pub fn otlp_client_identity(
+        mut self,
+        cert: impl Into<PathBuf>,
+        key: impl Into<PathBuf>,
+    ) -> Self {
+        self.overrides.otlp_client_identity = Some((cert.into(), key.into()));
+        self
+    }
+
     /// Where spans go: OTLP, the console, or nowhere. Defaults to `OTEL_TRACES_EXPORTER`, then
     /// OTLP (which exports only when an endpoint is set).
     pub fn traces_exporter(mut self, exporter: TracesExporter) -> Self {

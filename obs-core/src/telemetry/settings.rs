@@ -17,8 +17,8 @@ use super::{
 use crate::Error;
 use crate::build_info::BuildInfo;
 use crate::config::{
-    self, CaCertificates, EnvVars, LogFormat, OtlpCompression, OtlpProtocol, Propagator,
-    TraceSampler, TracesExporter,
+    self, CaCertificates, ClientIdentity, EnvVars, LogFormat, OtlpCompression, OtlpProtocol,
+    Propagator, TraceSampler, TracesExporter,
 };
 
 /// Spans sent in one export when `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` is unset.
@@ -26,6 +26,9 @@ const DEFAULT_EXPORT_BATCH_SIZE: usize = 512;
 /// Time between two exports when `OTEL_BSP_SCHEDULE_DELAY` is unset: shorter than the
 /// specification's 5 s, so traces show up while one still looks at the request.
 const DEFAULT_SCHEDULE_DELAY: Duration = Duration::from_millis(500);
+
+/// The builder method of the client certificate and key, named by their errors.
+const CLIENT_IDENTITY_SETTING: &str = "TelemetryBuilder::otlp_client_identity";
 
 /// What the [`TelemetryBuilder`](super::TelemetryBuilder) set of the settings an environment
 /// variable also sets; `None` (or empty) where the builder left it to the environment.
@@ -49,6 +52,8 @@ pub(super) struct Overrides {
     pub(super) otlp_compression: Option<OtlpCompression>,
     pub(super) otlp_headers: Vec<(String, String)>,
     pub(super) otlp_ca_certificate: Option<PathBuf>,
+    /// The client certificate and key files.
+    pub(super) otlp_client_identity: Option<(PathBuf, PathBuf)>,
     pub(super) traces_exporter: Option<TracesExporter>,
     pub(super) propagators: Option<Vec<Propagator>>,
 }
@@ -242,6 +247,13 @@ impl Overrides {
                 )?),
                 None => env.ca_certificates()?,
             },
+            client_identity: match &self.otlp_client_identity {
+                Some((cert, key)) => Some(ClientIdentity::load(
+                    (CLIENT_IDENTITY_SETTING, cert),
+                    (CLIENT_IDENTITY_SETTING, key),
+                )?),
+                None => env.client_identity()?,
+            },
             queue_size,
             batch_size: bsp
                 .max_export_batch_size
@@ -345,6 +357,8 @@ pub(crate) struct ExportSettings {
     pub(crate) headers: Vec<(String, String)>,
     /// Trusted for an `https://` collector besides the system's and the webpki roots.
     pub(crate) ca_certificates: Option<CaCertificates>,
+    /// Presented to an `https://` collector that asks for a client certificate.
+    pub(crate) client_identity: Option<ClientIdentity>,
     pub(crate) queue_size: usize,
     pub(crate) batch_size: usize,
     pub(crate) schedule_delay: Duration,
@@ -518,6 +532,7 @@ mod tests {
                 compression: OtlpCompression::None,
                 headers: Vec::new(),
                 ca_certificates: None,
+                client_identity: None,
                 queue_size: DEFAULT_SPAN_QUEUE_SIZE,
                 batch_size: 512,
                 schedule_delay: Duration::from_millis(500),
@@ -655,6 +670,163 @@ mod tests {
         );
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    #[test]
+    fn the_client_identity_comes_from_the_signal_variables_first_and_the_builder_wins() {
+        // Two real pairs: with an OTLP transport compiled in, a key must match its certificate.
+        let Ok(a) = obs_testkit::TestCa::generate() else {
+            return;
+        };
+        let Ok(b) = obs_testkit::TestCa::generate() else {
+            return;
+        };
+        let path = |p: std::path::PathBuf| p.to_str().unwrap().to_owned();
+        let (cert_a, key_a) = (path(a.client_cert_path()), path(a.client_key_path()));
+        let (cert_b, key_b) = (path(b.client_cert_path()), path(b.client_key_path()));
+        let missing = path(a.ca_path().with_file_name("missing.pem"));
+        let (cert_a, cert_b, key_a, key_b, missing) = (
+            cert_a.as_str(),
+            cert_b.as_str(),
+            key_a.as_str(),
+            key_b.as_str(),
+            missing.as_str(),
+        );
+        let identity = |b: TelemetryBuilder| {
+            let id = b.resolve().unwrap().export.client_identity?;
+            Some(String::from_utf8(id.combined_pem()).unwrap())
+        };
+        let both = |cert: &str, key: &str| {
+            Some(format!(
+                "{}{}",
+                std::fs::read_to_string(key).unwrap(),
+                std::fs::read_to_string(cert).unwrap()
+            ))
+        };
+
+        assert_eq!(identity(builder(&[])), None);
+        assert_eq!(
+            identity(builder(&[
+                (OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE, cert_a),
+                (OTEL_EXPORTER_OTLP_CLIENT_KEY, key_a),
+            ])),
+            both(cert_a, key_a)
+        );
+        // Each signal variable wins over its general one; the general ones are not read.
+        assert_eq!(
+            identity(builder(&[
+                (OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE, missing),
+                (OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE, cert_b),
+                (OTEL_EXPORTER_OTLP_CLIENT_KEY, missing),
+                (OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY, key_b),
+            ])),
+            both(cert_b, key_b)
+        );
+        assert_eq!(
+            identity(builder(&[
+                (OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE, cert_b),
+                (OTEL_EXPORTER_OTLP_CLIENT_KEY, key_b),
+            ])),
+            both(cert_b, key_b)
+        );
+        // The builder wins, also over a half-set pair.
+        assert_eq!(
+            identity(
+                builder(&[(OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE, missing)])
+                    .otlp_client_identity(cert_a, key_a)
+            ),
+            both(cert_a, key_a)
+        );
+
+        // Each error names the setting that holds the bad value.
+        let refused = |b: TelemetryBuilder| match b.resolve() {
+            Ok(_) => panic!("a bad client identity was accepted"),
+            Err(e) => e.to_string(),
+        };
+        // The variables, the one the error names, and why.
+        type Case<'a> = (&'a [(&'static str, &'a str)], &'static str, &'static str);
+        let cases: &[Case<'_>] = &[
+            (
+                &[(OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE, cert_a)],
+                OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE,
+                "needs its private key",
+            ),
+            (
+                &[(OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY, key_a)],
+                OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY,
+                "needs its certificate",
+            ),
+            (
+                &[
+                    (OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE, missing),
+                    (OTEL_EXPORTER_OTLP_CLIENT_KEY, key_a),
+                ],
+                OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE,
+                "cannot read the file",
+            ),
+            (
+                &[
+                    (OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE, cert_a),
+                    (OTEL_EXPORTER_OTLP_CLIENT_KEY, missing),
+                ],
+                OTEL_EXPORTER_OTLP_CLIENT_KEY,
+                "cannot read the file",
+            ),
+            (
+                &[
+                    (OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE, key_a),
+                    (OTEL_EXPORTER_OTLP_CLIENT_KEY, key_a),
+                ],
+                OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE,
+                "no PEM certificate",
+            ),
+            (
+                &[
+                    (OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE, cert_a),
+                    (OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY, cert_b),
+                ],
+                OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY,
+                "no unencrypted PEM private key",
+            ),
+        ];
+        for (vars, name, reason) in cases {
+            let err = refused(builder(vars));
+            assert!(
+                err.contains(name) && err.contains(reason),
+                "{vars:?}: {err}"
+            );
+        }
+        for (cert, key, reason) in [
+            (missing, key_a, "cannot read the file"),
+            (cert_a, missing, "cannot read the file"),
+            (key_a, key_a, "no PEM certificate"),
+            (cert_a, cert_a, "no unencrypted PEM private key"),
+        ] {
+            let err = refused(builder(&[]).otlp_client_identity(cert, key));
+            assert!(
+                err.contains("TelemetryBuilder::otlp_client_identity") && err.contains(reason),
+                "{err}"
+            );
+        }
+        // Another certificate's key, refused at startup rather than by the first export.
+        if cfg!(any(feature = "otlp-grpc", feature = "otlp-http")) {
+            let err = refused(builder(&[
+                (OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE, cert_a),
+                (OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY, key_b),
+            ]));
+            assert!(
+                err.contains(OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY)
+                    && err.contains("not the private key of the certificate"),
+                "{err}"
+            );
+            let err = refused(builder(&[]).otlp_client_identity(cert_b, key_a));
+            assert!(
+                err.contains("TelemetryBuilder::otlp_client_identity")
+                    && err.contains("not the private key of the certificate"),
+                "{err}"
+            );
+        }
+    }
+
     /// The message of the error `vars` (and the builder changes of `edit`) resolve to.
     #[cfg(not(all(feature = "otlp-grpc", feature = "otlp-http", feature = "loki")))]
     fn refusal(

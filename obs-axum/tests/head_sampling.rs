@@ -200,3 +200,40 @@ async fn a_sampled_root_keeps_the_trace_id_it_was_decided_on() {
     }
     assert!((120..300).contains(&sampled), "{sampled} of 2000 sampled");
 }
+
+/// The RUM receiver decodes a batch on the blocking pool: the log lines of a batch posted in a
+/// dropped request still carry that request's trace id, as they would inside its span.
+#[cfg(feature = "rum")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rum_lines_of_a_dropped_request_keep_its_trace_id() {
+    use obs_axum::rum::RumReceiver;
+
+    let logs = LogCapture::default();
+    let telemetry = telemetry(&logs, 0.0);
+    let app: Router = RumReceiver::new(&telemetry)
+        .app_names(["todo-frontend"])
+        .into_router()
+        .layer(ObsLayer::new(&telemetry));
+    let payload = serde_json::json!({
+        "meta": {
+            "app": {"name": "todo-frontend", "version": "1.0.0"},
+            "page": {"url": "https://todo.example/"},
+            "session": {"id": "sess-1"}
+        },
+        "exceptions": [{"type": "TypeError", "value": "boom"}]
+    });
+    let request = Request::post("/faro/collect")
+        .header("content-type", "application/json")
+        .body(Body::from(payload.to_string()))
+        .unwrap();
+    let response = common::send_traced(&app, telemetry.dispatch(), request).await;
+    let trace_response = response["traceresponse"].to_str().unwrap().to_owned();
+    assert!(trace_response.ends_with("-00"), "{trace_response}");
+    let trace_id = trace_response.split('-').nth(1).unwrap().to_owned();
+    let line = logs
+        .json_lines()
+        .into_iter()
+        .find(|l| l["fields"]["exception_type"] == "TypeError")
+        .unwrap_or_else(|| panic!("no exception line in {:?}", logs.lines()));
+    assert_eq!(line["trace_id"], trace_id.as_str(), "{line}");
+}

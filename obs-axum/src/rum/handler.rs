@@ -127,9 +127,13 @@ async fn accept(
     // The events of the batch belong to this request: same subscriber, same span.
     let shared = Arc::clone(shared);
     let span = Span::current();
+    // A request the sampler dropped has no span, only an unsampled OpenTelemetry context:
+    // it goes along too, so the batch's log lines keep the request's trace id.
+    let context = opentelemetry::Context::current();
     let dispatch = tracing::dispatcher::get_default(Dispatch::clone);
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
+        let _context = context.attach();
         tracing::dispatcher::with_default(&dispatch, || {
             span.in_scope(|| process(&shared, &headers, bytes))
         })

@@ -83,8 +83,10 @@ where
         match result {
             Ok(mut response) => {
                 let status = response.status();
+                // Looked up once for the status, `traceresponse` and the exemplar.
+                let otel = start.server.as_deref().and_then(span::otel_context);
                 if let Some(server) = &start.server {
-                    span::record_status(&server.span, status.as_u16());
+                    span::record_status_on(&server.span, otel.as_deref(), status.as_u16());
                 }
                 let custom = &start.instruments.custom;
                 if !custom.is_empty() {
@@ -104,6 +106,7 @@ where
                 }
                 let (trace_response, sampled) = span::response_trace(
                     start.server.as_deref(),
+                    otel.as_deref(),
                     *this.trace_response,
                     start.record_metrics,
                 );

@@ -9,6 +9,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Request, Uri};
 use obs_core::head_sampling::{LogFieldWriter, LogSpanFields};
 use obs_core::names::{CUT_MARKER, MAX_URL_PATH_LEN, MAX_USER_AGENT_LEN};
 use obs_core::{HeadDecision, LogSpan, SampledSpan};
+use opentelemetry::KeyValue;
 use opentelemetry::propagation::Extractor;
 use opentelemetry::trace::{SpanContext, SpanKind, TraceContextExt};
 use tracing::Span;
@@ -303,17 +304,30 @@ pub(crate) fn cut(value: &str, max: usize) -> Cow<'_, str> {
 /// response head (while the body streams) would show it in their `span` object. A server
 /// error is recorded as fields, so those lines do show it and `error.type`.
 pub(crate) fn record_status(span: &Span, status: u16) {
+    record_status_on(span, None, status);
+}
+
+/// [`record_status`], with the span's OpenTelemetry context when the caller already looked it
+/// up (see [`otel_context`]): each lookup goes through the subscriber's registry and the span's
+/// lock, so the status and `traceresponse` share one.
+pub(crate) fn record_status_on(span: &Span, otel: Option<&opentelemetry::Context>, status: u16) {
     if span.is_disabled() {
         return;
     }
     if status < 500 {
-        span.set_attribute("http.response.status_code", i64::from(status));
+        let code = i64::from(status);
+        match otel {
+            Some(cx) => cx.span().set_attribute(KeyValue::new(STATUS_CODE, code)),
+            None => span.set_attribute(STATUS_CODE, code),
+        }
         return;
     }
-    span.record("http.response.status_code", i64::from(status));
+    span.record(STATUS_CODE, i64::from(status));
     span.record("otel.status_code", "ERROR");
     span.record("error.type", tracing::field::display(status));
 }
+
+const STATUS_CODE: &str = "http.response.status_code";
 
 /// Marks the span as failed with a bounded error name.
 pub(crate) fn record_failure(span: &Span, error_type: &str) {
@@ -324,31 +338,32 @@ pub(crate) fn record_failure(span: &Span, error_type: &str) {
     span.record("error.type", error_type);
 }
 
-/// The server span's trace, looked up once per response: the W3C `traceresponse` value (when
-/// `header`) and, when the span is sampled, the ids an exemplar links to (when `exemplar`).
+/// The OpenTelemetry context of the server span, looked up once per response: the context
+/// of its `tracing` span (empty without an OpenTelemetry layer), or the unsampled context of
+/// a request the head sampler dropped. `None` when the span is disabled.
+pub(crate) fn otel_context(server: &ServerSpan) -> Option<Cow<'_, opentelemetry::Context>> {
+    if let Some(cx) = &server.unsampled {
+        return Some(Cow::Borrowed(cx));
+    }
+    (!server.span.is_disabled()).then(|| Cow::Owned(server.span.context()))
+}
+
+/// The W3C `traceresponse` value (when `header`) and, when the span is sampled, the ids an
+/// exemplar links to (when `exemplar`), from the server span's context (see [`otel_context`]).
 pub(crate) fn response_trace(
     server: Option<&ServerSpan>,
+    otel: Option<&opentelemetry::Context>,
     header: bool,
     exemplar: bool,
 ) -> (Option<HeaderValue>, Option<SampledSpan>) {
-    let Some(server) = server.filter(|_| header || exemplar) else {
+    let (Some(server), Some(cx)) = (server, otel) else {
         return (None, None);
     };
-    if let Some(cx) = &server.unsampled {
-        // Never sampled: no exemplar.
-        let value = header
-            .then(|| trace_response(cx.span().span_context()))
-            .flatten();
-        return (value, None);
-    }
-    if server.span.is_disabled() {
-        return (None, None);
-    }
-    let cx = server.span.context();
     let otel_span = cx.span();
     let sc = otel_span.span_context();
     let value = header.then(|| trace_response(sc)).flatten();
-    let sampled = exemplar
+    // A request the head sampler dropped is never sampled: no exemplar.
+    let sampled = (exemplar && server.unsampled.is_none())
         .then(|| SampledSpan::from_span_context(sc))
         .flatten();
     (value, sampled)

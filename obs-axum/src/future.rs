@@ -84,10 +84,13 @@ where
             Ok(mut response) => {
                 let status = response.status();
                 // Looked up once for the status, `traceresponse` and the exemplar.
-                let otel = start.server.as_deref().and_then(span::otel_context);
-                if let Some(server) = &start.server {
-                    span::record_status_on(&server.span, otel.as_deref(), status.as_u16());
-                }
+                let otel = start.server.as_deref().and_then(|server| {
+                    span::record_status_and_look_up(
+                        server,
+                        status.as_u16(),
+                        *this.trace_response || start.record_metrics,
+                    )
+                });
                 let custom = &start.instruments.custom;
                 if !custom.is_empty() {
                     let head = ResponseHead {
@@ -105,7 +108,6 @@ where
                     headers.insert(X_REQUEST_ID, id);
                 }
                 let (trace_response, sampled) = span::response_trace(
-                    start.server.as_deref(),
                     otel.as_deref(),
                     *this.trace_response,
                     start.record_metrics,

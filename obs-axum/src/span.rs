@@ -304,27 +304,40 @@ pub(crate) fn cut(value: &str, max: usize) -> Cow<'_, str> {
 /// response head (while the body streams) would show it in their `span` object. A server
 /// error is recorded as fields, so those lines do show it and `error.type`.
 pub(crate) fn record_status(span: &Span, status: u16) {
-    record_status_on(span, None, status);
-}
-
-/// [`record_status`], with the span's OpenTelemetry context when the caller already looked it
-/// up (see [`otel_context`]): each lookup goes through the subscriber's registry and the span's
-/// lock, so the status and `traceresponse` share one.
-pub(crate) fn record_status_on(span: &Span, otel: Option<&opentelemetry::Context>, status: u16) {
     if span.is_disabled() {
         return;
     }
     if status < 500 {
-        let code = i64::from(status);
-        match otel {
-            Some(cx) => cx.span().set_attribute(KeyValue::new(STATUS_CODE, code)),
-            None => span.set_attribute(STATUS_CODE, code),
-        }
+        span.set_attribute(STATUS_CODE, i64::from(status));
         return;
     }
     span.record(STATUS_CODE, i64::from(status));
     span.record("otel.status_code", "ERROR");
     span.record("error.type", tracing::field::display(status));
+}
+
+/// [`record_status`] for the server span, returning its OpenTelemetry context (see
+/// [`otel_context`]) when `needed` (for `traceresponse` or an exemplar). Each lookup goes
+/// through the subscriber's `downcast_raw` chain, the registry and the span's lock, so below
+/// 500 the status attribute and `traceresponse` share one. A server error's fields are
+/// recorded before the lookup, as they were before the lookups were shared.
+pub(crate) fn record_status_and_look_up(
+    server: &ServerSpan,
+    status: u16,
+    needed: bool,
+) -> Option<Cow<'_, opentelemetry::Context>> {
+    if !needed || status >= 500 {
+        record_status(&server.span, status);
+        return needed.then(|| otel_context(server)).flatten();
+    }
+    let otel = otel_context(server);
+    if server.unsampled.is_none()
+        && let Some(cx) = &otel
+    {
+        cx.span()
+            .set_attribute(KeyValue::new(STATUS_CODE, i64::from(status)));
+    }
+    otel
 }
 
 const STATUS_CODE: &str = "http.response.status_code";
@@ -350,20 +363,19 @@ pub(crate) fn otel_context(server: &ServerSpan) -> Option<Cow<'_, opentelemetry:
 
 /// The W3C `traceresponse` value (when `header`) and, when the span is sampled, the ids an
 /// exemplar links to (when `exemplar`), from the server span's context (see [`otel_context`]).
+/// The context of a request the head sampler dropped is unsampled: no exemplar.
 pub(crate) fn response_trace(
-    server: Option<&ServerSpan>,
     otel: Option<&opentelemetry::Context>,
     header: bool,
     exemplar: bool,
 ) -> (Option<HeaderValue>, Option<SampledSpan>) {
-    let (Some(server), Some(cx)) = (server, otel) else {
+    let Some(cx) = otel else {
         return (None, None);
     };
     let otel_span = cx.span();
     let sc = otel_span.span_context();
     let value = header.then(|| trace_response(sc)).flatten();
-    // A request the head sampler dropped is never sampled: no exemplar.
-    let sampled = (exemplar && server.unsampled.is_none())
+    let sampled = exemplar
         .then(|| SampledSpan::from_span_context(sc))
         .flatten();
     (value, sampled)

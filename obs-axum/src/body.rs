@@ -1,6 +1,8 @@
-//! Body wrappers: count bytes as they stream, and finish the request's record when the response
-//! body ends or is dropped.
+//! Body sizes and the response body wrapper: a request body's size known up front or counted as
+//! it streams, and the response's counted, finishing the request's record when it ends or is
+//! dropped.
 
+use std::any::Any;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,24 +15,65 @@ use pin_project_lite::pin_project;
 use crate::in_flight::Completion;
 use obs_core::names::{ERROR_TYPE_BODY_ERROR, GRPC_STATUS_NAMES};
 
+/// The size of a request's body, as the layer learns it.
+#[derive(Debug)]
+pub(crate) enum RequestSize {
+    /// Known before the body is read: empty, or an exact size hint (what `Content-Length`
+    /// gives a body received by hyper).
+    Known(u64),
+    /// A body of unknown length (chunked) in an axum `Body`: counted as the handler reads it.
+    Counted(Arc<AtomicU64>),
+    /// Neither: a body of unknown length in another body type, or sizes not recorded.
+    Unknown,
+}
+
+impl RequestSize {
+    /// The size of `req`'s body. The request reaches the inner service as it came: only an
+    /// axum `Body` of unknown length is replaced, by one that counts the bytes read from it.
+    pub(crate) fn of<B: Body + 'static>(req: &mut http::Request<B>) -> Self {
+        let body = req.body();
+        if body.is_end_stream() {
+            return RequestSize::Known(0);
+        }
+        if let Some(exact) = body.size_hint().exact() {
+            return RequestSize::Known(exact);
+        }
+        let body: &mut dyn Any = req.body_mut();
+        match body.downcast_mut::<axum::body::Body>() {
+            Some(body) => {
+                let counter = Arc::new(AtomicU64::new(0));
+                let inner = std::mem::take(body);
+                *body = axum::body::Body::new(CountedBody {
+                    inner,
+                    counter: Arc::clone(&counter),
+                });
+                RequestSize::Counted(counter)
+            }
+            None => RequestSize::Unknown,
+        }
+    }
+
+    /// The size to record, if there is one.
+    pub(crate) fn bytes(&self) -> Option<u64> {
+        match self {
+            RequestSize::Known(n) => Some(*n),
+            RequestSize::Counted(counter) => Some(counter.load(Ordering::Relaxed)),
+            RequestSize::Unknown => None,
+        }
+    }
+}
+
 pin_project! {
-    /// The request body handed to the inner service: the original body, counting the bytes
-    /// read from it.
+    /// A request body of unknown length, counting the bytes read from it.
     #[derive(Debug)]
-    pub struct RequestBody<B> {
+    struct CountedBody<B> {
         #[pin]
         inner: B,
-        counter: Option<Arc<AtomicU64>>,
+        counter: Arc<AtomicU64>,
     }
 }
 
-impl<B> RequestBody<B> {
-    pub(crate) fn new(inner: B, counter: Option<Arc<AtomicU64>>) -> Self {
-        RequestBody { inner, counter }
-    }
-}
-
-impl<B: Body> Body for RequestBody<B> {
+impl<B: Body> Body for CountedBody<B> {
     type Data = B::Data;
     type Error = B::Error;
 
@@ -40,10 +83,11 @@ impl<B: Body> Body for RequestBody<B> {
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
         let frame = this.inner.poll_frame(cx);
-        if let (Poll::Ready(Some(Ok(frame))), Some(counter)) = (&frame, this.counter.as_ref())
+        if let Poll::Ready(Some(Ok(frame))) = &frame
             && let Some(data) = frame.data_ref()
         {
-            counter.fetch_add(data.remaining() as u64, Ordering::Relaxed);
+            this.counter
+                .fetch_add(data.remaining() as u64, Ordering::Relaxed);
         }
         frame
     }

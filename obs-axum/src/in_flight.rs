@@ -2,11 +2,11 @@
 //! done, holding `http_server_active_requests` up meanwhile.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use obs_core::{HttpServerSeries, SampledSpan};
 
+use crate::body::RequestSize;
 use crate::custom_label::CustomKey;
 use crate::instruments::{Instruments, RouteEntry};
 use crate::span::ServerSpan;
@@ -20,7 +20,7 @@ pub(crate) struct Start {
     /// The custom label values read so far: from the request, then from the response.
     pub(crate) custom: CustomKey,
     pub(crate) started: Instant,
-    pub(crate) request_bytes: Option<Arc<AtomicU64>>,
+    pub(crate) request_size: RequestSize,
     /// `false` for paths left out of the metrics: only the span is kept.
     pub(crate) record_metrics: bool,
     pub(crate) record_sizes: bool,
@@ -138,12 +138,10 @@ impl Completion {
         if !self.start.record_sizes {
             return;
         }
-        let request_bytes = self
-            .start
-            .request_bytes
-            .as_ref()
-            .map_or(0, |c| c.load(Ordering::Relaxed));
-        handles.request_body_size.observe(request_bytes as f64);
+        // A body of unknown length that was not counted (see `RequestSize`) has no size.
+        if let Some(request_bytes) = self.start.request_size.bytes() {
+            handles.request_body_size.observe(request_bytes as f64);
+        }
         handles
             .response_body_size
             .observe(self.response_bytes as f64);

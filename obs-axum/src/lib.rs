@@ -45,8 +45,14 @@
 //! | `http_server_response_body_size_bytes` | histogram | bytes | `http_request_method`, `http_route`, `http_response_status_code`, [custom labels](#custom-labels) |
 //!
 //! The duration runs until the response body has been sent or dropped; for protocol upgrades
-//! (`101`, websockets) it ends with the response. Body sizes are counted from the bytes that
-//! really stream through. `error_type` is empty on success, the status code for 5xx, and
+//! (`101`, websockets) it ends with the response. The response body size is counted from the
+//! bytes that really stream through. The request body size is known before the handler runs
+//! for most requests: `0` for an empty body, the exact length a body received by hyper takes
+//! from `Content-Length`; the request then reaches the inner service untouched. Only a body of
+//! unknown length (chunked) is counted as the handler reads it, by replacing an axum `Body`
+//! with one that counts; in a service whose body type is not axum's, such a request records
+//! no request body size (OpenTelemetry's semantic conventions take the size from
+//! `Content-Length` too). `error_type` is empty on success, the status code for 5xx, and
 //! `cancelled`, `panic`, `body_error` or the inner service's error type name when no
 //! complete response was sent. For gRPC (tonic, or any service answering with a
 //! `grpc-status`), a status other than `0` in the trailers, or in the headers of a
@@ -282,7 +288,7 @@ pub mod rum;
 mod service;
 mod span;
 
-pub use body::{RequestBody, ResponseBody};
+pub use body::ResponseBody;
 pub use client::ClientLayer;
 pub use client_addr::{TrustedProxies, TrustedProxiesError};
 pub use custom_label::{CustomLabel, CustomLabelError, ResponseHead};

@@ -1,7 +1,6 @@
 //! [`ObsService`]: the middleware itself.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -10,7 +9,7 @@ use http_body::Body;
 use obs_core::names::ROUTE_UNMATCHED;
 use tower_service::Service;
 
-use crate::body::{RequestBody, ResponseBody};
+use crate::body::{RequestSize, ResponseBody};
 use crate::custom_label::CustomKey;
 use crate::future::ResponseFuture;
 use crate::in_flight::Start;
@@ -47,10 +46,12 @@ impl<S> ObsService<S> {
     }
 }
 
+/// The inner service gets the request as it came, but for an axum `Body` of unknown length
+/// (chunked), which is replaced by one that counts the bytes read from it.
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ObsService<S>
 where
-    S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>>,
-    ReqBody: Body,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ReqBody: Body + 'static,
     ResBody: Body,
 {
     type Response = Response<ResponseBody<ResBody>>;
@@ -71,10 +72,7 @@ where
         let pass = (observed && config.only_unobserved) || (no_metrics && no_span);
         let instruments = match &shared.instruments {
             Some(instruments) if !pass => instruments,
-            _ => {
-                let req = req.map(|body| RequestBody::new(body, None));
-                return ResponseFuture::new(self.inner.call(req), None, None, false);
-            }
+            _ => return ResponseFuture::new(self.inner.call(req), None, None, false),
         };
 
         let started = Instant::now();
@@ -118,10 +116,11 @@ where
         {
             instruments.custom.record(&server.span, custom, false);
         }
-        // A body that is already over (GET, HEAD, empty POST) has nothing to count.
-        let request_bytes = (config.body_sizes && !no_metrics && !req.body().is_end_stream())
-            .then(|| Arc::new(AtomicU64::new(0)));
-        let req = req.map(|body| RequestBody::new(body, request_bytes.clone()));
+        let request_size = if config.body_sizes && !no_metrics {
+            RequestSize::of(&mut req)
+        } else {
+            RequestSize::Unknown
+        };
         let future = {
             let _entered = server.as_ref().map(|s| s.span.enter());
             let _attached = server
@@ -140,7 +139,7 @@ where
             method,
             custom,
             started,
-            request_bytes,
+            request_size,
             record_metrics: !no_metrics,
             record_sizes: config.body_sizes,
             server,

@@ -107,11 +107,12 @@ async fn custom_route_extractor_for_non_axum_stacks() {
         },
     );
     // A plain tower service, no axum router: the layer only needs http types.
-    let svc = tower::ServiceBuilder::new().layer(layer).service_fn(
-        |_req: http::Request<obs_axum::RequestBody<Body>>| async {
-            Ok::<_, std::convert::Infallible>(http::Response::new(Body::from("hi")))
-        },
-    );
+    let svc =
+        tower::ServiceBuilder::new()
+            .layer(layer)
+            .service_fn(|_req: http::Request<Body>| async {
+                Ok::<_, std::convert::Infallible>(http::Response::new(Body::from("hi")))
+            });
     use tower::ServiceExt;
     for path in ["/users/1", "/users/2", "/other"] {
         let req = http::Request::get(path).body(Body::empty()).unwrap();

@@ -1,4 +1,6 @@
-//! Body sizes match the bytes really sent, for fixed, chunked and empty bodies.
+//! Body sizes match the bytes really sent, for fixed, chunked and empty bodies. A request body
+//! of known length is recorded with that length and reaches the handler untouched; one of
+//! unknown length is counted as the handler reads it.
 
 #![allow(clippy::unwrap_used)]
 
@@ -42,6 +44,7 @@ fn app(metrics: &Metrics) -> Router {
         )
         .route("/empty", get(|| async {}))
         .route("/echo", post(|body: Bytes| async move { body }))
+        .route("/ignore", post(|| async { "not read" }))
         .layer(ObsLayer::from_metrics(metrics).unwrap())
 }
 
@@ -118,4 +121,75 @@ async fn sizes_over_a_real_connection() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     assert_eq!(sums(&metrics, "POST", "/echo"), (1, 777.0, 777.0));
+}
+
+#[tokio::test]
+async fn a_request_body_of_known_length_is_recorded_unread() {
+    let metrics = Metrics::new();
+    // `Body::from(Vec)` knows its length, as a body hyper received with `Content-Length` does.
+    let (_, _, body) = common::send(
+        &app(&metrics),
+        "POST",
+        "/ignore",
+        Body::from(vec![b'k'; 300]),
+    )
+    .await;
+    assert_eq!(&body[..], b"not read");
+    assert_eq!(sums(&metrics, "POST", "/ignore"), (1, 300.0, 8.0));
+}
+
+#[tokio::test]
+async fn a_streamed_request_body_is_counted_as_far_as_it_is_read() {
+    let metrics = Metrics::new();
+    let chunks = (0..3).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![b'z'; 100])));
+    common::send(
+        &app(&metrics),
+        "POST",
+        "/ignore",
+        Body::from_stream(stream::iter(chunks)),
+    )
+    .await;
+    // Unknown length, never read by the handler: nothing went through.
+    assert_eq!(sums(&metrics, "POST", "/ignore"), (1, 0.0, 8.0));
+}
+
+/// A plain tower service whose body type is not axum's: a request body of unknown length
+/// reaches it as it came (its own type, unread) and records no request body size; the rest of
+/// the record is there.
+#[tokio::test]
+async fn an_unknown_length_in_a_foreign_body_type_records_no_request_size() {
+    use http_body_util::{BodyExt, StreamBody};
+    use tower::{Layer, ServiceExt};
+    type Streamed = StreamBody<
+        futures_util::stream::Iter<
+            std::vec::IntoIter<Result<http_body::Frame<Bytes>, std::convert::Infallible>>,
+        >,
+    >;
+    let metrics = Metrics::new();
+    let service = ObsLayer::from_metrics(&metrics)
+        .unwrap()
+        .route_extractor(|_: &obs_axum::RouteRequest<'_>| Some("/upload".into()))
+        .layer(tower::service_fn(
+            |req: http::Request<Streamed>| async move {
+                let read = req.into_body().collect().await.unwrap().to_bytes().len();
+                Ok::<_, std::convert::Infallible>(http::Response::new(Body::from(read.to_string())))
+            },
+        ));
+    let frames = vec![Ok(http_body::Frame::data(Bytes::from_static(b"12345")))];
+    let request = http::Request::post("/upload")
+        .body(StreamBody::new(futures_util::stream::iter(frames)))
+        .unwrap();
+    let response = service.oneshot(request).await.unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"5");
+    let http = metrics.http_server().unwrap();
+    let labels = HttpServerLabels {
+        method: "POST",
+        route: "/upload",
+        status: "200",
+        error_type: "",
+    };
+    assert_eq!(http.request_duration(labels).get_sample_count(), 1);
+    assert_eq!(http.response_body_size(labels).get_sample_count(), 1);
+    assert_eq!(http.request_body_size(labels).get_sample_count(), 0);
 }

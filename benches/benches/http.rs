@@ -66,12 +66,17 @@ fn trace_layer()
 
 /// The full layer under [`sampled_telemetry`]; its requests run under that dispatch.
 const SAMPLED_10: &str = "obs_full_sampler_10pct";
+/// The full layer as `ObsLayer::new(&telemetry)` builds it over the global telemetry: the
+/// telemetry's head sampler decides before the span opens, and its propagators, which the
+/// layer then knows, are not asked about a request without their headers.
+/// `obs_metrics_and_span` is `ObsLayer::from_metrics`: the global propagator, no head sampler.
+const FULL_FROM_TELEMETRY: &str = "obs_full_from_telemetry";
 /// Metrics only, with a header label and a response label.
 const CUSTOM_LABELS: &str = "obs_metrics_custom_labels";
 
 /// The variants, in the order they are reported. `rt` runs axum-prometheus's upkeep task.
 fn variants(
-    metrics: &obs_core::Metrics,
+    (metrics, full): &(obs_core::Metrics, obs_axum::ObsLayer),
     rt: &tokio::runtime::Runtime,
 ) -> Vec<(&'static str, Router)> {
     // axum-prometheus spawns its upkeep task while creating the recorder, and its recorder is
@@ -126,6 +131,7 @@ fn variants(
             "obs_metrics_and_span",
             base().layer(obs_axum::ObsLayer::from_metrics(metrics).unwrap()),
         ),
+        (FULL_FROM_TELEMETRY, base().layer(full.clone())),
         (
             SAMPLED_10,
             base().layer(sampled_telemetry(SAMPLED_10).1.clone()),
@@ -141,10 +147,12 @@ fn variants(
 
 /// obs telemetry without an exporter, installed globally: every variant pays the same
 /// subscriber (JSON logs to a sink, the tracing-opentelemetry layer, filter `info`).
-/// Returns its metrics; the guard lives as long as the process (there is nothing to flush).
-fn telemetry() -> obs_core::Metrics {
-    static METRICS: std::sync::OnceLock<obs_core::Metrics> = std::sync::OnceLock::new();
-    METRICS
+/// Returns its metrics and the full layer as a service builds it, `ObsLayer::new(&telemetry)`;
+/// the guard lives as long as the process (there is nothing to flush).
+fn telemetry() -> (obs_core::Metrics, obs_axum::ObsLayer) {
+    static PARTS: std::sync::OnceLock<(obs_core::Metrics, obs_axum::ObsLayer)> =
+        std::sync::OnceLock::new();
+    PARTS
         .get_or_init(|| {
             let telemetry = obs_core::Telemetry::builder("bench")
                 .log_filter("info")
@@ -152,9 +160,12 @@ fn telemetry() -> obs_core::Metrics {
                 .log_writer(std::io::sink)
                 .init()
                 .unwrap();
-            let metrics = telemetry.metrics().clone();
+            let parts = (
+                telemetry.metrics().clone(),
+                obs_axum::ObsLayer::new(&telemetry),
+            );
             std::mem::forget(telemetry);
-            metrics
+            parts
         })
         .clone()
 }
@@ -214,9 +225,9 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn bench_http(c: &mut Criterion) {
-    let metrics = telemetry();
+    let parts = telemetry();
     let rt = runtime();
-    let variants = variants(&metrics, &rt);
+    let variants = variants(&parts, &rt);
     let mut group = c.benchmark_group("http_request");
     for (name, app) in &variants {
         group.bench_function(*name, |b| {
@@ -245,9 +256,9 @@ fn paired(c: &mut Criterion) {
         return;
     }
     let _ = c;
-    let metrics = telemetry();
+    let parts = telemetry();
     let rt = runtime();
-    let variants = variants(&metrics, &rt);
+    let variants = variants(&parts, &rt);
     let n = variants.len();
     // ns per request, per variant, per round; and per round, how many of the batch's requests
     // of each variant were sampled.
@@ -331,6 +342,7 @@ fn paired_report(
     for (ours, theirs, target) in [
         ("obs_metrics_only", "axum_prometheus", 0.15),
         ("obs_metrics_and_span", "axum_prometheus_and_trace", 0.6),
+        (FULL_FROM_TELEMETRY, "axum_prometheus_and_trace", 0.6),
     ] {
         let (r, q1, q3) = ratio(ours, theirs);
         let _ = writeln!(
@@ -399,9 +411,9 @@ fn main() {
 
 /// Runs `n` requests of `variant` and nothing else.
 fn count(variant: &str, n: u32) {
-    let metrics = telemetry();
+    let parts = telemetry();
     let rt = runtime();
-    let mut variants = variants(&metrics, &rt);
+    let mut variants = variants(&parts, &rt);
     // Built only when asked for: every variant would otherwise count in a process with one
     // more dispatch and a heap laid out differently.
     if variant == UNSAMPLED {

@@ -10,6 +10,7 @@ use tower_layer::Layer;
 
 use crate::client_addr::TrustedProxies;
 use crate::custom_label::{CustomLabel, CustomLabelError, CustomLabels};
+use crate::extract::Extraction;
 use crate::instruments::Instruments;
 use crate::path_rules::PathRules;
 use crate::route::{KnownMethods, MatchedPathExtractor, RouteExtractor};
@@ -58,8 +59,7 @@ pub(crate) struct Config {
     pub(crate) request_id: bool,
     pub(crate) trusted_proxies: Arc<TrustedProxies>,
     pub(crate) trace_context: TraceContext,
-    /// `None`: the global propagator, read per request.
-    pub(crate) propagator: Option<Arc<dyn TextMapPropagator + Send + Sync>>,
+    pub(crate) extraction: Extraction,
     pub(crate) extractor: Arc<dyn RouteExtractor>,
     pub(crate) only_unobserved: bool,
     /// The telemetry's sampler, asked before the span is opened; `None`: the span is always
@@ -96,7 +96,7 @@ impl Config {
             request_id: true,
             trusted_proxies: Arc::new(TrustedProxies::none()),
             trace_context: TraceContext::Continue,
-            propagator: None,
+            extraction: Extraction::global(),
             extractor: Arc::new(MatchedPathExtractor),
             only_unobserved: false,
             head_sampler: None,
@@ -128,6 +128,7 @@ impl fmt::Debug for Shared {
             .field("trace_context", &self.config.trace_context)
             .field("only_unobserved", &self.config.only_unobserved)
             .field("head_sampling", &self.config.head_sampler.is_some())
+            .field("known_propagators", &self.config.extraction.is_known())
             .finish_non_exhaustive()
     }
 }
@@ -158,8 +159,16 @@ impl ObsLayer {
                     }),
                 }
             })
-            .propagator(telemetry.propagator())
+            .telemetry_propagator(telemetry)
             .head_sampler(telemetry.head_sampler().cloned())
+    }
+
+    /// The propagator of `telemetry`, which the layer knows: a request without the headers
+    /// its propagators read is not handed to them.
+    fn telemetry_propagator(self, telemetry: &Telemetry) -> Self {
+        let propagator: Arc<dyn TextMapPropagator + Send + Sync> = Arc::new(telemetry.propagator());
+        let extraction = Extraction::known(propagator, telemetry.propagators());
+        self.config(|c| c.extraction = extraction)
     }
 
     fn head_sampler(self, sampler: Option<obs_core::HeadSampler>) -> Self {
@@ -195,7 +204,7 @@ impl ObsLayer {
         labels: impl IntoIterator<Item = CustomLabel>,
     ) -> Result<Self, CustomLabelError> {
         Ok(Self::from_metrics_with_labels(telemetry.metrics(), labels)?
-            .propagator(telemetry.propagator()))
+            .telemetry_propagator(telemetry))
     }
 
     /// A layer as [`ObsLayer::from_metrics`] makes, with `labels` as
@@ -330,8 +339,8 @@ impl ObsLayer {
     /// propagator, so services set up with [`TelemetryBuilder::build`](obs_core::TelemetryBuilder::build)
     /// and no global state still continue their callers' traces.
     pub fn propagator(self, propagator: impl TextMapPropagator + Send + Sync + 'static) -> Self {
-        let propagator: Arc<dyn TextMapPropagator + Send + Sync> = Arc::new(propagator);
-        self.config(|c| c.propagator = Some(propagator))
+        let extraction = Extraction::with(Arc::new(propagator));
+        self.config(|c| c.extraction = extraction)
     }
 
     /// How to find the route template. Defaults to axum's `MatchedPath`. See the

@@ -273,6 +273,7 @@ mod body;
 pub mod client;
 pub mod client_addr;
 mod custom_label;
+mod extract;
 mod future;
 mod in_flight;
 mod instruments;

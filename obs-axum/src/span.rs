@@ -5,17 +5,17 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use http::{HeaderMap, HeaderName, HeaderValue, Request, Uri};
+use http::{HeaderName, HeaderValue, Request, Uri};
 use obs_core::head_sampling::{LogFieldWriter, LogSpanFields};
 use obs_core::names::{CUT_MARKER, MAX_URL_PATH_LEN, MAX_USER_AGENT_LEN};
 use obs_core::{HeadDecision, LogSpan, SampledSpan};
 use opentelemetry::KeyValue;
-use opentelemetry::propagation::Extractor;
 use opentelemetry::trace::{SpanContext, SpanKind, TraceContextExt};
 use tracing::Span;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::extract::extract;
 use crate::instruments::{Instruments, RouteEntry};
 use crate::layer::Config;
 
@@ -45,6 +45,9 @@ pub enum TraceContext {
 pub(crate) struct ServerSpan {
     pub(crate) span: Span,
     pub(crate) unsampled: Option<opentelemetry::Context>,
+    /// The context of `span`'s OpenTelemetry span when the head sampler's decision started it
+    /// (a new root), kept so the response need not look it up again.
+    pub(crate) started: Option<opentelemetry::Context>,
 }
 
 /// Opens the server span of `req`. Returns a disabled span when the subscriber filters it out.
@@ -93,14 +96,16 @@ pub(crate) fn make_span<B>(
                     request_id,
                     config,
                 )))),
+                started: None,
             },
             HeadDecision::Sample(trace_id) => {
                 let span = open(req, instruments, route, method, request_id, config);
                 join(&span, remote, continued);
-                obs_core::head_sampling::start_sampled(&span, trace_id);
+                let started = obs_core::head_sampling::start_sampled_context(&span, trace_id);
                 ServerSpan {
                     span,
                     unsampled: None,
+                    started,
                 }
             }
         };
@@ -114,6 +119,7 @@ pub(crate) fn make_span<B>(
     ServerSpan {
         span,
         unsampled: None,
+        started: None,
     }
 }
 
@@ -151,16 +157,6 @@ fn user_agent(value: Option<&HeaderValue>) -> Option<Cow<'_, str>> {
     value
         .and_then(|v| v.to_str().ok())
         .map(|v| cut(v, MAX_USER_AGENT_LEN))
-}
-
-/// The trace context `req` carries, through the layer's propagator or the global one.
-fn extract<B>(req: &Request<B>, config: &Config) -> opentelemetry::Context {
-    match &config.propagator {
-        Some(propagator) => propagator.extract(&Headers(req.headers())),
-        None => opentelemetry::global::get_text_map_propagator(|propagator| {
-            propagator.extract(&Headers(req.headers()))
-        }),
-    }
 }
 
 /// Whether the span's parent is the caller's context: with [`TraceContext::Continue`], when it
@@ -259,37 +255,7 @@ impl LogSpanFields for RequestFields {
 
 /// The W3C response header carrying the trace id.
 pub(crate) const TRACERESPONSE: HeaderName = HeaderName::from_static("traceresponse");
-const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
-const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
-const BAGGAGE: HeaderName = HeaderName::from_static("baggage");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-
-/// The request headers as the propagators read them. `opentelemetry_http::HeaderExtractor` parses the name
-/// given as `&str` on every lookup; the names the W3C propagators ask for are parsed once.
-struct Headers<'a>(&'a HeaderMap);
-
-impl Extractor for Headers<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        let value = match key {
-            "traceparent" => self.0.get(TRACEPARENT),
-            "tracestate" => self.0.get(TRACESTATE),
-            "baggage" => self.0.get(BAGGAGE),
-            _ => self.0.get(key),
-        };
-        value.and_then(|v| v.to_str().ok())
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(HeaderName::as_str).collect()
-    }
-
-    fn get_all(&self, key: &str) -> Option<Vec<&str>> {
-        // As `HeaderExtractor` answers: `None` without the header, else its ASCII values.
-        let mut values = self.0.get_all(key).iter().peekable();
-        values.peek()?;
-        Some(values.filter_map(|v| v.to_str().ok()).collect())
-    }
-}
 
 /// `value` if it is at most `max` bytes, else its longest prefix that fits with
 /// [`CUT_MARKER`] appended, cut on a character boundary.
@@ -326,7 +292,8 @@ pub(crate) fn record_status_and_look_up(
     status: u16,
     needed: bool,
 ) -> Option<Cow<'_, opentelemetry::Context>> {
-    if !needed || status >= 500 {
+    // With the context at hand, a status below 500 goes onto it without a lookup.
+    if (!needed && server.started.is_none()) || status >= 500 {
         record_status(&server.span, status);
         return needed.then(|| otel_context(server)).flatten();
     }
@@ -355,7 +322,7 @@ pub(crate) fn record_failure(span: &Span, error_type: &str) {
 /// of its `tracing` span (empty without an OpenTelemetry layer), or the unsampled context of
 /// a request the head sampler dropped. `None` when the span is disabled.
 pub(crate) fn otel_context(server: &ServerSpan) -> Option<Cow<'_, opentelemetry::Context>> {
-    if let Some(cx) = &server.unsampled {
+    if let Some(cx) = server.unsampled.as_ref().or(server.started.as_ref()) {
         return Some(Cow::Borrowed(cx));
     }
     (!server.span.is_disabled()).then(|| Cow::Owned(server.span.context()))

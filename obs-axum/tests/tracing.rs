@@ -144,3 +144,51 @@ async fn headers_can_be_switched_off() {
     assert!(response.headers().get("traceresponse").is_none());
     assert!(response.headers().get("x-request-id").is_none());
 }
+
+/// A request that starts a trace (no `traceparent`) under `ObsLayer::new` with a ratio
+/// sampler: the head sampler's decision starts its span early, on the trace id it was decided
+/// on, and the response's status and `traceresponse` come from that same span.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_root_records_its_status_on_the_span_it_started() {
+    let collector = OtlpCollector::start_grpc().await;
+    let telemetry = Telemetry::builder("roots")
+        .otlp_endpoint(collector.endpoint())
+        .log_writer(std::io::sink)
+        // Below 1, so the decision is taken on an id (a trace is dropped once in 2^52).
+        .sampler(obs_core::TraceSampler::ParentBasedTraceIdRatio(
+            1.0 - f64::EPSILON,
+        ))
+        .build()
+        .unwrap();
+    assert!(telemetry.head_sampler().is_some());
+    let app = Router::new()
+        .route("/todos/{id}", get(|| async { "todo" }))
+        .route(
+            "/gone/{id}",
+            get(|| async { (http::StatusCode::NOT_FOUND, "gone") }),
+        )
+        .layer(ObsLayer::new(&telemetry));
+    let mut sent = Vec::new();
+    for (path, status) in [("/todos/1", 200), ("/gone/1", 404)] {
+        let request = http::Request::get(path).body(Body::empty()).unwrap();
+        let headers = common::send_traced(&app, telemetry.dispatch(), request).await;
+        sent.push((
+            headers["traceresponse"].to_str().unwrap().to_owned(),
+            status,
+        ));
+    }
+    tokio::task::spawn_blocking(move || telemetry.shutdown())
+        .await
+        .unwrap()
+        .unwrap();
+    let spans = collector.wait_for_spans(2, Duration::from_secs(10)).await;
+    for (trace_response, status) in sent {
+        let span = spans
+            .iter()
+            .find(|s| trace_response == format!("00-{}-{}-01", s.trace_id(), s.span_id()))
+            .unwrap_or_else(|| panic!("no span for {trace_response} in {spans:#?}"));
+        assert!(span.parent_span_id().is_empty(), "a new root");
+        assert_eq!(span.int_attr("http.response.status_code"), Some(status));
+        assert_ne!(span.status_code(), 2, "below 500: not an error");
+    }
+}

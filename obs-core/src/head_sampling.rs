@@ -27,6 +27,8 @@ use opentelemetry_sdk::trace::{
 };
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::TraceSampler;
+
 thread_local! {
     /// The trace id the next root span started on this thread takes; set only for the
     /// duration of [`start_sampled`].
@@ -58,6 +60,33 @@ impl IdGenerator for PresetIds {
 pub struct HeadSampler {
     sampler: Arc<Sampler>,
     ids: Arc<RandomIdGenerator>,
+    /// Which spans the sampler records whatever their trace id: for those there is nothing
+    /// to decide ahead, and the tracer picks the id when the span starts.
+    sure: Sure,
+}
+
+/// The spans a sampler records without looking at their trace id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sure {
+    /// Every span: `always_on`, `traceidratio` at 1.
+    Every,
+    /// Every span without a parent: `parentbased_always_on` (the default),
+    /// `parentbased_traceidratio` at 1.
+    Roots,
+    /// None for sure.
+    Neither,
+}
+
+impl Sure {
+    fn of(sampler: TraceSampler) -> Self {
+        match sampler {
+            TraceSampler::AlwaysOn => Sure::Every,
+            TraceSampler::TraceIdRatio(ratio) if ratio >= 1.0 => Sure::Every,
+            TraceSampler::ParentBasedAlwaysOn => Sure::Roots,
+            TraceSampler::ParentBasedTraceIdRatio(ratio) if ratio >= 1.0 => Sure::Roots,
+            _ => Sure::Neither,
+        }
+    }
 }
 
 /// What [`HeadSampler::decide`] answered.
@@ -65,17 +94,19 @@ pub struct HeadSampler {
 #[must_use]
 pub enum HeadDecision {
     /// Recorded: open the span, then call [`start_sampled`] with this trace id (`None` when
-    /// the span continues its parent's trace).
+    /// the span continues its parent's trace, or when the sampler records it whatever its
+    /// trace id: the tracer picks one as the span starts).
     Sample(Option<TraceId>),
     /// Not recorded: run the request in this context instead of a span.
     Drop(Context),
 }
 
 impl HeadSampler {
-    pub(crate) fn new(sampler: Sampler) -> Self {
+    pub(crate) fn new(sampler: TraceSampler) -> Self {
         HeadSampler {
-            sampler: Arc::new(sampler),
+            sampler: Arc::new(sampler.to_sdk()),
             ids: Arc::new(RandomIdGenerator::default()),
+            sure: Sure::of(sampler),
         }
     }
 
@@ -84,6 +115,14 @@ impl HeadSampler {
     /// the tracer would when starting it: the parent's trace id when it is valid, else a new
     /// one.
     pub fn decide(&self, parent: &Context, name: &str, kind: SpanKind) -> HeadDecision {
+        // A span the sampler records whatever its id (a root under the default sampler) needs
+        // no id chosen ahead: the sampler's answer, without asking it.
+        match self.sure {
+            Sure::Every => return HeadDecision::Sample(None),
+            // As the parent-based sampler tells a root: no active span in the parent context.
+            Sure::Roots if !parent.has_active_span() => return HeadDecision::Sample(None),
+            _ => {}
+        }
         let parent_span = parent.span();
         let parent_sc = parent_span.span_context();
         let inherited = parent_sc.is_valid().then(|| parent_sc.trace_id());
@@ -113,15 +152,23 @@ impl HeadSampler {
 /// Starts the OpenTelemetry span behind `span` now, on `trace_id` when it is a new root (see
 /// [`HeadDecision::Sample`]), so the span gets the trace id its decision was made on.
 pub fn start_sampled(span: &tracing::Span, trace_id: Option<TraceId>) {
-    let Some(trace_id) = trace_id else { return };
+    drop(start_sampled_context(span, trace_id));
+}
+
+/// [`start_sampled`], returning the started span's OpenTelemetry context when it started it
+/// (a new root): the instrumentation can keep it for the span's ids and attributes later
+/// instead of looking it up again through the subscriber.
+pub fn start_sampled_context(span: &tracing::Span, trace_id: Option<TraceId>) -> Option<Context> {
+    let trace_id = trace_id?;
     if span.is_disabled() {
-        return;
+        return None;
     }
     PRESET_TRACE_ID.with(|preset| preset.set(Some(trace_id)));
     // Starting the span is what asks the id generator; a span the OpenTelemetry layer does not
     // see asks nothing, so the preset is cleared either way.
-    drop(span.context());
+    let cx = span.context();
     PRESET_TRACE_ID.with(Cell::take);
+    Some(cx)
 }
 
 /// The fields of a span that was never opened, written into the `span` object of the log lines
@@ -221,9 +268,7 @@ mod tests {
     }
 
     fn parent_based(ratio: f64) -> HeadSampler {
-        HeadSampler::new(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
-            ratio,
-        ))))
+        HeadSampler::new(TraceSampler::ParentBasedTraceIdRatio(ratio))
     }
 
     #[test]
@@ -248,16 +293,18 @@ mod tests {
 
     #[test]
     fn roots_follow_the_ratio_with_a_trace_of_their_own() {
-        let all = parent_based(1.0);
-        let HeadDecision::Sample(Some(first)) = all.decide(&Context::new(), "x", SpanKind::Server)
-        else {
-            panic!("ratio 1 samples every root");
-        };
-        let HeadDecision::Sample(Some(second)) = all.decide(&Context::new(), "x", SpanKind::Server)
-        else {
-            panic!("ratio 1 samples every root");
-        };
-        assert_ne!(first, second);
+        // Each sampled root gets a trace id of its own, the one it was decided on.
+        let half = parent_based(0.5);
+        let ids: Vec<TraceId> = (0..200)
+            .filter_map(
+                |_| match half.decide(&Context::new(), "x", SpanKind::Server) {
+                    HeadDecision::Sample(id) => Some(id.expect("a root is decided on its id")),
+                    HeadDecision::Drop(_) => None,
+                },
+            )
+            .collect();
+        assert!(ids.len() >= 2, "{}", ids.len());
+        assert_ne!(ids[0], ids[1]);
         let HeadDecision::Drop(cx) =
             parent_based(0.0).decide(&Context::new(), "x", SpanKind::Server)
         else {
@@ -275,6 +322,54 @@ mod tests {
             })
             .count();
         assert!((800..1200).contains(&sampled), "{sampled}");
+    }
+
+    /// Where the sampler records a span whatever its trace id, the decision is taken without
+    /// choosing one; the SDK's sampler agrees for any id. A parent's decision is still asked.
+    #[test]
+    fn spans_recorded_whatever_their_id_are_sampled_without_an_id() {
+        let cases = [
+            (TraceSampler::AlwaysOn, true, true),
+            (TraceSampler::TraceIdRatio(1.0), true, true),
+            (TraceSampler::ParentBasedAlwaysOn, true, false),
+            (TraceSampler::ParentBasedTraceIdRatio(1.0), true, false),
+            (TraceSampler::TraceIdRatio(0.999), false, false),
+            (TraceSampler::ParentBasedTraceIdRatio(0.5), false, false),
+            (TraceSampler::ParentBasedAlwaysOff, false, false),
+            (TraceSampler::AlwaysOff, false, false),
+        ];
+        let ids = RandomIdGenerator::default();
+        for (config, roots_sure, children_sure) in cases {
+            let case = format!("{config:?}");
+            let head = HeadSampler::new(config);
+            let sampler = config.to_sdk();
+            for (parent, sure) in [(Context::new(), roots_sure), (remote(false), children_sure)] {
+                let decision = head.decide(&parent, "GET /", SpanKind::Server);
+                if sure {
+                    assert!(matches!(decision, HeadDecision::Sample(None)), "{case}");
+                    for _ in 0..100 {
+                        let sdk = sampler.should_sample(
+                            Some(&parent),
+                            ids.new_trace_id(),
+                            "GET /",
+                            &SpanKind::Server,
+                            &[],
+                            &[],
+                        );
+                        assert_eq!(sdk.decision, SamplingDecision::RecordAndSample, "{case}");
+                    }
+                } else if let HeadDecision::Sample(id) = decision {
+                    // Asked: a root gets the id it was decided on.
+                    assert_eq!(id.is_some(), !parent.has_active_span(), "{case}");
+                }
+            }
+        }
+        // The parent's unsampled decision is followed, not skipped.
+        let default = HeadSampler::new(TraceSampler::ParentBasedAlwaysOn);
+        assert!(matches!(
+            default.decide(&remote(false), "GET /", SpanKind::Server),
+            HeadDecision::Drop(_)
+        ));
     }
 
     #[test]

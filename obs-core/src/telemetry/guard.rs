@@ -73,6 +73,12 @@ impl Telemetry {
         &self.build_info
     }
 
+    /// The configured context propagators (`OTEL_PROPAGATORS`), in their order. Instrumentation
+    /// that knows them can skip extraction from a request that carries none of their headers.
+    pub fn propagators(&self) -> &[Propagator] {
+        &self.propagators
+    }
+
     /// The configured context propagators as one: what [`TelemetryBuilder::init`] installs
     /// globally. After [`TelemetryBuilder::build`], extract and inject with it directly.
     pub fn propagator(&self) -> TextMapCompositePropagator {

@@ -99,7 +99,7 @@ pub(super) fn assemble(
     // (the JSON format reads the context; the pretty format would lose the span's prefix).
     let head_sampler =
         (tracer_provider.is_some() && one_filter && settings.log_format == LogFormat::Json)
-            .then(|| HeadSampler::new(settings.sampler.to_sdk()));
+            .then(|| HeadSampler::new(settings.sampler));
     Ok(Subscriber {
         dispatch,
         tracer_provider,

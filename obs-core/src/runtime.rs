@@ -40,7 +40,8 @@ pub(crate) struct ExporterRuntime {
 }
 
 impl ExporterRuntime {
-    pub(crate) fn start() -> Result<Self, Error> {
+    /// Starts the runtime's thread, with `dispatch` as its default subscriber when given.
+    pub(crate) fn start(dispatch: Option<tracing::Dispatch>) -> Result<Self, Error> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .thread_name("obs-telemetry")
@@ -53,6 +54,9 @@ impl ExporterRuntime {
             .name("obs-telemetry".into())
             .spawn(move || {
                 ON_EXPORTER_THREAD.with(|flag| flag.set(true));
+                // Set before the runtime runs anything, so no exporter's span or event reaches
+                // the application's dispatch.
+                let _default = dispatch.as_ref().map(tracing::dispatcher::set_default);
                 runtime.block_on(async {
                     // Either an explicit stop or the handle being dropped ends the loop.
                     let _ = stop_rx.await;
@@ -115,6 +119,8 @@ struct State {
     /// One per spawned exporter: closed when it has returned.
     running: Vec<mpsc::Receiver<()>>,
     stopped: bool,
+    /// The exporter thread's default subscriber (see [`Exporters::set_thread_dispatch`]).
+    thread_dispatch: Option<tracing::Dispatch>,
 }
 
 impl fmt::Debug for Exporters {
@@ -139,6 +145,22 @@ impl Exporters {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The subscriber the exporter thread logs through instead of the application's: the
+    /// telemetry's log lines without its OpenTelemetry and Loki layers, so that nothing the
+    /// exporters do is exported again. Set by the telemetry before it builds any exporter; a
+    /// runtime already running takes it as soon as it gets to it.
+    pub(crate) fn set_thread_dispatch(&self, dispatch: tracing::Dispatch) {
+        let mut state = self.lock();
+        if let Some(runtime) = &state.runtime {
+            let late = dispatch.clone();
+            runtime.handle().spawn(async move {
+                // The thread's default for the rest of its life: the guard is never dropped.
+                std::mem::forget(tracing::dispatcher::set_default(&late));
+            });
+        }
+        state.thread_dispatch = Some(dispatch);
+    }
+
     /// The runtime's handle, starting the runtime if it is not running yet.
     #[cfg_attr(
         not(any(feature = "otlp-grpc", feature = "otlp-http", feature = "loki")),
@@ -156,7 +178,7 @@ impl Exporters {
         if let Some(runtime) = &state.runtime {
             return Ok(runtime.handle().clone());
         }
-        let runtime = ExporterRuntime::start()?;
+        let runtime = ExporterRuntime::start(state.thread_dispatch.clone())?;
         let handle = runtime.handle().clone();
         state.runtime = Some(runtime);
         Ok(handle)
@@ -233,27 +255,5 @@ impl ShutdownSignal {
     pub async fn requested(&mut self) {
         // An error means the sender is gone: the exporters were dropped, which is shutdown too.
         let _ = self.0.wait_for(|stopping| *stopping).await;
-    }
-}
-
-/// A per-layer filter that hides everything emitted on the exporter thread.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct NotOnExporterThread;
-
-impl<S> tracing_subscriber::layer::Filter<S> for NotOnExporterThread {
-    fn enabled(
-        &self,
-        _meta: &tracing::Metadata<'_>,
-        _cx: &tracing_subscriber::layer::Context<'_, S>,
-    ) -> bool {
-        !on_exporter_thread()
-    }
-
-    fn callsite_enabled(
-        &self,
-        _meta: &'static tracing::Metadata<'static>,
-    ) -> tracing::subscriber::Interest {
-        // The answer depends on the thread, so it cannot be cached per callsite.
-        tracing::subscriber::Interest::sometimes()
     }
 }

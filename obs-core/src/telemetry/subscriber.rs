@@ -7,7 +7,6 @@ use std::sync::{Arc, OnceLock};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use tracing::{Dispatch, Subscriber as TracingSubscriber};
-use tracing_subscriber::filter::FilterExt;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
@@ -22,7 +21,7 @@ use crate::loki;
 use crate::loki::LokiShutdown;
 #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
 use crate::otlp;
-use crate::runtime::{Exporters, NotOnExporterThread};
+use crate::runtime::Exporters;
 use crate::{Error, Metrics};
 
 /// A layer given by the application ([`TelemetryBuilder::with_layer`](super::TelemetryBuilder::with_layer)).
@@ -61,6 +60,8 @@ pub(super) fn assemble(
         dispatch: Arc::new(OnceLock::new()),
     };
 
+    // Set before any exporter is built: the exporter thread takes it when it starts.
+    exporters.set_thread_dispatch(exporter_thread_dispatch(settings, &writer, &identity));
     let dispatch_slot = Arc::clone(&identity.dispatch);
     // Logs and traces filter separately, each layer with its own filter, unless their
     // directives are the same (the default) and the application added no layers: then one
@@ -133,19 +134,7 @@ where
         }
     };
     let mut layers: Vec<BoxedLayerOver<S>> = Vec::with_capacity(3);
-    let stdout = match settings.log_format {
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .fmt_fields(JsonFieldList)
-            .event_format(JsonFormat {
-                identity: identity.clone(),
-            })
-            .with_writer(writer.clone())
-            .boxed(),
-        LogFormat::Pretty => tracing_subscriber::fmt::layer()
-            .with_writer(writer.clone())
-            .with_ansi(std::io::stdout().is_terminal())
-            .boxed(),
-    };
+    let stdout = stdout_layer(settings, &writer, identity.clone());
     layers.push(filtered(stdout, &settings.log_filter));
 
     let tracer_provider = if settings.sdk_disabled {
@@ -191,12 +180,9 @@ where
             .with_tracer(tracer)
             .with_tracked_inactivity(false)
             .with_threads(false);
-        layers.push(match per_layer {
-            Some(filter) => layer
-                .with_filter(NotOnExporterThread.and(filter(&settings.trace_filter)))
-                .boxed(),
-            None => layer.with_filter(NotOnExporterThread).boxed(),
-        });
+        // Nothing the exporters do reaches this layer: their thread logs through a dispatch of
+        // its own (see `exporter_thread_dispatch`).
+        layers.push(filtered(layer.boxed(), &settings.trace_filter));
         Some(provider)
     };
 
@@ -215,4 +201,48 @@ where
     };
 
     Ok((layers, tracer_provider, loki))
+}
+
+/// The log lines to `writer`, JSON or pretty as `settings` say.
+fn stdout_layer<S>(
+    settings: &Settings,
+    writer: &SharedWriter,
+    identity: LogIdentity,
+) -> BoxedLayerOver<S>
+where
+    S: TracingSubscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static,
+{
+    match settings.log_format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .fmt_fields(JsonFieldList)
+            .event_format(JsonFormat { identity })
+            .with_writer(writer.clone())
+            .boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_writer(writer.clone())
+            .with_ansi(std::io::stdout().is_terminal())
+            .boxed(),
+    }
+}
+
+/// The dispatch of the exporter thread: its log lines to `writer` as the application's are
+/// written, and nothing else. What the exporters do (the HTTP client's spans and events, their
+/// warnings) must not be fed back into the exporters, and a filter in the application's
+/// dispatch that asked which thread it runs on could not be answered once per callsite: every
+/// span and event of the application would pay a dynamic `enabled` call through the whole
+/// subscriber. The lines carry no trace ids: nothing there is traced.
+fn exporter_thread_dispatch(
+    settings: &Settings,
+    writer: &SharedWriter,
+    identity: &LogIdentity,
+) -> Dispatch {
+    let identity = LogIdentity {
+        dispatch: Arc::new(OnceLock::new()),
+        ..identity.clone()
+    };
+    Dispatch::new(
+        Registry::default()
+            .with(env_filter(&settings.log_filter))
+            .with(stdout_layer(settings, writer, identity)),
+    )
 }

@@ -241,25 +241,26 @@
 //!
 //! Measured side by side by `cargo bench -p obs-benches --bench http -- paired` on 2 vCPUs
 //! (details and method in `benches/README.md`): median ns added per request over a bare
-//! router, all variants under the same subscriber, in one sitting (2026-12-01, second sitting,
-//! a loaded machine: compare the ratios, not the absolute numbers, with other sittings). With
+//! router, all variants under the same subscriber, medians of 12 runs in one sitting
+//! (2026-12-01, fourth sitting: compare the ratios, not the absolute numbers, with other
+//! sittings). "full" is the layer `ObsLayer::new(&telemetry)` builds; built with
+//! [`ObsLayer::from_metrics`] (global propagator, no head sampler) it adds 3 360. With
 //! [`metrics_router`] merged, obs-axum adds about 55 ns more (the marker that keeps a request
 //! from being recorded twice).
 //!
 //! | | added ns | RED metrics | OTel names | server span + W3C context | body sizes | `traceresponse` / request id |
 //! |---|---:|---|---|---|---|---|
-//! | obs-axum, metrics only | 528 | ✓ | ✓ | — | streamed | — |
-//! | obs-axum, full | 2 818 | ✓ | ✓ | ✓ | streamed | ✓ |
-//! | obs-axum, full, 10% sampler, unsampled request | 1 251 | ✓ | ✓ | context only | streamed | ✓ |
-//! | axum-prometheus | 1 554 | ✓ | — | — | — | — |
-//! | tower-http `TraceLayer` | 2 367 | — | — | span, no propagation | — | — |
-//! | axum-prometheus + `TraceLayer` | 3 976 | ✓ | — | span, no propagation | — | — |
+//! | obs-axum, metrics only | 555 | ✓ | ✓ | — | ✓ | — |
+//! | obs-axum, full | 3 200 | ✓ | ✓ | ✓ | ✓ | ✓ |
+//! | obs-axum, full, 10% sampler, unsampled request | 1 361 | ✓ | ✓ | context only | ✓ | ✓ |
+//! | axum-prometheus | 2 028 | ✓ | — | — | — | — |
+//! | tower-http `TraceLayer` | 2 631 | — | — | span, no propagation | — | — |
+//! | axum-prometheus + `TraceLayer` | 4 820 | ✓ | — | span, no propagation | — | — |
 //!
-//! Over blocks of 1 000 paired rounds, metrics only adds 0.33–0.34× what axum-prometheus adds
-//! (0.23× in instructions), and the full layer 0.70–0.71× what axum-prometheus and
-//! `TraceLayer` add together; in a later, quieter sitting the full layer measured 0.67–0.68×
-//! (0.64× in instructions). An unsampled request adds about 0.7 µs
-//! to what metrics only adds (see [Unsampled requests](#unsampled-requests)).
+//! Metrics only adds 0.27–0.28× what axum-prometheus adds (0.20× in instructions), and the
+//! full layer 0.66–0.67× what axum-prometheus and `TraceLayer` add together (0.63× in
+//! instructions). An unsampled request adds about 0.7–0.8 µs to what metrics only adds (see
+//! [Unsampled requests](#unsampled-requests)).
 //!
 //! # Feature flags
 //!

@@ -15,6 +15,7 @@ use crate::future::ResponseFuture;
 use crate::in_flight::Start;
 use crate::layer::{self, Observed, Shared};
 use crate::route::RouteRequest;
+use crate::span::SpanRequest;
 use crate::{request_id, span};
 
 /// Records HTTP server metrics and opens a server span for every request to `S`.
@@ -100,14 +101,14 @@ where
         // moved several times on its way through the server, and metrics alone stay small.
         let server = (config.spans && !no_span)
             .then(|| {
-                span::make_span(
-                    &req,
+                span::make_span(&SpanRequest {
+                    req: &req,
                     instruments,
-                    &route,
+                    route: &route,
                     method,
-                    request_id.as_ref(),
+                    request_id: request_id.as_ref(),
                     config,
-                )
+                })
             })
             .filter(|s| !s.span.is_disabled() || s.unsampled.is_some())
             .map(Box::new);

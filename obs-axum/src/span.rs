@@ -50,6 +50,25 @@ pub(crate) struct ServerSpan {
     pub(crate) started: Option<opentelemetry::Context>,
 }
 
+/// What a server span is made of: the request and what the layer has found out about it.
+pub(crate) struct SpanRequest<'a, B> {
+    pub(crate) req: &'a Request<B>,
+    pub(crate) instruments: &'a Arc<Instruments>,
+    pub(crate) route: &'a Arc<RouteEntry>,
+    pub(crate) method: usize,
+    /// The request's id, when the layer sets one (vetted by `request_id::ensure`).
+    pub(crate) request_id: Option<&'a HeaderValue>,
+    pub(crate) config: &'a Config,
+}
+
+impl<B> Clone for SpanRequest<'_, B> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<B> Copy for SpanRequest<'_, B> {}
+
 /// Opens the server span of `req`. Returns a disabled span when the subscriber filters it out.
 ///
 /// With a head sampler (`ObsLayer::new` over JSON telemetry, see
@@ -59,14 +78,15 @@ pub(crate) struct ServerSpan {
 /// Every attribute taken from the request is bounded: `user_agent.original` and `url.path` are
 /// cut to [`MAX_USER_AGENT_LEN`] and [`MAX_URL_PATH_LEN`], `client.address` is a parsed IP
 /// address and `http.request_id` was vetted by `request_id::ensure`.
-pub(crate) fn make_span<B>(
-    req: &Request<B>,
-    instruments: &Arc<Instruments>,
-    route: &Arc<RouteEntry>,
-    method: usize,
-    request_id: Option<&HeaderValue>,
-    config: &Config,
-) -> ServerSpan {
+pub(crate) fn make_span<B>(request: &SpanRequest<'_, B>) -> ServerSpan {
+    let SpanRequest {
+        req,
+        instruments,
+        route,
+        method,
+        config,
+        ..
+    } = *request;
     let name = instruments.span_name(route, method);
     if let Some(head) = &config.head_sampler
         && tracing::span_enabled!(target: "obs_axum", tracing::Level::INFO)
@@ -88,18 +108,11 @@ pub(crate) fn make_span<B>(
         return match decision {
             HeadDecision::Drop(cx) => ServerSpan {
                 span: Span::none(),
-                unsampled: Some(cx.with_value(LogSpan::new(RequestFields::new(
-                    req,
-                    instruments,
-                    route,
-                    method,
-                    request_id,
-                    config,
-                )))),
+                unsampled: Some(cx.with_value(LogSpan::new(RequestFields::new(request)))),
                 started: None,
             },
             HeadDecision::Sample(trace_id) => {
-                let span = open(req, instruments, route, method, request_id, config);
+                let span = open(request);
                 join(&span, remote, continued);
                 let started = obs_core::head_sampling::start_sampled_context(&span, trace_id);
                 ServerSpan {
@@ -110,7 +123,7 @@ pub(crate) fn make_span<B>(
             }
         };
     }
-    let span = open(req, instruments, route, method, request_id, config);
+    let span = open(request);
     if !span.is_disabled() {
         let remote = extract(req, config);
         let continued = continues(&remote, config);
@@ -125,14 +138,15 @@ pub(crate) fn make_span<B>(
 
 /// The span, with every value known now as a field: recording them later costs every layer
 /// a second pass over the span.
-fn open<B>(
-    req: &Request<B>,
-    instruments: &Instruments,
-    route: &RouteEntry,
-    method: usize,
-    request_id: Option<&HeaderValue>,
-    config: &Config,
-) -> Span {
+fn open<B>(request: &SpanRequest<'_, B>) -> Span {
+    let SpanRequest {
+        req,
+        instruments,
+        route,
+        method,
+        request_id,
+        config,
+    } = *request;
     let user_agent = user_agent(req.headers().get(http::header::USER_AGENT));
     tracing::info_span!(
         target: "obs_axum",
@@ -195,14 +209,15 @@ struct RequestFields {
 }
 
 impl RequestFields {
-    fn new<B>(
-        req: &Request<B>,
-        instruments: &Arc<Instruments>,
-        route: &Arc<RouteEntry>,
-        method: usize,
-        request_id: Option<&HeaderValue>,
-        config: &Config,
-    ) -> Self {
+    fn new<B>(request: &SpanRequest<'_, B>) -> Self {
+        let SpanRequest {
+            req,
+            instruments,
+            route,
+            method,
+            request_id,
+            config,
+        } = *request;
         RequestFields {
             instruments: Arc::clone(instruments),
             route: Arc::clone(route),

@@ -26,7 +26,13 @@ thread_local! {
 }
 
 /// True on the exporter thread: events emitted there come from the exporters themselves and
-/// must not be fed back into them.
+/// must not be fed back into them. The thread logs through a dispatch of its own
+/// ([`Exporters::set_thread_dispatch`]); the Loki layer checks this as well, for a runtime that
+/// started without one.
+#[cfg_attr(
+    not(feature = "loki"),
+    allow(dead_code, reason = "read by the Loki layer")
+)]
 pub(crate) fn on_exporter_thread() -> bool {
     ON_EXPORTER_THREAD.with(Cell::get)
 }

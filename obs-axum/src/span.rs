@@ -210,22 +210,15 @@ struct RequestFields {
 
 impl RequestFields {
     fn new<B>(request: &SpanRequest<'_, B>) -> Self {
-        let SpanRequest {
-            req,
-            instruments,
-            route,
-            method,
-            request_id,
-            config,
-        } = *request;
+        let req = request.req;
         RequestFields {
-            instruments: Arc::clone(instruments),
-            route: Arc::clone(route),
-            method,
-            request_id: request_id.cloned(),
+            instruments: Arc::clone(request.instruments),
+            route: Arc::clone(request.route),
+            method: request.method,
+            request_id: request.request_id.cloned(),
             path: req.uri().clone(),
             scheme: scheme(req),
-            client: config.trusted_proxies.client_ip_of(req),
+            client: request.config.trusted_proxies.client_ip_of(req),
             user_agent: req.headers().get(http::header::USER_AGENT).cloned(),
         }
     }

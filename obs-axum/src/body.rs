@@ -13,29 +13,34 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use crate::in_flight::Completion;
-use obs_core::names::{ERROR_TYPE_BODY_ERROR, GRPC_STATUS_NAMES};
+use obs_core::names::{ERROR_TYPE_BODY_ERROR, GRPC_STATUS_NAMES, MAX_DECLARED_REQUEST_BODY_LEN};
 
 /// The size of a request's body, as the layer learns it.
 #[derive(Debug)]
 pub(crate) enum RequestSize {
     /// Known before the body is read: empty, or an exact size hint (what `Content-Length`
-    /// gives a body received by hyper).
+    /// gives a body received by hyper) of at most [`MAX_DECLARED_REQUEST_BODY_LEN`].
     Known(u64),
-    /// A body of unknown length (chunked) in an axum `Body`: counted as the handler reads it.
+    /// Any other body in an axum `Body` (chunked, or declaring more): counted as the handler
+    /// reads it.
     Counted(Arc<AtomicU64>),
-    /// Neither: a body of unknown length in another body type, or sizes not recorded.
+    /// Neither: such a body in another body type, or sizes not recorded.
     Unknown,
 }
 
 impl RequestSize {
     /// The size of `req`'s body. The request reaches the inner service as it came: only an
-    /// axum `Body` of unknown length is replaced, by one that counts the bytes read from it.
+    /// axum `Body` of unknown or large declared length is replaced, by one that counts the
+    /// bytes read from it.
     pub(crate) fn of<B: Body + 'static>(req: &mut http::Request<B>) -> Self {
         let body = req.body();
         if body.is_end_stream() {
             return RequestSize::Known(0);
         }
-        if let Some(exact) = body.size_hint().exact() {
+        // A declared length is the client's word: taken up to a bound, counted beyond it.
+        if let Some(exact) = body.size_hint().exact()
+            && exact <= MAX_DECLARED_REQUEST_BODY_LEN
+        {
             return RequestSize::Known(exact);
         }
         let body: &mut dyn Any = req.body_mut();
@@ -64,7 +69,7 @@ impl RequestSize {
 }
 
 pin_project! {
-    /// A request body of unknown length, counting the bytes read from it.
+    /// A request body of unknown or large declared length, counting the bytes read from it.
     #[derive(Debug)]
     struct CountedBody<B> {
         #[pin]

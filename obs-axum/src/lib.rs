@@ -48,11 +48,13 @@
 //! (`101`, websockets) it ends with the response. The response body size is counted from the
 //! bytes that really stream through. The request body size is known before the handler runs
 //! for most requests: `0` for an empty body, the exact length a body received by hyper takes
-//! from `Content-Length`; the request then reaches the inner service untouched. Only a body of
-//! unknown length (chunked) is counted as the handler reads it, by replacing an axum `Body`
-//! with one that counts; in a service whose body type is not axum's, such a request records
-//! no request body size (OpenTelemetry's semantic conventions take the size from
-//! `Content-Length` too). `error_type` is empty on success, the status code for 5xx, and
+//! from `Content-Length`, up to
+//! [`MAX_DECLARED_REQUEST_BODY_LEN`](obs_core::names::MAX_DECLARED_REQUEST_BODY_LEN) (64 KiB);
+//! the request then reaches the inner service untouched (OpenTelemetry's semantic conventions
+//! take the size from `Content-Length` too). A body of unknown length (chunked), or declaring
+//! more, is counted as the handler reads it, by replacing an axum `Body` with one that counts,
+//! so a client cannot claim a size it does not send; in a service whose body type is not
+//! axum's, such a request records no request body size. `error_type` is empty on success, the status code for 5xx, and
 //! `cancelled`, `panic`, `body_error` or the inner service's error type name when no
 //! complete response was sent. For gRPC (tonic, or any service answering with a
 //! `grpc-status`), a status other than `0` in the trailers, or in the headers of a

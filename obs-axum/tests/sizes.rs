@@ -193,3 +193,69 @@ async fn an_unknown_length_in_a_foreign_body_type_records_no_request_size() {
     assert_eq!(http.response_body_size(labels).get_sample_count(), 1);
     assert_eq!(http.request_body_size(labels).get_sample_count(), 0);
 }
+
+/// A client that declares a huge body and sends a few bytes of it cannot make the request body
+/// size histogram record what it claimed: a declared length over
+/// `MAX_DECLARED_REQUEST_BODY_LEN` is counted as read, not taken as said.
+#[tokio::test]
+async fn a_declared_length_over_the_bound_is_counted_not_believed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const { assert!(obs_core::names::MAX_DECLARED_REQUEST_BODY_LEN < 1_000_000_000) };
+    let metrics = Metrics::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = app(&metrics);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    for path in ["/ignore", "/echo"] {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head =
+            format!("POST {path} HTTP/1.1\r\nhost: x\r\ncontent-length: 999999999999\r\n\r\nabc");
+        stream.write_all(head.as_bytes()).await.unwrap();
+        if path == "/echo" {
+            // The handler waits for the rest of the body: the client gives up and leaves.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            drop(stream);
+        } else {
+            let mut response = Vec::new();
+            let mut chunk = [0u8; 1024];
+            // The answer comes without the body being read; the server then closes.
+            while !String::from_utf8_lossy(&response).contains("not read") {
+                let n = stream.read(&mut chunk).await.unwrap();
+                assert!(n > 0, "closed before answering");
+                response.extend_from_slice(&chunk[..n]);
+            }
+        }
+    }
+    let http = metrics.http_server().unwrap();
+    let mut sum = 0.0;
+    let mut count = 0;
+    for _ in 0..100 {
+        let text = metrics.encode().unwrap();
+        let series = common::series(&text, "http_server_request_body_size_bytes_sum");
+        sum = 0.0;
+        count = series.len();
+        for labels in &series {
+            let labels: Vec<(&str, &str)> = labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            sum +=
+                common::sample(&text, "http_server_request_body_size_bytes_sum", &labels).unwrap();
+        }
+        if count >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(count, 2, "both requests recorded");
+    // At most the three bytes sent, once per request.
+    assert!(sum <= 6.0, "recorded {sum} bytes");
+    let ignored = http.request_body_size(HttpServerLabels {
+        method: "POST",
+        route: "/ignore",
+        status: "200",
+        error_type: "",
+    });
+    assert_eq!(ignored.get_sample_count(), 1);
+    assert_eq!(ignored.get_sample_sum(), 0.0, "the handler read nothing");
+}

@@ -334,6 +334,11 @@ pub const OBS_LOKI_SENT_LINES: &str = "obs_loki_sent_lines_total";
 // Bounds on what one request can write
 // ---------------------------------------------------------------------------------------------
 
+/// Largest request body length taken as declared (`Content-Length`, or a body's exact size
+/// hint) for `http_server_request_body_size_bytes`, in bytes. A body declaring more is counted
+/// as the handler reads it, so a client that claims a huge body and sends none moves the
+/// histogram's sum by at most this much.
+pub const MAX_DECLARED_REQUEST_BODY_LEN: u64 = 64 * 1024;
 /// Appended to a client-sent value that was cut to its limit. The limits below count it.
 pub const CUT_MARKER: &str = "…";
 /// Longest `user_agent.original` span attribute, in bytes; longer values are cut on a

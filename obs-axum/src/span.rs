@@ -15,6 +15,7 @@ use tracing::Span;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::client_addr::TrustedProxies;
 use crate::extract::extract;
 use crate::instruments::{Instruments, RouteEntry};
 use crate::layer::Config;
@@ -159,7 +160,7 @@ fn open<B>(request: &SpanRequest<'_, B>) -> Span {
         http.response.status_code = Empty,
         http.request_id = request_id.and_then(|v| v.to_str().ok()),
         url.path = &*cut(req.uri().path(), MAX_URL_PATH_LEN),
-        url.scheme = scheme(req),
+        url.scheme = scheme(req, &config.trusted_proxies),
         client.address = config.trusted_proxies.client_ip_of(req).map(tracing::field::display),
         user_agent.original = user_agent.as_deref(),
         error.type = Empty,
@@ -217,7 +218,7 @@ impl RequestFields {
             method: request.method,
             request_id: request.request_id.cloned(),
             path: req.uri().clone(),
-            scheme: scheme(req),
+            scheme: scheme(req, &request.config.trusted_proxies),
             client: request.config.trusted_proxies.client_ip_of(req),
             user_agent: req.headers().get(http::header::USER_AGENT).cloned(),
         }
@@ -369,11 +370,16 @@ fn trace_response(sc: &SpanContext) -> Option<HeaderValue> {
     HeaderValue::from_bytes(&buf).ok()
 }
 
-fn scheme<B>(req: &Request<B>) -> &'static str {
-    if let Some(proto) = req
-        .headers()
-        .get(X_FORWARDED_PROTO)
-        .and_then(|v| v.to_str().ok())
+/// `url.scheme`: the request's own, or `X-Forwarded-Proto` when a trusted proxy handed the
+/// request on. Like `X-Forwarded-For`, the header is whatever the sender wrote; from anyone
+/// else it is ignored (and not even looked up when no proxy is trusted, the default).
+fn scheme<B>(req: &Request<B>, proxies: &TrustedProxies) -> &'static str {
+    if !proxies.is_empty()
+        && proxies.peer_is_trusted(req)
+        && let Some(proto) = req
+            .headers()
+            .get(X_FORWARDED_PROTO)
+            .and_then(|v| v.to_str().ok())
     {
         return match proto.trim() {
             "https" => "https",

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, TryLockError};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceId};
 use prometheus::Histogram;
@@ -68,12 +68,46 @@ pub(crate) struct Exemplar {
     pub(crate) timestamp: Duration,
 }
 
+/// An exemplar as a slot keeps it: the instant of the observation rather than its wall time,
+/// so that recording reads no clock when the caller has read one to measure the duration.
+#[derive(Clone, Copy, Debug)]
+struct Recorded {
+    value: f64,
+    span: SampledSpan,
+    at: Instant,
+}
+
+/// The wall clock and the monotonic clock read together, once per exposition: an exemplar's
+/// wall time is the wall clock now less the exemplar's age.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WallClock {
+    since_epoch: Duration,
+    now: Instant,
+}
+
+impl WallClock {
+    pub(crate) fn now() -> Self {
+        WallClock {
+            since_epoch: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default(),
+            now: Instant::now(),
+        }
+    }
+
+    /// `at` as time since the Unix epoch; an instant after the clock was read counts as now.
+    fn since_epoch(&self, at: Instant) -> Duration {
+        self.since_epoch
+            .saturating_sub(self.now.saturating_duration_since(at))
+    }
+}
+
 /// The exemplar slots of one histogram series: one per bucket, the last for `+Inf`.
 #[derive(Debug)]
 pub(crate) struct SeriesExemplars {
     /// The finite upper bounds of the buckets, increasing.
     bounds: Arc<[f64]>,
-    slots: Box<[Mutex<Option<Exemplar>>]>,
+    slots: Box<[Mutex<Option<Recorded>>]>,
 }
 
 impl SeriesExemplars {
@@ -85,7 +119,7 @@ impl SeriesExemplars {
     /// Keeps `value` as the exemplar of its bucket (the first whose upper bound is `>=`
     /// it). Never waits: when a scrape or another request holds the slot, this observation
     /// is simply not kept.
-    fn record(&self, value: f64, span: SampledSpan) {
+    fn record(&self, value: f64, span: SampledSpan, at: Instant) {
         if value.is_nan() {
             return;
         }
@@ -99,24 +133,23 @@ impl SeriesExemplars {
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
             Err(TryLockError::WouldBlock) => return,
         };
-        *guard = Some(Exemplar {
-            value,
-            span,
-            timestamp: SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap_or_default(),
-        });
+        *guard = Some(Recorded { value, span, at });
     }
 
     /// The exemplar of the bucket with upper bound `upper_bound` (`+Inf` for the last).
-    pub(crate) fn bucket(&self, upper_bound: f64) -> Option<Exemplar> {
+    pub(crate) fn bucket(&self, upper_bound: f64, clock: &WallClock) -> Option<Exemplar> {
         let index = if upper_bound == f64::INFINITY {
             self.bounds.len()
         } else {
             self.bounds.iter().position(|bound| *bound == upper_bound)?
         };
         let slot = self.slots.get(index)?;
-        *slot.lock().unwrap_or_else(PoisonError::into_inner)
+        let recorded = (*slot.lock().unwrap_or_else(PoisonError::into_inner))?;
+        Some(Exemplar {
+            value: recorded.value,
+            span: recorded.span,
+            timestamp: clock.since_epoch(recorded.at),
+        })
     }
 }
 
@@ -172,7 +205,34 @@ impl ExemplarHistogram {
     pub fn observe_with_exemplar(&self, value: f64, span: Option<SampledSpan>) {
         self.histogram.observe(value);
         if let Some(span) = span {
-            self.exemplars.record(value, span);
+            self.exemplars.record(value, span, Instant::now());
+        }
+    }
+
+    /// As [`observe_with_exemplar`](Self::observe_with_exemplar), with the instant the
+    /// observation was made, which the caller has read anyway to measure the duration
+    /// `value`: the exemplar then costs no clock read of its own. Its timestamp in the
+    /// exposition is that instant on the wall clock.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    ///
+    /// # let metrics = obs_core::Metrics::new();
+    /// # let histogram = metrics.db_client()?.operation_duration(obs_core::DbOperationLabels {
+    /// #     system: "postgresql", operation: "SELECT", collection: "todos", error_type: "",
+    /// # });
+    /// let started = Instant::now();
+    /// // ... the operation ...
+    /// let now = Instant::now();
+    /// let span = obs_core::SampledSpan::of(&tracing::Span::current());
+    /// histogram.observe_with_exemplar_at((now - started).as_secs_f64(), span, now);
+    /// # Ok::<(), obs_core::Error>(())
+    /// ```
+    #[inline]
+    pub fn observe_with_exemplar_at(&self, value: f64, span: Option<SampledSpan>, at: Instant) {
+        self.histogram.observe(value);
+        if let Some(span) = span {
+            self.exemplars.record(value, span, at);
         }
     }
 
@@ -350,13 +410,45 @@ mod tests {
         series.observe(0.7);
         assert_eq!(series.histogram().get_sample_count(), 5);
         let slots = &family.snapshot()[0].1;
-        assert_eq!(slots.bucket(0.1).map(|e| e.value), Some(0.1));
-        assert_eq!(slots.bucket(1.0).map(|e| e.value), Some(0.5));
-        assert_eq!(slots.bucket(f64::INFINITY).map(|e| e.value), Some(7.0));
-        assert_eq!(slots.bucket(0.3), None);
-        let e = slots.bucket(1.0).unwrap();
+        let clock = WallClock::now();
+        assert_eq!(slots.bucket(0.1, &clock).map(|e| e.value), Some(0.1));
+        assert_eq!(slots.bucket(1.0, &clock).map(|e| e.value), Some(0.5));
+        assert_eq!(
+            slots.bucket(f64::INFINITY, &clock).map(|e| e.value),
+            Some(7.0)
+        );
+        assert_eq!(slots.bucket(0.3, &clock), None);
+        let e = slots.bucket(1.0, &clock).unwrap();
         assert_eq!(Some(e.span), span);
         assert!(e.timestamp > Duration::from_secs(1_600_000_000));
+    }
+
+    #[test]
+    fn an_exemplar_is_stamped_with_the_wall_time_of_its_instant() {
+        let (family, series) = histogram();
+        let span = SampledSpan::from_span_context(&span_context(TraceFlags::SAMPLED));
+        let ten_seconds_ago = Instant::now() - Duration::from_secs(10);
+        series.observe_with_exemplar_at(0.5, span, ten_seconds_ago);
+        series.observe_with_exemplar(7.0, span);
+        let clock = WallClock::now();
+        let slots = &family.snapshot()[0].1;
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap();
+        let age = |upper_bound| now - slots.bucket(upper_bound, &clock).unwrap().timestamp;
+        // Ten seconds old, give or take the time between the clock reads.
+        let old = age(1.0);
+        assert!(
+            old >= Duration::from_secs(10) && old < Duration::from_secs(11),
+            "{old:?}"
+        );
+        assert!(age(f64::INFINITY) < Duration::from_secs(1));
+        // An instant after the clock was read counts as the clock's own time.
+        series.observe_with_exemplar_at(0.5, span, Instant::now() + Duration::from_secs(5));
+        assert_eq!(
+            slots.bucket(1.0, &clock).unwrap().timestamp,
+            clock.since_epoch(clock.now)
+        );
     }
 
     #[test]
@@ -367,7 +459,7 @@ mod tests {
             SampledSpan::from_span_context(&span_context(TraceFlags::NOT_SAMPLED)),
         );
         assert_eq!(series.histogram().get_sample_count(), 1);
-        assert_eq!(family.snapshot()[0].1.bucket(1.0), None);
+        assert_eq!(family.snapshot()[0].1.bucket(1.0, &WallClock::now()), None);
     }
 
     #[test]

@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use prometheus::proto::{LabelPair, Metric, MetricFamily, MetricType};
 
-use crate::exemplars::{Exemplar, ExemplarFamily, ExemplarIndex, LabelValues, SeriesExemplars};
+use crate::exemplars::{
+    Exemplar, ExemplarFamily, ExemplarIndex, LabelValues, SeriesExemplars, WallClock,
+};
 
 /// Counter samples end with this; the family name is the sample name without it.
 const TOTAL: &str = "_total";
@@ -39,6 +41,7 @@ pub(crate) fn encode(
             (family, snapshot)
         })
         .collect();
+    let clock = WallClock::now();
     let mut line = String::with_capacity(256);
     for family in families {
         if family.name().is_empty() {
@@ -55,7 +58,7 @@ pub(crate) fn encode(
         let slots = with_exemplars
             .iter()
             .find(|(f, _)| f.name() == family.name())
-            .map(|(f, snapshot)| Joined::new(f, snapshot));
+            .map(|(f, snapshot)| Joined::new(f, snapshot, clock));
         write_family(family, &names, slots.as_ref(), &mut line);
         out.write_all(line.as_bytes())?;
         line.clear();
@@ -68,12 +71,15 @@ pub(crate) fn encode(
 struct Joined<'a> {
     label_names: &'a [Box<str>],
     series: HashMap<Vec<&'a str>, &'a SeriesExemplars>,
+    /// Read once for the whole exposition.
+    clock: WallClock,
 }
 
 impl<'a> Joined<'a> {
     fn new(
         family: &'a ExemplarFamily,
         snapshot: &'a [(LabelValues, Arc<SeriesExemplars>)],
+        clock: WallClock,
     ) -> Self {
         let series = snapshot
             .iter()
@@ -82,12 +88,13 @@ impl<'a> Joined<'a> {
         Joined {
             label_names: family.label_names(),
             series,
+            clock,
         }
     }
 
     /// The slots of the series with `labels`; labels the family does not know (constant
     /// labels of the registry) are left out of the match.
-    fn find(&self, labels: &[LabelPair]) -> Option<&SeriesExemplars> {
+    fn find(&self, labels: &[LabelPair]) -> Option<(&SeriesExemplars, &WallClock)> {
         let key = self
             .label_names
             .iter()
@@ -98,7 +105,7 @@ impl<'a> Joined<'a> {
                     .map_or("", LabelPair::value)
             })
             .collect::<Vec<&str>>();
-        self.series.get(&key).copied()
+        self.series.get(&key).map(|slots| (*slots, &self.clock))
     }
 }
 
@@ -177,11 +184,16 @@ fn write_family(
     }
 }
 
-fn histogram(out: &mut String, name: &str, metric: &Metric, slots: Option<&SeriesExemplars>) {
+fn histogram(
+    out: &mut String,
+    name: &str,
+    metric: &Metric,
+    slots: Option<(&SeriesExemplars, &WallClock)>,
+) {
     let h = metric.get_histogram();
     let labels = metric.get_label();
     let bucket = format!("{name}_bucket");
-    let exemplar = |upper_bound: f64| slots.and_then(|s| s.bucket(upper_bound));
+    let exemplar = |upper_bound: f64| slots.and_then(|(s, clock)| s.bucket(upper_bound, clock));
     let mut inf_seen = false;
     for b in h.get_bucket() {
         let upper_bound = b.upper_bound();

@@ -62,11 +62,13 @@ impl<'a> Call<'a> {
             return;
         }
         self.done = true;
-        let seconds = self.start.elapsed().as_secs_f64();
+        // One clock read for the duration and the exemplar's timestamp.
+        let now = Instant::now();
+        let seconds = now.saturating_duration_since(self.start).as_secs_f64();
         let sampled = obs_core::SampledSpan::of(&self.span);
         self.shared
             .instruments
-            .observe(self.op, error, seconds, sampled);
+            .observe(self.op, error, seconds, sampled, now);
         if let Some(error) = error {
             self.span.record("error.type", error);
             self.span.record("otel.status_code", "ERROR");

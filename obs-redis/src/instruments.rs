@@ -3,6 +3,7 @@
 //! registry's locks.
 
 use std::sync::OnceLock;
+use std::time::Instant;
 
 use obs_core::names::DB_SYSTEM_REDIS;
 use obs_core::{DbClientMetrics, DbOperationLabels, ExemplarHistogram, SampledSpan};
@@ -30,20 +31,21 @@ impl Instruments {
     }
 
     /// Records `seconds` of `op`, which failed with `error_type` or succeeded (`None`);
-    /// `sampled` is the operation's span when sampled, the exemplar.
+    /// `sampled` is the operation's span when sampled, the exemplar, observed `at`.
     pub(crate) fn observe(
         &self,
         op: Operation,
         error_type: Option<&str>,
         seconds: f64,
         sampled: Option<SampledSpan>,
+        at: Instant,
     ) {
         match (error_type, self.success(op)) {
-            (None, Some(ok)) => ok.observe_with_exemplar(seconds, sampled),
+            (None, Some(ok)) => ok.observe_with_exemplar_at(seconds, sampled, at),
             (error_type, _) => self
                 .db
                 .operation_duration(labels(op, error_type.unwrap_or_default()))
-                .observe_with_exemplar(seconds, sampled),
+                .observe_with_exemplar_at(seconds, sampled, at),
         }
     }
 

@@ -93,15 +93,20 @@ impl<'a> Call<'a> {
             return;
         }
         self.done = true;
-        let seconds = self.start.elapsed().as_secs_f64();
+        // One clock read for the duration and the exemplar's timestamp.
+        let now = Instant::now();
+        let seconds = now.saturating_duration_since(self.start).as_secs_f64();
         let sampled = obs_core::SampledSpan::of(&self.span);
         match &error {
-            None => self.entry.ok.observe_with_exemplar(seconds, sampled),
+            None => self
+                .entry
+                .ok
+                .observe_with_exemplar_at(seconds, sampled, now),
             Some(error_type) => self
                 .shared
                 .instruments
                 .failed(self.shared.system, &self.entry, error_type)
-                .observe_with_exemplar(seconds, sampled),
+                .observe_with_exemplar_at(seconds, sampled, now),
         }
         if self.span.is_disabled() {
             return;

@@ -195,6 +195,14 @@ impl TrustedProxies {
         Some(client)
     }
 
+    /// Whether the request's TCP peer (axum's [`ConnectInfo<SocketAddr>`](ConnectInfo)) is a
+    /// trusted proxy, whose forwarding headers are believed.
+    pub(crate) fn peer_is_trusted<B>(&self, req: &Request<B>) -> bool {
+        req.extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .is_some_and(|ConnectInfo(addr)| self.contains(canonical(addr.ip())))
+    }
+
     /// [`client_ip`](Self::client_ip) of a request, with the peer from axum's
     /// [`ConnectInfo<SocketAddr>`](ConnectInfo) extension.
     pub fn client_ip_of<B>(&self, req: &Request<B>) -> Option<IpAddr> {

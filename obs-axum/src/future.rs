@@ -115,9 +115,13 @@ where
                 if let Some(value) = trace_response {
                     headers.insert(span::TRACERESPONSE, value);
                 }
+                let grpc_possible = start.post;
                 let mut completion = start.respond(status.as_u16(), sampled);
-                // A trailers-only gRPC response carries its status in the headers.
-                if let Some(error_type) = crate::body::grpc_error(response.headers()) {
+                // A trailers-only gRPC response carries its status in the headers (gRPC calls
+                // are always POSTs: other requests are spared the lookup).
+                if grpc_possible
+                    && let Some(error_type) = crate::body::grpc_error(response.headers())
+                {
                     completion.set_error(error_type);
                 }
                 // An upgraded connection (websocket) lives on past the response: the request

@@ -27,6 +27,8 @@ pub(crate) struct Start {
     /// The server span, or the unsampled context a request without one runs in; `None`
     /// when there is neither.
     pub(crate) server: Option<Box<ServerSpan>>,
+    /// Whether the request is a POST, as every gRPC call is.
+    pub(crate) post: bool,
     /// Whether this request raised `http_server_active_requests`. Dropping the `Start` lowers
     /// it, whichever way the request ends (completion, cancellation, panic); it holds no
     /// handle of its own, the gauge is found by method index.
@@ -68,12 +70,19 @@ impl Start {
         if !self.record_metrics {
             return;
         }
+        let now = Instant::now();
         self.instruments
             .failure_duration(&self.route, self.method, None, self.custom, error_type)
-            .observe_with_exemplar(
-                self.started.elapsed().as_secs_f64(),
+            .observe_with_exemplar_at(
+                self.seconds(now),
                 self.server.as_ref().and_then(|s| SampledSpan::of(&s.span)),
+                now,
             );
+    }
+
+    /// Seconds from the request's arrival to `now`.
+    fn seconds(&self, now: Instant) -> f64 {
+        now.saturating_duration_since(self.started).as_secs_f64()
     }
 }
 
@@ -107,10 +116,13 @@ impl Completion {
             return self.finish_with_error(error_type);
         }
         let Some(handles) = &self.handles else { return };
-        let elapsed = self.start.started.elapsed().as_secs_f64();
-        handles
-            .request_duration
-            .observe_with_exemplar(elapsed, self.sampled);
+        // One clock read for the duration and the exemplar's timestamp.
+        let now = Instant::now();
+        handles.request_duration.observe_with_exemplar_at(
+            self.start.seconds(now),
+            self.sampled,
+            now,
+        );
         self.record_sizes(handles);
     }
 
@@ -121,6 +133,7 @@ impl Completion {
         }
         let Some(handles) = &self.handles else { return };
         let start = &self.start;
+        let now = Instant::now();
         start
             .instruments
             .failure_duration(
@@ -130,7 +143,7 @@ impl Completion {
                 start.custom,
                 error_type,
             )
-            .observe_with_exemplar(start.started.elapsed().as_secs_f64(), self.sampled);
+            .observe_with_exemplar_at(start.seconds(now), self.sampled, now);
         self.record_sizes(handles);
     }
 

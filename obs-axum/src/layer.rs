@@ -411,7 +411,7 @@ impl ObsLayer {
     }
 }
 
-impl<S> Layer<S> for ObsLayer {
+impl<S: 'static> Layer<S> for ObsLayer {
     type Service = ObsService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {

@@ -1,5 +1,6 @@
 //! `x-request-id`: honoured when the caller sent a sane one, generated otherwise.
 
+use http::header::Entry;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use obs_core::names::MAX_REQUEST_ID_LEN;
 use obs_core::opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
@@ -10,15 +11,22 @@ pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The request's id: the caller's `x-request-id` if it is sane (see [`is_sane`]), otherwise a
 /// new one, written into `headers` (replacing every caller-sent value) so handlers see it.
 pub(crate) fn ensure(headers: &mut HeaderMap) -> HeaderValue {
-    let mut sent = headers.get_all(&X_REQUEST_ID).iter();
-    if let (Some(existing), None) = (sent.next(), sent.next())
-        && is_sane(existing.as_bytes())
-    {
-        return existing.clone();
+    // One lookup for the check and the insert.
+    match headers.entry(X_REQUEST_ID) {
+        Entry::Occupied(mut sent) => {
+            let mut values = sent.iter();
+            if let (Some(existing), None) = (values.next(), values.next())
+                && is_sane(existing.as_bytes())
+            {
+                return existing.clone();
+            }
+            let id = generate();
+            // Replaces every value the caller sent.
+            sent.insert(id.clone());
+            id
+        }
+        Entry::Vacant(slot) => slot.insert(generate()).clone(),
     }
-    let id = generate();
-    headers.insert(X_REQUEST_ID, id.clone());
-    id
 }
 
 /// One to [`MAX_REQUEST_ID_LEN`] bytes of ASCII letters, digits and `-_.:;=+/@`: what UUIDs,
@@ -82,6 +90,13 @@ mod tests {
 
     #[test]
     fn keeps_sane_ids_and_replaces_bad_ones() {
+        // None sent: a new one, inserted for the handler.
+        let mut headers = HeaderMap::new();
+        let id = ensure(&mut headers);
+        assert_eq!(id.len(), 32);
+        assert_eq!(headers.get_all(&X_REQUEST_ID).iter().count(), 1);
+        assert_eq!(headers[&X_REQUEST_ID], id);
+
         let mut headers = HeaderMap::new();
         headers.insert(X_REQUEST_ID, HeaderValue::from_static("abc-123"));
         assert_eq!(ensure(&mut headers), "abc-123");

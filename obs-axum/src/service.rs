@@ -1,5 +1,6 @@
 //! [`ObsService`]: the middleware itself.
 
+use std::any::TypeId;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -24,13 +25,34 @@ use crate::{request_id, span};
 pub struct ObsService<S> {
     inner: S,
     shared: Arc<Shared>,
+    /// Whether `inner.call` runs inside the server span; see [`calls_lazily`].
+    enter_on_call: bool,
+}
+
+impl<S: 'static> ObsService<S> {
+    pub(crate) fn new(inner: S, shared: Arc<Shared>) -> Self {
+        ObsService {
+            inner,
+            shared,
+            enter_on_call: !calls_lazily::<S>(),
+        }
+    }
+}
+
+/// Whether `S::call` only builds a future and runs nothing of the request until it is polled.
+///
+/// axum's `Route` (what `Router::layer` and `route_layer` wrap) and `Router` call the service
+/// below them, handler or middleware, from their future's first poll, and that poll runs
+/// inside the server span anyway. Entering the span around their `call` as well would cost a
+/// second enter and exit on every request (with tracing-opentelemetry, a context attached and
+/// detached and a clock read) for nothing. Any other service is called inside the span, so a
+/// span it opens in `call` is the server span's child.
+fn calls_lazily<S: 'static>() -> bool {
+    let ty = TypeId::of::<S>();
+    ty == TypeId::of::<axum::routing::Route>() || ty == TypeId::of::<axum::Router>()
 }
 
 impl<S> ObsService<S> {
-    pub(crate) fn new(inner: S, shared: Arc<Shared>) -> Self {
-        ObsService { inner, shared }
-    }
-
     /// The wrapped service.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -77,6 +99,7 @@ where
         };
 
         let started = Instant::now();
+        let post = req.method() == http::Method::POST;
         let method = instruments.methods.index(req.method());
         let (route, custom) = {
             let parts = RouteRequest {
@@ -122,13 +145,13 @@ where
         } else {
             RequestSize::Unknown
         };
-        let future = {
-            let _entered = server.as_ref().map(|s| s.span.enter());
-            let _attached = server
-                .as_ref()
-                .and_then(|s| s.unsampled.clone())
-                .map(opentelemetry::Context::attach);
-            self.inner.call(req)
+        let future = match &server {
+            Some(server) if self.enter_on_call => {
+                let _entered = server.span.enter();
+                let _attached = server.unsampled.clone().map(opentelemetry::Context::attach);
+                self.inner.call(req)
+            }
+            _ => self.inner.call(req),
         };
         // Lowered when `start` is dropped.
         if !no_metrics {
@@ -144,6 +167,7 @@ where
             record_metrics: !no_metrics,
             record_sizes: config.body_sizes,
             server,
+            post,
             active: !no_metrics,
         };
         ResponseFuture::new(future, Some(start), request_id, config.trace_response)

@@ -1,5 +1,6 @@
 //! Whatever a client sends, the server span's attributes and the log lines written inside it
-//! stay within documented lengths, and `client.address` is believed only from trusted proxies.
+//! stay within documented lengths, and `client.address` and `url.scheme` are believed only from
+//! trusted proxies.
 
 #![allow(clippy::unwrap_used)]
 
@@ -150,4 +151,29 @@ async fn x_forwarded_for_is_believed_only_from_trusted_proxies() {
     // No peer address known: no client address, never the header's.
     let span = span_of(None, request("6.6.6.6", None)).await;
     assert_eq!(span.get("client.address"), None, "{span}");
+}
+
+#[tokio::test]
+async fn x_forwarded_proto_is_believed_only_from_trusted_proxies() {
+    let https = |connect: Option<ConnectInfo<SocketAddr>>| {
+        let mut request = request("6.6.6.6", connect);
+        request
+            .headers_mut()
+            .insert("x-forwarded-proto", "https".parse().unwrap());
+        request
+    };
+    // By default the header is the client's own claim.
+    let span = span_of(None, https(Some(peer([198, 51, 100, 7])))).await;
+    assert_eq!(span["url.scheme"], "http");
+
+    // From a trusted proxy, it is the scheme the client used.
+    let proxies: TrustedProxies = "198.51.100.0/24".parse().unwrap();
+    let span = span_of(Some(proxies.clone()), https(Some(peer([198, 51, 100, 7])))).await;
+    assert_eq!(span["url.scheme"], "https");
+
+    // Not from a peer outside the list, nor from an unknown peer.
+    let span = span_of(Some(proxies.clone()), https(Some(peer([203, 0, 113, 1])))).await;
+    assert_eq!(span["url.scheme"], "http");
+    let span = span_of(Some(proxies), https(None)).await;
+    assert_eq!(span["url.scheme"], "http");
 }

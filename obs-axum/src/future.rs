@@ -66,15 +66,23 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let polled = {
-            // Handler events and child spans (sqlx, redis) belong to the server span.
-            let server = this.start.as_ref().and_then(|s| s.server.as_deref());
-            let _entered = server.map(|s| s.span.enter());
-            // A request without a span runs in its unsampled context instead.
-            let _attached = server
-                .and_then(|s| s.unsampled.clone())
-                .map(opentelemetry::Context::attach);
-            this.inner.poll(cx)
+        let polled = match this.start.as_mut().and_then(|s| s.server.as_deref_mut()) {
+            None => this.inner.poll(cx),
+            Some(server) => {
+                // Handler events and child spans (sqlx, redis) belong to the server span.
+                let (polled, activated) = {
+                    let watch = span::ActivationWatch::before_enter(server);
+                    let _entered = server.span.enter();
+                    // A request without a span runs in its unsampled context instead.
+                    let _attached = server.unsampled.clone().map(opentelemetry::Context::attach);
+                    let activated = watch.and_then(span::ActivationWatch::activated);
+                    (this.inner.poll(cx), activated)
+                };
+                if activated.is_some() {
+                    server.started = activated;
+                }
+                polled
+            }
         };
         let result = ready!(polled);
         let Some(mut start) = this.start.take() else {

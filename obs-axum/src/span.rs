@@ -10,7 +10,7 @@ use obs_core::head_sampling::{LogFieldWriter, LogSpanFields};
 use obs_core::names::{CUT_MARKER, MAX_URL_PATH_LEN, MAX_USER_AGENT_LEN};
 use obs_core::{HeadDecision, LogSpan, SampledSpan};
 use opentelemetry::KeyValue;
-use opentelemetry::trace::{SpanContext, SpanKind, TraceContextExt};
+use opentelemetry::trace::{SpanContext, SpanId, SpanKind, TraceContextExt};
 use tracing::Span;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -47,8 +47,43 @@ pub(crate) struct ServerSpan {
     pub(crate) span: Span,
     pub(crate) unsampled: Option<opentelemetry::Context>,
     /// The context of `span`'s OpenTelemetry span when the head sampler's decision started it
-    /// (a new root), kept so the response need not look it up again.
+    /// (a new root), or as its first enter activated it (see [`ActivationWatch`]), kept so the
+    /// response need not look it up.
     pub(crate) started: Option<opentelemetry::Context>,
+}
+
+/// Takes the server span's OpenTelemetry context from the thread as the OpenTelemetry layer
+/// activates it on the span's first enter, instead of looking it up through the subscriber at
+/// the response (its `downcast_raw` chain, the registry and the span's lock).
+///
+/// The context current once the span is entered is the span's own only if the layer saw the
+/// span and activates contexts (tracing-opentelemetry's default, and obs-core's). The watch
+/// therefore compares span ids: a span the layer started has an id of its own; when the id
+/// after the enter is the one before (no layer, a per-layer filter that hides the span,
+/// activation off) nothing is taken and the response looks the context up as before.
+pub(crate) struct ActivationWatch(SpanId);
+
+impl ActivationWatch {
+    /// Before the span's first enter; `None` when there is nothing to watch for (a context is
+    /// kept already, the request runs unsampled, or the span is disabled).
+    pub(crate) fn before_enter(server: &ServerSpan) -> Option<Self> {
+        if server.started.is_some() || server.unsampled.is_some() || server.span.is_disabled() {
+            return None;
+        }
+        Some(ActivationWatch(current_span_id()))
+    }
+
+    /// Once entered: the current context, when its span is not the one current before.
+    pub(crate) fn activated(self) -> Option<opentelemetry::Context> {
+        opentelemetry::Context::map_current(|cx| {
+            let id = cx.span().span_context().span_id();
+            (id != self.0 && id != SpanId::INVALID).then(|| cx.clone())
+        })
+    }
+}
+
+fn current_span_id() -> SpanId {
+    opentelemetry::Context::map_current(|cx| cx.span().span_context().span_id())
 }
 
 /// What a server span is made of: the request and what the layer has found out about it.

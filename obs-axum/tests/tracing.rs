@@ -15,6 +15,7 @@ use axum::routing::get;
 use obs_axum::ObsLayer;
 use obs_core::Telemetry;
 use obs_testkit::OtlpCollector;
+use tracing::Instrument;
 use tracing::instrument::WithSubscriber;
 
 const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -191,4 +192,46 @@ async fn a_new_root_records_its_status_on_the_span_it_started() {
         assert_eq!(span.int_attr("http.response.status_code"), Some(status));
         assert_ne!(span.status_code(), 2, "below 500: not an error");
     }
+}
+
+/// The server span's context is taken from the thread once the span is entered, where the
+/// OpenTelemetry layer activates it; a span the layer does not see activates nothing, and the
+/// context current then (here an outer span's) must not be taken for the server span's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_span_hidden_from_the_exporter_takes_nothing_from_an_outer_span() {
+    let collector = OtlpCollector::start_grpc().await;
+    let telemetry = Telemetry::builder("hidden")
+        .otlp_endpoint(collector.endpoint())
+        .log_writer(std::io::sink)
+        .trace_filter("info,obs_axum=off")
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/todos/{id}", get(|| async { "todo" }))
+        .layer(ObsLayer::new(&telemetry));
+    let dispatch = telemetry.dispatch().clone();
+    let outer = tracing::dispatcher::with_default(&dispatch, || tracing::info_span!("outer"));
+    let request = http::Request::get("/todos/1").body(Body::empty()).unwrap();
+    let response = tower::ServiceExt::oneshot(app, request)
+        .instrument(outer.clone())
+        .with_subscriber(dispatch.clone())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers().get("traceresponse"), None);
+    http_body_util::BodyExt::collect(response.into_body())
+        .instrument(outer.clone())
+        .with_subscriber(dispatch.clone())
+        .await
+        .unwrap();
+    tracing::dispatcher::with_default(&dispatch, || drop(outer));
+    tokio::task::spawn_blocking(move || telemetry.shutdown())
+        .await
+        .unwrap()
+        .unwrap();
+
+    let spans = collector.wait_for_spans(1, Duration::from_secs(10)).await;
+    let names: Vec<&str> = spans.iter().map(|s| s.name()).collect();
+    assert_eq!(names, ["outer"]);
+    assert_eq!(spans[0].int_attr("http.response.status_code"), None);
 }

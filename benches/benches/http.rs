@@ -21,6 +21,9 @@
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
+#[path = "http/floor.rs"]
+mod floor;
+
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
@@ -73,6 +76,8 @@ const SAMPLED_10: &str = "obs_full_sampler_10pct";
 const FULL_FROM_TELEMETRY: &str = "obs_full_from_telemetry";
 /// Metrics only, with a header label and a response label.
 const CUSTOM_LABELS: &str = "obs_metrics_custom_labels";
+/// The fixed-series layer of `floor.rs`: the floor under the metrics-only target.
+const FLOOR: &str = "floor_metrics_only";
 
 /// The variants, in the order they are reported. `rt` runs axum-prometheus's upkeep task.
 fn variants(
@@ -136,6 +141,8 @@ fn variants(
             SAMPLED_10,
             base().layer(sampled_telemetry(SAMPLED_10).1.clone()),
         ),
+        // Not a peer: what any layer keeping the metrics-only record pays (see `floor.rs`).
+        (FLOOR, base().layer(floor::FloorLayer::new())),
         ("axum_prometheus", base().layer(prom_layer.clone())),
         ("tower_http_trace", base().layer(trace_layer())),
         (
@@ -361,6 +368,19 @@ fn paired_report(
             "{ours} adds {r:.3}x what {theirs} adds (blocks of {BLOCK} rounds: IQR {q1:.3} .. {q3:.3}; target <= {target})"
         );
     }
+    // The floor under the metrics-only target, and how far above it obs is.
+    let (r, q1, q3) = ratio(FLOOR, "axum_prometheus");
+    let above: Vec<f64> = overhead("obs_metrics_only")
+        .iter()
+        .zip(overhead(FLOOR))
+        .map(|(o, f)| o - f)
+        .collect();
+    let (a1, above, a3) = quartiles(above);
+    let _ = writeln!(
+        out,
+        "{FLOOR} adds {r:.3}x what axum_prometheus adds (IQR {q1:.3} .. {q3:.3}); \
+         obs_metrics_only {above:+.0} ns over it in the same rounds (IQR {a1:+.0} .. {a3:+.0})"
+    );
     // Two custom labels against metrics only in the same rounds.
     let extra: Vec<f64> = overhead(CUSTOM_LABELS)
         .iter()

@@ -224,7 +224,7 @@
 //! | `url.path` | the request path | cut to [`MAX_URL_PATH_LEN`](obs_core::names::MAX_URL_PATH_LEN) (1024) bytes, ending in `…` |
 //! | `http.request_id`, `x-request-id` | `x-request-id` | kept if at most [`MAX_REQUEST_ID_LEN`](obs_core::names::MAX_REQUEST_ID_LEN) (128) bytes of `[A-Za-z0-9-_.:;=+/@]`, else replaced by a generated id |
 //! | `client.address` | the TCP peer, `X-Forwarded-For` | a parsed IP address: the peer from [`ConnectInfo`](axum::extract::ConnectInfo), or, when the peer is one of the [`ObsLayer::trusted_proxies`], the first `X-Forwarded-For` hop they did not add (at most [`MAX_FORWARDED_HOPS`](client_addr::MAX_FORWARDED_HOPS) examined); absent without `ConnectInfo` |
-//! | `url.scheme` | `X-Forwarded-Proto` | `http` or `https` |
+//! | `url.scheme` | the request URI, `X-Forwarded-Proto` | `http` or `https`; the header only when the peer is one of the [`ObsLayer::trusted_proxies`] |
 //! | [custom labels](#custom-labels) | a header, the request or response head | one of the declared values, `other`, or empty |
 //!
 //! Values are cut on a character boundary, the marker counted in the limit. Log lines
@@ -243,25 +243,28 @@
 //!
 //! Measured side by side by `cargo bench -p obs-benches --bench http -- paired` on 2 vCPUs
 //! (details and method in `benches/README.md`): median ns added per request over a bare
-//! router, all variants under the same subscriber, medians of 12 runs in one sitting
-//! (2026-12-01, fourth sitting: compare the ratios, not the absolute numbers, with other
+//! router, all variants under the same subscriber, medians of the runs in the machine's fast
+//! state (2026-12-01, fifth sitting: compare the ratios, not the absolute numbers, with other
 //! sittings). "full" is the layer `ObsLayer::new(&telemetry)` builds; built with
-//! [`ObsLayer::from_metrics`] (global propagator, no head sampler) it adds 3 360. With
+//! [`ObsLayer::from_metrics`] (global propagator, no head sampler) it adds 3 097. With
 //! [`metrics_router`] merged, obs-axum adds about 55 ns more (the marker that keeps a request
 //! from being recorded twice).
 //!
 //! | | added ns | RED metrics | OTel names | server span + W3C context | body sizes | `traceresponse` / request id |
 //! |---|---:|---|---|---|---|---|
-//! | obs-axum, metrics only | 555 | ✓ | ✓ | — | ✓ | — |
-//! | obs-axum, full | 3 200 | ✓ | ✓ | ✓ | ✓ | ✓ |
-//! | obs-axum, full, 10% sampler, unsampled request | 1 361 | ✓ | ✓ | context only | ✓ | ✓ |
-//! | axum-prometheus | 2 028 | ✓ | — | — | — | — |
-//! | tower-http `TraceLayer` | 2 631 | — | — | span, no propagation | — | — |
-//! | axum-prometheus + `TraceLayer` | 4 820 | ✓ | — | span, no propagation | — | — |
+//! | obs-axum, metrics only | 547 | ✓ | ✓ | — | ✓ | — |
+//! | obs-axum, full | 2 983 | ✓ | ✓ | ✓ | ✓ | ✓ |
+//! | obs-axum, full, 10% sampler, unsampled request | 1 317 | ✓ | ✓ | context only | ✓ | ✓ |
+//! | axum-prometheus | 1 946 | ✓ | — | — | response | — |
+//! | tower-http `TraceLayer` | 2 814 | — | — | span, no propagation | — | — |
+//! | axum-prometheus + `TraceLayer` | 4 947 | ✓ | — | span, no propagation | response | — |
 //!
-//! Metrics only adds 0.27–0.28× what axum-prometheus adds (0.20× in instructions), and the
-//! full layer 0.66–0.67× what axum-prometheus and `TraceLayer` add together (0.63× in
-//! instructions). An unsampled request adds about 0.7–0.8 µs to what metrics only adds (see
+//! The full layer adds 0.58–0.63× what axum-prometheus and `TraceLayer` add together (median
+//! 0.60; 0.59× in instructions). Metrics only adds 0.26–0.29× what axum-prometheus adds (0.18×
+//! in instructions): the least any layer keeping the same record (duration until the body ends,
+//! both body sizes, in-flight requests) pays under `Router::layer`, with nothing looked up, is
+//! already 0.17× (the bench's `floor_metrics_only`), and the route, method and status labels
+//! cost the rest. An unsampled request adds about 0.8 µs to what metrics only adds (see
 //! [Unsampled requests](#unsampled-requests)).
 //!
 //! # Feature flags

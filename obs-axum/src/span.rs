@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use http::{HeaderName, HeaderValue, Request, Uri};
-use obs_core::head_sampling::{LogFieldWriter, LogSpanFields};
+use obs_core::head_sampling::{LogFieldWriter, LogSpanFields, open_with_log_fields};
 use obs_core::names::{CUT_MARKER, MAX_URL_PATH_LEN, MAX_USER_AGENT_LEN};
 use obs_core::{HeadDecision, LogSpan, SampledSpan};
 use opentelemetry::KeyValue;
@@ -148,7 +148,11 @@ pub(crate) fn make_span<B>(request: &SpanRequest<'_, B>) -> ServerSpan {
                 started: None,
             },
             HeadDecision::Sample(trace_id) => {
-                let span = open(request);
+                // Under obs's own subscriber (the head sampler's condition) the log layer
+                // writes the span's fields from these values, and only into the lines written
+                // inside it, instead of formatting them for every request.
+                let fields = LogSpan::new(RequestFields::new(request));
+                let span = open_with_log_fields(fields, || open(request));
                 join(&span, remote, continued);
                 let started = obs_core::head_sampling::start_sampled_context(&span, trace_id);
                 ServerSpan {
@@ -230,8 +234,9 @@ fn join(span: &Span, remote: opentelemetry::Context, continued: bool) {
     }
 }
 
-/// The fields [`open`] gives the server span, kept as values for a request served without one
-/// and written only when a log line is written inside it.
+/// The fields [`open`] gives the server span, kept as values and written only when a log line
+/// is written inside the request: for a request served without a span, and for the span itself
+/// under obs's own subscriber (see `obs_core::head_sampling::open_with_log_fields`).
 #[derive(Debug)]
 struct RequestFields {
     instruments: Arc<Instruments>,

@@ -181,6 +181,43 @@ pub trait LogSpanFields: Send + Sync + 'static {
     fn write(&self, out: &mut LogFieldWriter<'_>);
 }
 
+/// Opens a span (`open` creates it) whose fields the JSON log layer does not format when the
+/// span opens: the lines written inside it take them from `fields`, written only then.
+/// Formatting a span's fields costs that span's creation whether or not a line is ever written
+/// in it, which for a request span is most of the time.
+///
+/// `fields` must write exactly what the span's own fields would (the ones it opens with, in
+/// their order, empty ones left out): the log layer writes them in their place. Fields recorded
+/// on the span later are formatted as usual and follow them. The OpenTelemetry layer and any
+/// other layer see the span's fields as always. Under the subscriber obs builds with JSON log
+/// lines (where [`Telemetry::head_sampler`](crate::Telemetry::head_sampler) is `Some`) the log
+/// layer takes `fields`; under any other subscriber the span is simply opened, its fields
+/// formatted by whatever formats them.
+///
+/// ```
+/// use obs_core::LogSpan;
+/// use obs_core::head_sampling::{LogFieldWriter, LogSpanFields, open_with_log_fields};
+///
+/// struct Job { id: String }
+///
+/// impl LogSpanFields for Job {
+///     fn name(&self) -> &'static str { "job" }
+///     fn write(&self, out: &mut LogFieldWriter<'_>) { out.str("job.id", &self.id); }
+/// }
+///
+/// let id = "j-42".to_owned();
+/// let span = open_with_log_fields(LogSpan::new(Job { id: id.clone() }), || {
+///     tracing::info_span!("job", job.id = %id)
+/// });
+/// span.in_scope(|| tracing::info!("started"));
+/// ```
+pub fn open_with_log_fields(
+    fields: LogSpan,
+    open: impl FnOnce() -> tracing::Span,
+) -> tracing::Span {
+    crate::log_format::open_with_log_fields(fields, open)
+}
+
 /// A [`LogSpanFields`] as an OpenTelemetry context value:
 /// `cx.with_value(LogSpan::new(fields))`.
 #[derive(Clone)]

@@ -1,7 +1,7 @@
 //! The JSON log line: one object per event, carrying the OpenTelemetry trace and span ids of the
 //! current span so a log line in Loki links to its trace.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt::{self, Write as _};
 use std::sync::{Arc, OnceLock};
 
@@ -87,8 +87,16 @@ where
         }
         let mut span_obj = Map::new();
         span_obj.insert("name".into(), Value::String(span.name().into()));
-        if let Some(fields) = span.extensions().get::<FormattedFields<JsonFieldList>>() {
-            extend_with_fields(&mut span_obj, fields);
+        {
+            let extensions = span.extensions();
+            // Fields kept as values come first, as they were the span's when it opened; what
+            // was recorded since follows.
+            if let Some(LazySpanFields(fields)) = extensions.get::<LazySpanFields>() {
+                extend_with_fields(&mut span_obj, &fields.fields());
+            }
+            if let Some(fields) = extensions.get::<FormattedFields<JsonFieldList>>() {
+                extend_with_fields(&mut span_obj, fields);
+            }
         }
         line.insert("span".into(), Value::Object(span_obj));
     } else if let Some((trace_id, span_id)) = current_otel_ids(&identity.dispatch) {
@@ -209,6 +217,11 @@ impl<'writer> tracing_subscriber::fmt::FormatFields<'writer> for JsonFieldList {
         mut writer: Writer<'writer>,
         fields: R,
     ) -> fmt::Result {
+        // A span opened by `open_with_log_fields`: its fields are written from the values it
+        // was given, when a line is written inside it (`LazyFieldsLayer`).
+        if LAZY_SKIP.replace(false) {
+            return Ok(());
+        }
         // The span's string starts empty and would grow through every power of two up to its
         // size; formatted into a reused buffer and written whole, it is allocated once.
         FIELDS_BUFFER.with(|buffer| match buffer.try_borrow_mut() {
@@ -242,7 +255,58 @@ impl<'writer> tracing_subscriber::fmt::FormatFields<'writer> for JsonFieldList {
 thread_local! {
     /// Where [`JsonFieldList`] formats a new span's fields before writing them in one piece.
     static FIELDS_BUFFER: RefCell<String> = const { RefCell::new(String::new()) };
+    /// The fields of the span being opened by [`open_with_log_fields`] on this thread, for
+    /// [`LazyFieldsLayer`] to keep with it.
+    static LAZY_FIELDS: RefCell<Option<LogSpan>> = const { RefCell::new(None) };
+    /// Set while [`open_with_log_fields`] opens its span: [`JsonFieldList`] writes nothing for
+    /// the next span's fields.
+    static LAZY_SKIP: Cell<bool> = const { Cell::new(false) };
 }
+
+/// See [`crate::head_sampling::open_with_log_fields`].
+pub(crate) fn open_with_log_fields(
+    fields: LogSpan,
+    open: impl FnOnce() -> tracing::Span,
+) -> tracing::Span {
+    /// Clears what the span did not take (a span the log layer's filter hid), even on a panic.
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            LAZY_SKIP.set(false);
+            LAZY_FIELDS.with(|pending| pending.borrow_mut().take());
+        }
+    }
+    LAZY_FIELDS.with(|pending| *pending.borrow_mut() = Some(fields));
+    LAZY_SKIP.set(true);
+    let _reset = Reset;
+    open()
+}
+
+/// Keeps the [`LogSpan`] given to [`open_with_log_fields`] with the span it opened, for
+/// [`render_line`]. Runs beside the JSON log layer, under the same filter.
+pub(crate) struct LazyFieldsLayer;
+
+impl<S> tracing_subscriber::Layer<S> for LazyFieldsLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        _attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let Some(fields) = LAZY_FIELDS.with(|pending| pending.borrow_mut().take()) else {
+            return;
+        };
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(LazySpanFields(fields));
+        }
+    }
+}
+
+/// The [`LogSpan`] a span's fields are written from (see [`open_with_log_fields`]).
+struct LazySpanFields(LogSpan);
 
 /// The largest [`FIELDS_BUFFER`] kept between spans; a larger one (a span with huge fields)
 /// is freed after use.

@@ -87,3 +87,66 @@ fn log_filter_applies() {
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["message"], "kept");
 }
+
+/// Fields of a job, written as `tracing` would write the span's own.
+struct JobFields {
+    id: &'static str,
+}
+
+impl obs_core::head_sampling::LogSpanFields for JobFields {
+    fn name(&self) -> &'static str {
+        "job"
+    }
+
+    fn write(&self, out: &mut obs_core::head_sampling::LogFieldWriter<'_>) {
+        out.str("job.id", self.id);
+    }
+}
+
+#[test]
+fn a_span_opened_with_log_fields_is_written_from_them() {
+    use obs_core::LogSpan;
+    use obs_core::head_sampling::open_with_log_fields;
+
+    let logs = LogCapture::default();
+    let telemetry = Telemetry::builder("lazy")
+        .log_format(LogFormat::Json)
+        .log_writer(logs.writer())
+        .log_filter("info")
+        .build()
+        .unwrap();
+    assert!(telemetry.head_sampler().is_some());
+
+    tracing::dispatcher::with_default(telemetry.dispatch(), || {
+        // The values stand in for the span's fields: a line inside shows them, not the span's.
+        let span = open_with_log_fields(LogSpan::new(JobFields { id: "kept \"as\" value" }), || {
+            tracing::info_span!("job", job.id = "formatted", status = tracing::field::Empty)
+        });
+        span.in_scope(|| tracing::info!("first"));
+        // Recorded later: formatted as usual, after the kept ones.
+        span.record("status", "done");
+        span.in_scope(|| tracing::info!("second"));
+        drop(span);
+
+        // The next span on the thread is formatted as usual.
+        tracing::info_span!("plain", job.id = "own").in_scope(|| tracing::info!("third"));
+
+        // A span the log filter hides takes nothing, and leaves nothing for the next one.
+        let hidden = open_with_log_fields(LogSpan::new(JobFields { id: "never" }), || {
+            tracing::debug_span!("hidden", job.id = "hidden")
+        });
+        drop(hidden);
+        tracing::info_span!("after", job.id = "after").in_scope(|| tracing::info!("fourth"));
+    });
+
+    let lines = logs.json_lines();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert_eq!(lines[0]["span"]["name"], "job");
+    assert_eq!(lines[0]["span"]["job.id"], "kept \"as\" value", "{}", lines[0]);
+    assert_eq!(lines[0]["span"].as_object().unwrap().len(), 2, "{}", lines[0]);
+    assert_eq!(lines[1]["span"]["job.id"], "kept \"as\" value");
+    assert_eq!(lines[1]["span"]["status"], "done", "{}", lines[1]);
+    assert_eq!(lines[2]["span"]["name"], "plain");
+    assert_eq!(lines[2]["span"]["job.id"], "own", "{}", lines[2]);
+    assert_eq!(lines[3]["span"]["job.id"], "after", "{}", lines[3]);
+}

@@ -15,7 +15,7 @@ use super::settings::{Settings, env_filter};
 use crate::config::{LogFormat, TracesExporter};
 use crate::console::{ConsoleExporter, SharedWriter};
 use crate::head_sampling::{HeadSampler, PresetIds};
-use crate::log_format::{JsonFieldList, JsonFormat, LogIdentity};
+use crate::log_format::{JsonFieldList, JsonFormat, LazyFieldsLayer, LogIdentity};
 #[cfg(feature = "loki")]
 use crate::loki;
 use crate::loki::LokiShutdown;
@@ -217,6 +217,7 @@ where
             .fmt_fields(JsonFieldList)
             .event_format(JsonFormat { identity })
             .with_writer(writer.clone())
+            .and_then(LazyFieldsLayer)
             .boxed(),
         LogFormat::Pretty => tracing_subscriber::fmt::layer()
             .with_writer(writer.clone())

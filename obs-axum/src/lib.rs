@@ -243,29 +243,29 @@
 //!
 //! Measured side by side by `cargo bench -p obs-benches --bench http -- paired` on 2 vCPUs
 //! (details and method in `benches/README.md`): median ns added per request over a bare
-//! router, all variants under the same subscriber, medians of the runs in the machine's fast
-//! state (2026-12-01, fifth sitting: compare the ratios, not the absolute numbers, with other
+//! router, all variants under the same subscriber, in one run in the machine's fast state
+//! (2026-12-01, fifth sitting: compare the ratios, not the absolute numbers, with other
 //! sittings). "full" is the layer `ObsLayer::new(&telemetry)` builds; built with
-//! [`ObsLayer::from_metrics`] (global propagator, no head sampler) it adds 3 097. With
-//! [`metrics_router`] merged, obs-axum adds about 55 ns more (the marker that keeps a request
-//! from being recorded twice).
+//! [`ObsLayer::from_metrics`] (global propagator, no head sampler, span fields formatted for
+//! the log layer up front) it adds 3 108. With [`metrics_router`] merged, obs-axum adds about
+//! 55 ns more (the marker that keeps a request from being recorded twice).
 //!
 //! | | added ns | RED metrics | OTel names | server span + W3C context | body sizes | `traceresponse` / request id |
 //! |---|---:|---|---|---|---|---|
-//! | obs-axum, metrics only | 547 | ✓ | ✓ | — | ✓ | — |
-//! | obs-axum, full | 2 983 | ✓ | ✓ | ✓ | ✓ | ✓ |
-//! | obs-axum, full, 10% sampler, unsampled request | 1 317 | ✓ | ✓ | context only | ✓ | ✓ |
-//! | axum-prometheus | 1 946 | ✓ | — | — | response | — |
-//! | tower-http `TraceLayer` | 2 814 | — | — | span, no propagation | — | — |
-//! | axum-prometheus + `TraceLayer` | 4 947 | ✓ | — | span, no propagation | response | — |
+//! | obs-axum, metrics only | 520 | ✓ | ✓ | — | ✓ | — |
+//! | obs-axum, full | 2 828 | ✓ | ✓ | ✓ | ✓ | ✓ |
+//! | obs-axum, full, 10% sampler, unsampled request | 1 269 | ✓ | ✓ | context only | ✓ | ✓ |
+//! | axum-prometheus | 1 955 | ✓ | — | — | response | — |
+//! | tower-http `TraceLayer` | 2 828 | — | — | span, no propagation | — | — |
+//! | axum-prometheus + `TraceLayer` | 4 932 | ✓ | — | span, no propagation | response | — |
 //!
-//! The full layer adds 0.58–0.63× what axum-prometheus and `TraceLayer` add together (median
-//! 0.60; 0.59× in instructions). Metrics only adds 0.26–0.29× what axum-prometheus adds (0.18×
-//! in instructions): the least any layer keeping the same record (duration until the body ends,
-//! both body sizes, in-flight requests) pays under `Router::layer`, with nothing looked up, is
-//! already 0.17× (the bench's `floor_metrics_only`), and the route, method and status labels
-//! cost the rest. An unsampled request adds about 0.8 µs to what metrics only adds (see
-//! [Unsampled requests](#unsampled-requests)).
+//! Over ten runs the full layer adds 0.57–0.59× what axum-prometheus and `TraceLayer` add
+//! together (0.54× in instructions). Metrics only adds 0.22–0.28× what axum-prometheus adds
+//! (0.19× in instructions): the least any layer keeping the same record (duration until the
+//! body ends, both body sizes, in-flight requests) pays under `Router::layer`, with nothing
+//! looked up, is already 0.14–0.17× (the bench's `floor_metrics_only`), and the route, method
+//! and status labels cost the rest. An unsampled request adds about 0.75 µs to what metrics
+//! only adds (see [Unsampled requests](#unsampled-requests)).
 //!
 //! # Feature flags
 //!

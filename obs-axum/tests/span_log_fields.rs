@@ -120,7 +120,10 @@ async fn log_lines_show_the_span_fields_the_span_would_have_formatted() {
     // The values did reach the lines (fields recorded after the span opened, which follow
     // them, are covered in obs-core's `json_logs`).
     assert_eq!(kept[0]["otel.name"], "GET /todos/{id}");
-    assert_eq!(kept[1]["user_agent.original"], "evil \"agent\" \\ with\ttab");
+    assert_eq!(
+        kept[1]["user_agent.original"],
+        "evil \"agent\" \\ with\ttab"
+    );
     assert!(kept[2]["url.path"].as_str().unwrap().ends_with('…'));
     assert_eq!(kept[3]["client.address"], "203.0.113.9");
     assert_eq!(kept[3]["url.scheme"], "https");

@@ -119,9 +119,12 @@ fn a_span_opened_with_log_fields_is_written_from_them() {
 
     tracing::dispatcher::with_default(telemetry.dispatch(), || {
         // The values stand in for the span's fields: a line inside shows them, not the span's.
-        let span = open_with_log_fields(LogSpan::new(JobFields { id: "kept \"as\" value" }), || {
-            tracing::info_span!("job", job.id = "formatted", status = tracing::field::Empty)
-        });
+        let span = open_with_log_fields(
+            LogSpan::new(JobFields {
+                id: "kept \"as\" value",
+            }),
+            || tracing::info_span!("job", job.id = "formatted", status = tracing::field::Empty),
+        );
         span.in_scope(|| tracing::info!("first"));
         // Recorded later: formatted as usual, after the kept ones.
         span.record("status", "done");
@@ -142,8 +145,17 @@ fn a_span_opened_with_log_fields_is_written_from_them() {
     let lines = logs.json_lines();
     assert_eq!(lines.len(), 4, "{lines:?}");
     assert_eq!(lines[0]["span"]["name"], "job");
-    assert_eq!(lines[0]["span"]["job.id"], "kept \"as\" value", "{}", lines[0]);
-    assert_eq!(lines[0]["span"].as_object().unwrap().len(), 2, "{}", lines[0]);
+    assert_eq!(
+        lines[0]["span"]["job.id"], "kept \"as\" value",
+        "{}",
+        lines[0]
+    );
+    assert_eq!(
+        lines[0]["span"].as_object().unwrap().len(),
+        2,
+        "{}",
+        lines[0]
+    );
     assert_eq!(lines[1]["span"]["job.id"], "kept \"as\" value");
     assert_eq!(lines[1]["span"]["status"], "done", "{}", lines[1]);
     assert_eq!(lines[2]["span"]["name"], "plain");

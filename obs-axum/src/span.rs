@@ -144,15 +144,19 @@ pub(crate) fn make_span<B>(request: &SpanRequest<'_, B>) -> ServerSpan {
         return match decision {
             HeadDecision::Drop(cx) => ServerSpan {
                 span: Span::none(),
-                unsampled: Some(cx.with_value(LogSpan::new(RequestFields::new(request)))),
+                unsampled: Some(cx.with_value(LogSpan::new(RequestFields::new(
+                    request,
+                    Origin::of(request),
+                )))),
                 started: None,
             },
             HeadDecision::Sample(trace_id) => {
                 // Under obs's own subscriber (the head sampler's condition) the log layer
                 // writes the span's fields from these values, and only into the lines written
                 // inside it, instead of formatting them for every request.
-                let fields = LogSpan::new(RequestFields::new(request));
-                let span = open_with_log_fields(fields, || open(request));
+                let origin = Origin::of(request);
+                let fields = LogSpan::new(RequestFields::new(request, origin));
+                let span = open_with_log_fields(fields, || open(request, origin));
                 join(&span, remote, continued);
                 let started = obs_core::head_sampling::start_sampled_context(&span, trace_id);
                 ServerSpan {
@@ -163,7 +167,7 @@ pub(crate) fn make_span<B>(request: &SpanRequest<'_, B>) -> ServerSpan {
             }
         };
     }
-    let span = open(request);
+    let span = open(request, Origin::of(request));
     if !span.is_disabled() {
         let remote = extract(req, config);
         let continued = continues(&remote, config);
@@ -178,14 +182,14 @@ pub(crate) fn make_span<B>(request: &SpanRequest<'_, B>) -> ServerSpan {
 
 /// The span, with every value known now as a field: recording them later costs every layer
 /// a second pass over the span.
-fn open<B>(request: &SpanRequest<'_, B>) -> Span {
+fn open<B>(request: &SpanRequest<'_, B>, origin: Origin) -> Span {
     let SpanRequest {
         req,
         instruments,
         route,
         method,
         request_id,
-        config,
+        ..
     } = *request;
     let user_agent = user_agent(req.headers().get(http::header::USER_AGENT));
     tracing::info_span!(
@@ -199,8 +203,8 @@ fn open<B>(request: &SpanRequest<'_, B>) -> Span {
         http.response.status_code = Empty,
         http.request_id = request_id.and_then(|v| v.to_str().ok()),
         url.path = &*cut(req.uri().path(), MAX_URL_PATH_LEN),
-        url.scheme = scheme(req, &config.trusted_proxies),
-        client.address = config.trusted_proxies.client_ip_of(req).map(tracing::field::display),
+        url.scheme = origin.scheme,
+        client.address = origin.client.map(tracing::field::display),
         user_agent.original = user_agent.as_deref(),
         error.type = Empty,
     )
@@ -244,13 +248,30 @@ struct RequestFields {
     method: usize,
     request_id: Option<HeaderValue>,
     path: Uri,
-    scheme: &'static str,
-    client: Option<IpAddr>,
+    origin: Origin,
     user_agent: Option<HeaderValue>,
 }
 
+/// What the span takes from the connection and the forwarding headers, worked out once for
+/// the span and the values kept for its log lines.
+#[derive(Debug, Clone, Copy)]
+struct Origin {
+    scheme: &'static str,
+    client: Option<IpAddr>,
+}
+
+impl Origin {
+    fn of<B>(request: &SpanRequest<'_, B>) -> Self {
+        let proxies = &request.config.trusted_proxies;
+        Origin {
+            scheme: scheme(request.req, proxies),
+            client: proxies.client_ip_of(request.req),
+        }
+    }
+}
+
 impl RequestFields {
-    fn new<B>(request: &SpanRequest<'_, B>) -> Self {
+    fn new<B>(request: &SpanRequest<'_, B>, origin: Origin) -> Self {
         let req = request.req;
         RequestFields {
             instruments: Arc::clone(request.instruments),
@@ -258,8 +279,7 @@ impl RequestFields {
             method: request.method,
             request_id: request.request_id.cloned(),
             path: req.uri().clone(),
-            scheme: scheme(req, &request.config.trusted_proxies),
-            client: request.config.trusted_proxies.client_ip_of(req),
+            origin,
             user_agent: req.headers().get(http::header::USER_AGENT).cloned(),
         }
     }
@@ -292,8 +312,8 @@ impl LogSpanFields for RequestFields {
             out.str("http.request_id", id);
         }
         out.str("url.path", &cut(self.path.path(), MAX_URL_PATH_LEN));
-        out.str("url.scheme", self.scheme);
-        if let Some(client) = &self.client {
+        out.str("url.scheme", self.origin.scheme);
+        if let Some(client) = &self.origin.client {
             out.display("client.address", client);
         }
         if let Some(user_agent) = user_agent(self.user_agent.as_ref()) {

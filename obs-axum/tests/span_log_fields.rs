@@ -37,48 +37,58 @@ fn app(layer: ObsLayer) -> Router {
         .layer(layer)
 }
 
+/// A request: its path, its headers, and the TCP peer it came from.
+type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Option<[u8; 4]>);
+
 /// Requests whose values reach the span: odd characters, a path over the limit, a forwarded
 /// client and scheme from a trusted proxy, a replaced request id, a server error.
 fn requests() -> Vec<http::Request<Body>> {
     let long_path = format!("/todos/{}", "p".repeat(3000));
-    let peer = |ip: [u8; 4]| ConnectInfo(SocketAddr::from((ip, 40_000)));
-    let mut requests = vec![
-        http::Request::get("/todos/1")
-            .header("x-request-id", "req-1")
-            .body(Body::empty())
-            .unwrap(),
-        http::Request::get("/todos/2?q=1")
-            .header("x-request-id", "req-2")
-            .header("user-agent", "evil \"agent\" \\ with\ttab")
-            .body(Body::empty())
-            .unwrap(),
-        http::Request::get(long_path.as_str())
-            .header("x-request-id", "req-3")
-            .header("user-agent", "u".repeat(1000))
-            .body(Body::empty())
-            .unwrap(),
-        http::Request::get("/todos/4")
-            .header("x-request-id", "req-4")
-            .header("x-forwarded-for", "203.0.113.9, 10.0.0.1")
-            .header("x-forwarded-proto", "https")
-            .body(Body::empty())
-            .unwrap(),
-        http::Request::get("/todos/5")
-            .header("x-request-id", "{\"forged\":1}")
-            .body(Body::empty())
-            .unwrap(),
-        http::Request::get("/fail")
-            .header("x-request-id", "req-6")
-            .body(Body::empty())
-            .unwrap(),
-        http::Request::get("/no/such/route")
-            .header("x-request-id", "req-7")
-            .body(Body::empty())
-            .unwrap(),
+    let long_agent = "u".repeat(1000);
+    let cases: [Case<'_>; 7] = [
+        ("/todos/1", &[("x-request-id", "req-1")], None),
+        (
+            "/todos/2?q=1",
+            &[
+                ("x-request-id", "req-2"),
+                ("user-agent", "evil \"agent\" \\ with\ttab"),
+            ],
+            Some([198, 51, 100, 7]),
+        ),
+        (
+            &long_path,
+            &[("x-request-id", "req-3"), ("user-agent", &long_agent)],
+            None,
+        ),
+        (
+            "/todos/4",
+            &[
+                ("x-request-id", "req-4"),
+                ("x-forwarded-for", "203.0.113.9, 10.0.0.1"),
+                ("x-forwarded-proto", "https"),
+            ],
+            Some([10, 0, 0, 2]),
+        ),
+        ("/todos/5", &[("x-request-id", "{\"forged\":1}")], None),
+        ("/fail", &[("x-request-id", "req-6")], None),
+        ("/no/such/route", &[("x-request-id", "req-7")], None),
     ];
-    requests[3].extensions_mut().insert(peer([10, 0, 0, 2]));
-    requests[1].extensions_mut().insert(peer([198, 51, 100, 7]));
-    requests
+    cases
+        .into_iter()
+        .map(|(path, headers, peer)| {
+            let mut request = http::Request::get(path);
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
+            let mut request = request.body(Body::empty()).unwrap();
+            if let Some(ip) = peer {
+                request
+                    .extensions_mut()
+                    .insert(ConnectInfo(SocketAddr::from((ip, 40_000))));
+            }
+            request
+        })
+        .collect()
 }
 
 /// The `span` objects of the lines written while `layer` served [`requests`], with a generated

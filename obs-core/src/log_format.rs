@@ -1,7 +1,7 @@
 //! The JSON log line: one object per event, carrying the OpenTelemetry trace and span ids of the
 //! current span so a log line in Loki links to its trace.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::sync::{Arc, OnceLock};
 
@@ -218,8 +218,9 @@ impl<'writer> tracing_subscriber::fmt::FormatFields<'writer> for JsonFieldList {
         fields: R,
     ) -> fmt::Result {
         // A span opened by `open_with_log_fields`: its fields are written from the values it
-        // was given, when a line is written inside it (`LazyFieldsLayer`).
-        if LAZY_SKIP.replace(false) {
+        // was given, when a line is written inside it. `LazyFieldsLayer`, after this layer,
+        // takes them.
+        if LAZY_FIELDS.with(|pending| pending.try_borrow().is_ok_and(|p| p.is_some())) {
             return Ok(());
         }
         // The span's string starts empty and would grow through every power of two up to its
@@ -255,12 +256,9 @@ impl<'writer> tracing_subscriber::fmt::FormatFields<'writer> for JsonFieldList {
 thread_local! {
     /// Where [`JsonFieldList`] formats a new span's fields before writing them in one piece.
     static FIELDS_BUFFER: RefCell<String> = const { RefCell::new(String::new()) };
-    /// The fields of the span being opened by [`open_with_log_fields`] on this thread, for
-    /// [`LazyFieldsLayer`] to keep with it.
+    /// The fields of the span being opened by [`open_with_log_fields`] on this thread:
+    /// [`JsonFieldList`] writes nothing for it and [`LazyFieldsLayer`] keeps them with it.
     static LAZY_FIELDS: RefCell<Option<LogSpan>> = const { RefCell::new(None) };
-    /// Set while [`open_with_log_fields`] opens its span: [`JsonFieldList`] writes nothing for
-    /// the next span's fields.
-    static LAZY_SKIP: Cell<bool> = const { Cell::new(false) };
 }
 
 /// See [`crate::head_sampling::open_with_log_fields`].
@@ -272,18 +270,17 @@ pub(crate) fn open_with_log_fields(
     struct Reset;
     impl Drop for Reset {
         fn drop(&mut self) {
-            LAZY_SKIP.set(false);
             LAZY_FIELDS.with(|pending| pending.borrow_mut().take());
         }
     }
     LAZY_FIELDS.with(|pending| *pending.borrow_mut() = Some(fields));
-    LAZY_SKIP.set(true);
     let _reset = Reset;
     open()
 }
 
 /// Keeps the [`LogSpan`] given to [`open_with_log_fields`] with the span it opened, for
-/// [`render_line`]. Runs beside the JSON log layer, under the same filter.
+/// [`render_line`]. Runs after the JSON log layer (which must see the pending fields to skip
+/// formatting the span's own), under the same filter.
 pub(crate) struct LazyFieldsLayer;
 
 impl<S> tracing_subscriber::Layer<S> for LazyFieldsLayer
